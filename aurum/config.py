@@ -1,0 +1,194 @@
+"""Settings that turn cached measurements into scores.
+
+Everything a designer tunes lives here as plain data, round-trips to JSON (the
+file the CLI's `--config` reads and the UI exports) and is validated on load so a
+bad file gives a clear `bad_config` error instead of a crash deep in scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from aurum.errors import AurumError
+
+QUALITY_METRICS: tuple[str, ...] = (
+    "confidence",
+    "frontality",
+    "symmetry",
+    "resolution",
+    "sharpness",
+    "exposure",
+    "eyes_open",
+)
+
+
+@dataclass
+class Thresholds:
+    """Pass marks in [0, 1] for each normalised quality metric and for their mean."""
+
+    quality: float = 0.45
+    confidence: float = 0.7
+    frontality: float = 0.3
+    symmetry: float = 0.3
+    resolution: float = 0.3
+    sharpness: float = 0.2
+    exposure: float = 0.3
+    eyes_open: float = 0.3
+
+
+@dataclass
+class Component:
+    """One proportion of the geometric score: a canon (`ideal`), how far from it still
+    scores well (`tolerance`, one standard deviation of a Gaussian) and its `weight`."""
+
+    ideal: float
+    tolerance: float
+    weight: float = 1.0
+
+
+# Ideals are cultural canons quoted by public tools, never laws. Three canons need
+# points the mesh does not have (the hairline; a profile view of the jaw), so
+# their ideal is the London reference median instead: `geometry.IDEAL_SOURCES`
+# says which is which, and the report carries it.
+DEFAULT_COMPONENTS: dict[str, Component] = {
+    "ipd_cheek_ratio": Component(0.46, 0.03),
+    "pupil_mouth_face_ratio": Component(0.41, 0.02),
+    "facial_thirds_ratio": Component(1.0, 0.12),
+    "cheek_jaw_ratio": Component(1.15, 0.05),
+    "face_eye_width_ratio": Component(5.0, 0.35),
+    "intercanthal_eye_ratio": Component(1.05, 0.15),
+    "nose_intercanthal_ratio": Component(1.0, 0.15),
+    "nose_face_ratio": Component(0.25, 0.03),
+    "mouth_nose_ratio": Component(1.56, 0.2),
+    "face_height_width_ratio": Component(1.19, 0.08),
+    "lip_ratio": Component(1.6, 0.35),
+    "canthal_tilt_deg": Component(4.0, 3.0),
+    "jaw_angle_deg": Component(132.7, 4.0),
+    "symmetry_index": Component(0.0, 0.01, weight=1.5),
+}
+
+
+@dataclass
+class Config:
+    """All tunable settings; `preset` records where a designer started from."""
+
+    preset: str = "default"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    components: dict[str, Component] = field(
+        default_factory=lambda: {k: replace(v) for k, v in DEFAULT_COMPONENTS.items()}
+    )
+    blend_weight: float = 0.6
+    percentile_population: str = "reference"  # or "reference+store"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "thresholds": asdict(self.thresholds),
+            "components": {k: asdict(v) for k, v in self.components.items()},
+            "blend_weight": self.blend_weight,
+            "percentile_population": self.percentile_population,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Config:
+        """Build and validate; unknown keys and out-of-range values raise `bad_config`."""
+        if not isinstance(data, dict):
+            raise AurumError("bad_config", "The configuration must be a JSON object.")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise AurumError("bad_config", f"Unknown configuration keys: {sorted(unknown)}.")
+        base = preset(str(data.get("preset", "default"))) if "preset" in data else cls()
+        cfg = replace(base, components={k: replace(v) for k, v in base.components.items()})
+        if "thresholds" in data:
+            th = data["thresholds"]
+            if not isinstance(th, dict):
+                raise AurumError("bad_config", "'thresholds' must be an object.")
+            names = {f.name for f in fields(Thresholds)}
+            bad = set(th) - names
+            if bad:
+                raise AurumError("bad_config", f"Unknown thresholds: {sorted(bad)}.")
+            values = asdict(cfg.thresholds)
+            for k, v in th.items():
+                values[k] = _number(v, f"thresholds.{k}", 0.0, 1.0)
+            cfg.thresholds = Thresholds(**values)
+        if "components" in data:
+            comps = data["components"]
+            if not isinstance(comps, dict):
+                raise AurumError("bad_config", "'components' must be an object.")
+            for name, spec in comps.items():
+                if name not in DEFAULT_COMPONENTS:
+                    raise AurumError("bad_config", f"Unknown geometric component '{name}'.")
+                if not isinstance(spec, dict) or set(spec) - {"ideal", "tolerance", "weight"}:
+                    raise AurumError(
+                        "bad_config",
+                        f"components.{name} takes only 'ideal', 'tolerance' and 'weight'.",
+                    )
+                cur = cfg.components[name]
+                cfg.components[name] = Component(
+                    ideal=_number(spec.get("ideal", cur.ideal), f"components.{name}.ideal",
+                                  -1e6, 1e6),
+                    tolerance=_number(spec.get("tolerance", cur.tolerance),
+                                      f"components.{name}.tolerance", 1e-6, 1e6),
+                    weight=_number(spec.get("weight", cur.weight),
+                                   f"components.{name}.weight", 0.0, 100.0),
+                )
+        if "blend_weight" in data:
+            cfg.blend_weight = _number(data["blend_weight"], "blend_weight", 0.0, 1.0)
+        if "percentile_population" in data:
+            pop = data["percentile_population"]
+            if pop not in ("reference", "reference+store"):
+                raise AurumError(
+                    "bad_config",
+                    "percentile_population must be 'reference' or 'reference+store'.",
+                )
+            cfg.percentile_population = pop
+        return cfg
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise AurumError("bad_config", f"The configuration is not valid JSON: {exc}.") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AurumError("bad_config", f"Cannot read configuration file: {exc}.") from exc
+        return cls.from_json(text)
+
+
+def _number(value: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AurumError("bad_config", f"{name} must be a number, got {value!r}.")
+    v = float(value)
+    if not math.isfinite(v) or v < lo or v > hi:
+        raise AurumError("bad_config", f"{name} must be between {lo:g} and {hi:g}, got {v:g}.")
+    return v
+
+
+PRESETS: dict[str, Thresholds] = {
+    # The legacy engine's presets, kept so old settings mean the same thing.
+    "strict": Thresholds(quality=0.6, frontality=0.5, symmetry=0.4, resolution=0.4,
+                         confidence=0.7, sharpness=0.3, exposure=0.5, eyes_open=0.4),
+    "default": Thresholds(),
+    "demo": Thresholds(quality=0.3, frontality=0.1, symmetry=0.1, resolution=0.1,
+                       confidence=0.7, sharpness=0.1, exposure=0.1, eyes_open=0.1),
+}
+
+
+def preset(name: str) -> Config:
+    """A fresh config starting from a named threshold preset."""
+    if name not in PRESETS:
+        raise AurumError("bad_config", f"Unknown preset '{name}'; choose from {sorted(PRESETS)}.")
+    return Config(preset=name, thresholds=replace(PRESETS[name]))

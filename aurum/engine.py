@@ -1,0 +1,282 @@
+"""The two phases: `analyze` (run every model once) and `score` (pure, cheap).
+
+Designers' sliders, the CLI's `--config` and the API all call `score` on a cached
+`Analysis`, so changing a weight or threshold never re-runs inference.
+Optional parts (the attractiveness model, the reference population) are loaded
+once; when one is missing its part of the report says so and the rest still works.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from aurum import geometry, quality
+from aurum.config import Config
+from aurum.errors import AurumError
+from aurum.imaging import load_image
+from aurum.landmarks import DetectedFace, FaceFinder
+from aurum.paths import models_dir
+from aurum.pose import Pose, estimate_pose, frontalise
+
+log = logging.getLogger("aurum")
+
+
+@dataclass
+class FaceContext:
+    """What the optional analysers get: the pixels and every measurement so far.
+    It lives only for the duration of `analyze` (the image is never stored)."""
+
+    rgb: np.ndarray
+    face: DetectedFace
+    front: np.ndarray
+    pose: Pose
+    geometry: dict[str, float]
+    quality: dict[str, Any]
+
+
+class AttractivenessModel(Protocol):
+    """A model of human ratings; `analyze` is config-independent, so it runs once."""
+
+    name: str
+
+    def status(self) -> str: ...
+
+    def analyze(self, ctx: FaceContext) -> dict[str, Any]: ...
+
+
+class Population(Protocol):
+    """The reference population: placement in analyze, percentiles in score."""
+
+    def status(self) -> str: ...
+
+    def place(self, ctx: FaceContext) -> dict[str, Any]: ...
+
+    def percentile(self, scores: dict[str, float | None], config: Config) -> dict[str, Any]: ...
+
+
+@dataclass
+class Analysis:
+    """Every measurement of one image; no pixels unless `keep_image` was asked for."""
+
+    source: str | None
+    error: AurumError | None = None
+    image_size: tuple[int, int] | None = None
+    face: dict[str, Any] | None = None
+    landmarks: np.ndarray | None = None
+    pose: Pose | None = None
+    quality_raw: dict[str, Any] | None = None
+    geometry: dict[str, float] | None = None
+    attractiveness: dict[str, Any] | None = None
+    population: dict[str, Any] | None = None
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    image: np.ndarray | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Report:
+    """The scored result; `to_dict()` is the one JSON contract (CLI, API, tests)."""
+
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.data["ok"])
+
+
+def _status_only(status: str) -> dict[str, Any]:
+    return {"score": None, "status": status}
+
+
+class Engine:
+    """Holds the loaded models; one instance serves many threads."""
+
+    def __init__(self, *, models: Path | None = None, load_optional: bool = True,
+                 pool_size: int = 2) -> None:
+        self.models = models or models_dir()
+        self.finder = FaceFinder(pool_size=pool_size)
+        self.attractiveness: AttractivenessModel | None = None
+        self.population: Population | None = None
+        self.attractiveness_status = "unavailable: not loaded"
+        self.population_status = "unavailable: not loaded"
+        if load_optional:
+            self._load_optional()
+
+    def _load_optional(self) -> None:
+        try:
+            from aurum import attractiveness
+
+            self.attractiveness = attractiveness.load_default(self.models)
+            self.attractiveness_status = self.attractiveness.status()
+        except Exception as exc:  # a missing model must not take the engine down
+            self.attractiveness_status = f"unavailable: {_reason(exc)}"
+            log.warning("attractiveness model %s", self.attractiveness_status)
+        try:
+            from aurum import population
+
+            self.population = population.load_default(self.models)
+            self.population_status = self.population.status()
+        except Exception as exc:
+            self.population_status = f"unavailable: {_reason(exc)}"
+            log.warning("reference population %s", self.population_status)
+
+    def status(self) -> dict[str, str]:
+        """What is loaded and why a part is not, for the UI's status panel."""
+        return {"face_mesh": "ready: mediapipe 0.10.21 (bundled models)",
+                "attractiveness": self.attractiveness_status,
+                "population": self.population_status}
+
+    def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
+                keep_image: bool = False) -> Analysis:
+        """Run every model once. Never raises for user input: errors go in `.error`."""
+        if source is None and isinstance(image, (str, Path)):
+            source = str(image)
+        result = Analysis(source=source)
+        t = time.perf_counter()
+        timing = result.timing_ms
+
+        def lap(name: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            timing[name] = round((now - t) * 1000, 3)
+            t = now
+
+        try:
+            rgb = load_image(image, bgr=bgr)
+            lap("decode")
+            h, w = rgb.shape[:2]
+            result.image_size = (w, h)
+            face = self.finder.find(rgb)
+            lap("detect_mesh")
+            pose = estimate_pose(face.landmarks)
+            front = frontalise(face.landmarks)
+            lap("pose")
+            geo = geometry.measure(front)
+            lap("geometry")
+            qraw = quality.measure(rgb, face.landmarks, pose, face.confidence,
+                                   geo["symmetry_index"], face.bbox)
+            lap("quality")
+            result.face = {"bbox": [round(v, 1) for v in face.bbox],
+                           "confidence": None if face.confidence is None
+                           else round(face.confidence, 4),
+                           "faces_found": face.faces_found, "detector": face.detector}
+            result.landmarks = face.landmarks
+            result.pose, result.geometry, result.quality_raw = pose, geo, qraw
+            ctx = FaceContext(rgb=rgb, face=face, front=front, pose=pose, geometry=geo,
+                              quality=qraw)
+            if self.attractiveness is not None:
+                try:
+                    result.attractiveness = self.attractiveness.analyze(ctx)
+                except Exception as exc:
+                    log.exception("attractiveness failed")
+                    result.attractiveness = _status_only(f"unavailable: {_reason(exc)}")
+                lap("attractiveness")
+            if self.population is not None:
+                try:
+                    result.population = self.population.place(ctx)
+                except Exception as exc:
+                    log.exception("population placement failed")
+                    result.population = {"status": f"unavailable: {_reason(exc)}"}
+                lap("population")
+            if keep_image:
+                result.image = rgb
+        except AurumError as exc:
+            result.error = exc
+        except Exception as exc:  # never a traceback for the user; logged for us
+            log.exception("analyze failed")
+            result.error = AurumError("internal_error", f"Analysis failed unexpectedly "
+                                      f"({type(exc).__name__}).")
+        timing["analyze_total"] = round(sum(v for k, v in timing.items()), 3)
+        return result
+
+    def score(self, analysis: Analysis, config: Config | None = None) -> Report:
+        """Pure: turn cached measurements into the report under `config`."""
+        t0 = time.perf_counter()
+        cfg = config or Config()
+        out: dict[str, Any] = {
+            "file": analysis.source,
+            "ok": analysis.ok,
+            "error": analysis.error.to_dict() if analysis.error else None,
+            "image_size": list(analysis.image_size) if analysis.image_size else None,
+            "face": analysis.face,
+            "pose": analysis.pose.to_dict() if analysis.pose else None,
+            "quality": None,
+            "geometric": None,
+            "attractiveness": None,
+            "final": None,
+            "percentile": None,
+            "vibe": None,
+            "config": {"preset": cfg.preset, "blend_weight": cfg.blend_weight},
+            "timing_ms": dict(analysis.timing_ms),
+        }
+        if not analysis.ok:
+            out["timing_ms"]["score"] = round((time.perf_counter() - t0) * 1000, 3)
+            return Report(out)
+        assert analysis.quality_raw is not None and analysis.geometry is not None
+        out["quality"] = quality.evaluate(analysis.quality_raw, cfg.thresholds)
+        geo = geometry.score(analysis.geometry, cfg)
+        out["geometric"] = geo
+        attr = analysis.attractiveness or _status_only(self.attractiveness_status)
+        out["attractiveness"] = attr
+        out["final"] = blend(geo.get("score"), attr.get("score"), cfg.blend_weight,
+                             quality_passed=out["quality"]["passed"])
+        scores = {"final": out["final"]["score"], "geometric": geo.get("score"),
+                  "attractiveness": attr.get("score")}
+        if self.population is not None:
+            try:
+                out["percentile"] = self.population.percentile(scores, cfg)
+            except Exception as exc:
+                log.exception("percentile failed")
+                out["percentile"] = {"status": f"unavailable: {_reason(exc)}"}
+        else:
+            out["percentile"] = {"final": None, "status": self.population_status}
+        pop = analysis.population or {}
+        out["vibe"] = pop.get("vibe") or {"cluster": None,
+                                          "status": pop.get("status", self.population_status)}
+        out["timing_ms"]["score"] = round((time.perf_counter() - t0) * 1000, 3)
+        return Report(out)
+
+    def run(self, image: Any, config: Config | None = None, **kw: Any) -> Report:
+        """analyze + score, for one-shot callers (CLI, API)."""
+        return self.score(self.analyze(image, **kw), config)
+
+
+def blend(geometric: float | None, attractiveness: float | None, weight: float, *,
+          quality_passed: bool = True) -> dict[str, Any]:
+    """final = w * geometric + (1 - w) * attractiveness; says which half is missing."""
+    g_ok = geometric is not None and math.isfinite(geometric)
+    a_ok = attractiveness is not None and math.isfinite(attractiveness)
+    if g_ok and a_ok:
+        value = weight * geometric + (1 - weight) * attractiveness  # type: ignore[operator]
+        weights, basis = {"geometric": weight, "attractiveness": 1 - weight}, "blend"
+    elif g_ok:
+        value, weights, basis = geometric, {"geometric": 1.0, "attractiveness": 0.0}, \
+            "geometric_only"
+    elif a_ok:
+        value, weights, basis = attractiveness, {"geometric": 0.0, "attractiveness": 1.0}, \
+            "attractiveness_only"
+    else:
+        return {"score": None, "weights": None, "basis": None,
+                "status": "unavailable: neither score could be computed"}
+    status = "ok" if quality_passed else "low_quality: the photo failed the quality gate; " \
+        "treat the score with caution"
+    return {"score": round(float(value), 2), "weights": weights, "basis": basis,  # type: ignore[arg-type]
+            "status": status}
+
+
+def _reason(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg[:300]

@@ -1,0 +1,33 @@
+"""Typed errors: every failure a user can cause has a stable code and a plain message."""
+
+from __future__ import annotations
+
+
+class AurumError(Exception):
+    """An error the user can act on, never a traceback.
+
+    `code` is stable (tests, API clients and the UI switch on it); `message` is for people.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+# The codes, in one place so the UI and the docs can list them.
+ERROR_CODES: dict[str, str] = {
+    "empty_input": "The file is empty.",
+    "not_an_image": "The file is not an image Aurum can read.",
+    "truncated_image": "The image file is cut short or damaged.",
+    "image_too_large": "The image has too many pixels (decompression-bomb guard).",
+    "image_too_small": "The image is too small to hold a face we can measure.",
+    "unsupported_input": "That kind of input cannot be read as an image.",
+    "file_not_found": "No file at that path.",
+    "no_face": "No face was found in the image.",
+    "face_too_small": "The face is too small or too close to the edge to measure.",
+    "bad_config": "The configuration is not valid.",
+}

@@ -1,0 +1,159 @@
+"""Decode anything a user might upload into one RGB uint8 array, or a typed error.
+
+Every path into the engine (CLI, app, API, tests) comes through `load_image`, so
+EXIF orientation, odd colour modes and hostile files are handled once.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from aurum.errors import AurumError
+
+MAX_PIXELS = 40_000_000  # about 7700 x 5200; larger is refused before decoding
+MAX_BYTES = 60 * 1024 * 1024
+MIN_SIDE = 32
+
+# We enforce our own pixel limit before decoding; Pillow's own guard only warns
+# below twice its limit, so we make its warning an error as well.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def load_image(source: Any, *, bgr: bool = False) -> np.ndarray:
+    """Return an RGB uint8 array (H, W, 3) from a path, bytes, PIL image or array.
+
+    `bgr=True` says a 3/4-channel array is in OpenCV's BGR(A) order.
+    """
+    if isinstance(source, np.ndarray):
+        return _check_size(_from_array(source, bgr=bgr))
+    if isinstance(source, Image.Image):
+        return _check_size(_from_pil(source))
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise AurumError("file_not_found", f"No file at '{path}'.")
+        size = path.stat().st_size
+        if size == 0:
+            raise AurumError("empty_input", "The file is empty.")
+        if size > MAX_BYTES:
+            raise AurumError("image_too_large", f"The file is {size / 1e6:.0f} MB; the limit is "
+                             f"{MAX_BYTES / 1e6:.0f} MB.")
+        return load_image(path.read_bytes())
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise AurumError("empty_input", "The file is empty.")
+        if len(data) > MAX_BYTES:
+            raise AurumError("image_too_large", "The file is larger than the upload limit.")
+        return _check_size(_from_bytes(data))
+    if source is None:
+        raise AurumError("empty_input", "No image was given.")
+    raise AurumError("unsupported_input", f"Cannot read a {type(source).__name__} as an image.")
+
+
+def _from_bytes(data: bytes) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise AurumError("image_too_large", f"The image is {w}x{h} pixels; the limit is "
+                                 f"{MAX_PIXELS / 1e6:.0f} megapixels.")
+            img.seek(0)  # first frame of an animation
+            img.load()
+    except AurumError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise AurumError("image_too_large", "The image has too many pixels to decode "
+                         "safely.") from exc
+    except UnidentifiedImageError as exc:
+        raise AurumError("not_an_image", "The file is not an image Aurum can read "
+                         "(JPEG, PNG, WebP, GIF, BMP, TIFF).") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc).lower()
+        code = "truncated_image" if ("truncat" in text or "broken" in text or "premature" in text
+                                     or "eof" in text) else "not_an_image"
+        raise AurumError(code, "The image file is damaged or cut short and cannot be "
+                         "decoded.") from exc
+    except Exception as exc:  # any decoder failure must reach the user as a code
+        raise AurumError("not_an_image", f"The image could not be decoded ({type(exc).__name__})."
+                         ) from exc
+    return _from_pil(img)
+
+
+def _from_pil(img: Image.Image) -> np.ndarray:
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise AurumError("image_too_large", f"The image is {w}x{h} pixels; the limit is "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels.")
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block should not cost the user their photo
+        pass
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(arr * (255.0 if arr.max(initial=0) <= 1.0 else 1.0), 0, 255)
+        return np.ascontiguousarray(np.repeat(arr.astype(np.uint8)[:, :, None], 3, axis=2))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def _from_array(arr: np.ndarray, *, bgr: bool) -> np.ndarray:
+    if arr.size == 0:
+        raise AurumError("empty_input", "The image array is empty.")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise AurumError("unsupported_input", f"An image array must be HxW, HxWx3 or HxWx4; got "
+                         f"shape {arr.shape}.")
+    if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        raise AurumError("image_too_large", "The image has too many pixels.")
+    if arr.dtype == np.uint8:
+        out = arr
+    elif arr.dtype == np.uint16:
+        out = (arr.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        a = np.nan_to_num(arr.astype(np.float64))
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
+        out = np.clip(a * scale + 0.5, 0, 255).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_:
+        out = np.clip(arr.astype(np.int64) * (255 if arr.dtype == np.bool_ else 1), 0, 255
+                      ).astype(np.uint8)
+    else:
+        raise AurumError("unsupported_input", f"Cannot read an array of {arr.dtype}.")
+    if out.ndim == 2:
+        out = np.repeat(out[:, :, None], 3, axis=2)
+    if out.shape[2] == 4:
+        alpha = out[:, :, 3:4].astype(np.float32) / 255.0
+        out = (out[:, :, :3].astype(np.float32) * alpha + 255.0 * (1 - alpha) + 0.5).astype(
+            np.uint8)
+    if bgr:
+        out = out[:, :, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def _check_size(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise AurumError("image_too_small", f"The image is {w}x{h} pixels; a face needs at least "
+                         f"{MIN_SIDE} pixels on each side (a few hundred is better).")
+    return rgb

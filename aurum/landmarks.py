@@ -1,0 +1,203 @@
+"""MediaPipe 0.10.21 face detection and the 478-point refined face mesh, run offline.
+
+The models ship inside the mediapipe wheel. MediaPipe graph objects are not
+thread-safe, so each worker borrows a detector/mesh pair from a small pool: the
+app can serve concurrent requests without sharing one graph across threads and
+without one graph per Gradio worker thread (memory stays bounded).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from aurum.errors import AurumError
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+N_LANDMARKS = 478
+DETECT_MAX_SIDE = 640  # the detectors take 128/192 px inputs: a smaller copy is faster
+
+
+@dataclass
+class DetectedFace:
+    """The chosen face: landmarks in pixels (x, y, z on the x scale), box, confidence."""
+
+    landmarks: np.ndarray  # (478, 3) float64
+    bbox: tuple[float, float, float, float]  # x, y, w, h in pixels
+    confidence: float | None
+    faces_found: int
+    detector: str
+
+
+class _Graphs:
+    def __init__(self, max_faces: int) -> None:
+        import mediapipe as mp
+
+        self.mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
+            min_detection_confidence=0.5)
+        self.short = mp.solutions.face_detection.FaceDetection(
+            model_selection=0, min_detection_confidence=0.5)
+        self.full = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=0.5)
+
+
+class FaceFinder:
+    """Finds faces and meshes; picks the largest face and says how many there were."""
+
+    def __init__(self, pool_size: int = 2, max_faces: int = 6) -> None:
+        self.max_faces = max_faces
+        self._pool: queue.Queue[_Graphs] = queue.Queue()
+        self._created = 0
+        self._size = max(1, pool_size)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _graphs(self) -> Iterator[_Graphs]:
+        try:
+            g = self._pool.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                make = self._created < self._size
+                if make:
+                    self._created += 1
+            g = _Graphs(self.max_faces) if make else self._pool.get()
+        try:
+            yield g
+        finally:
+            self._pool.put(g)
+
+    def warm_up(self) -> None:
+        """Build one graph pair now so the first request does not pay for it."""
+        with self._graphs():
+            pass
+
+    def find(self, rgb: np.ndarray) -> DetectedFace:
+        """Largest face in `rgb` (H, W, 3 uint8) or `AurumError('no_face')`."""
+        h, w = rgb.shape[:2]
+        with self._graphs() as g:
+            small, scale = _downscale(rgb, DETECT_MAX_SIDE)
+            dets = _detections(g.short, small, scale)
+            detector = "short_range"
+            meshes = _meshes(g.mesh, rgb)
+            if not meshes:
+                # Far or tiny faces: the full-range detector, then a mesh on its crop.
+                dets_full = _detections(g.full, small, scale)
+                if not dets_full and scale < 1.0:
+                    dets_full = _detections(g.full, rgb, 1.0)
+                if dets_full:
+                    dets = dets_full
+                    detector = "full_range"
+                    meshes = self._mesh_on_crops(g, rgb, dets_full)
+        if not meshes:
+            if dets:
+                raise AurumError("face_too_small", "A face was detected but is too small, cut off "
+                                 "or turned away to measure its landmarks. Move closer and face "
+                                 "the camera.")
+            raise AurumError("no_face", "No face was found. Use a clear, well-lit photo of one "
+                             "adult face looking at the camera.")
+        areas = [_box_of(m)[2] * _box_of(m)[3] for m in meshes]
+        best = int(np.argmax(areas))
+        lm = meshes[best]
+        box = _box_of(lm)
+        conf = _match_confidence(box, dets)
+        faces_found = max(len(meshes), len(dets))
+        box = (max(0.0, box[0]), max(0.0, box[1]), min(box[2], w), min(box[3], h))
+        return DetectedFace(landmarks=lm, bbox=box, confidence=conf, faces_found=faces_found,
+                            detector=detector)
+
+    def _mesh_on_crops(self, g: _Graphs, rgb: np.ndarray,
+                       dets: list[tuple[tuple[float, float, float, float], float]]
+                       ) -> list[np.ndarray]:
+        h, w = rgb.shape[:2]
+        out = []
+        for (x, y, bw, bh), _ in dets[: self.max_faces]:
+            side = max(bw, bh) * 2.2
+            cx, cy = x + bw / 2, y + bh / 2
+            x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+            x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+            target = 384
+            f = target / max(crop.shape[:2])
+            if f > 1:  # tiny faces: upsample so the mesh's ROI is well sampled
+                crop = cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+            else:
+                f = 1.0
+            found = _meshes(g.mesh, crop)
+            if found:
+                m = max(found, key=lambda a: _box_of(a)[2] * _box_of(a)[3]).copy()
+                m[:, :3] /= f
+                m[:, 0] += x0
+                m[:, 1] += y0
+                out.append(m)
+        return out
+
+
+def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    h, w = rgb.shape[:2]
+    s = max(h, w)
+    if s <= max_side:
+        return rgb, 1.0
+    f = max_side / s
+    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
+                      interpolation=cv2.INTER_AREA), f
+
+
+def _detections(det, rgb: np.ndarray, scale: float
+                ) -> list[tuple[tuple[float, float, float, float], float]]:
+    res = det.process(rgb)
+    h, w = rgb.shape[:2]
+    out = []
+    for d in res.detections or []:
+        b = d.location_data.relative_bounding_box
+        box = (b.xmin * w / scale, b.ymin * h / scale, b.width * w / scale, b.height * h / scale)
+        out.append((box, float(d.score[0]) if d.score else 0.0))
+    return out
+
+
+def _meshes(mesh, rgb: np.ndarray) -> list[np.ndarray]:
+    res = mesh.process(rgb)
+    h, w = rgb.shape[:2]
+    out = []
+    for face in res.multi_face_landmarks or []:
+        a = np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], dtype=np.float64)
+        if a.shape[0] == N_LANDMARKS:
+            out.append(a)
+    return out
+
+
+def _box_of(lm: np.ndarray) -> tuple[float, float, float, float]:
+    x0, y0 = lm[:, 0].min(), lm[:, 1].min()
+    x1, y1 = lm[:, 0].max(), lm[:, 1].max()
+    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _match_confidence(box: tuple[float, float, float, float],
+                      dets: list[tuple[tuple[float, float, float, float], float]]
+                      ) -> float | None:
+    best, conf = 0.0, None
+    for dbox, score in dets:
+        iou = _iou(box, dbox)
+        if iou > best:
+            best, conf = iou, score
+    return conf if best > 0.2 else None

@@ -1,0 +1,43 @@
+"""Shared fixtures: the shared data folder (`AURUM_SHARED`) and one engine per run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aurum.paths import shared_dir
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _shared() -> Path:
+    path = shared_dir()
+    if not (path / "faces" / "MANIFEST.csv").is_file():
+        # Tests must not pass silently without their data: fail loudly instead.
+        raise RuntimeError(f"shared data not found at {path}; set AURUM_SHARED")
+    return path
+
+
+SHARED = _shared()
+FACES = sorted((SHARED / "faces").glob("*.jpg"))
+LONDON = sorted((SHARED / "london" / "neutral_front").glob("*.jpg"))
+LONDON_SMILING = sorted((SHARED / "london" / "smiling_front").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from aurum.engine import Engine
+
+    return Engine()
+
+
+@pytest.fixture(scope="session")
+def london_face() -> Path:
+    return LONDON[0]
