@@ -149,30 +149,50 @@ def measure(front: np.ndarray) -> dict[str, float]:
     }
 
 
+def component_scores(values: np.ndarray, names: list[str], config: Config
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised scoring of many faces at once: `values` (N, K) in the order of
+    `names` -> per-component sub-scores (N, K) and weighted totals (N,).
+
+    The single-face `score` and the reference population's re-scoring under a
+    designer's config both go through here, so they can never disagree.
+    """
+    comps = [config.components[n] for n in names]
+    ideal = np.array([c.ideal for c in comps])
+    tol = np.array([c.tolerance for c in comps])
+    weight = np.array([c.weight for c in comps])
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    z = np.where(finite, (values - ideal) / tol, 0.0)
+    sub = 100.0 * np.exp(-0.5 * z * z)
+    w = np.where(finite, weight, 0.0)
+    wsum = w.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(wsum > 0, (sub * w).sum(axis=-1) / np.where(wsum > 0, wsum, 1), np.nan)
+    return np.where(finite, sub, np.nan), total
+
+
 def score(measures: dict[str, float], config: Config) -> dict[str, Any]:
     """0-100 geometric score: weighted mean of Gaussian closeness to each ideal."""
+    names = [n for n in config.components if n in measures]
+    values = np.array([measures[n] for n in names], dtype=np.float64)
+    sub, total = component_scores(values[None, :], names, config)
     components = []
-    total_w = 0.0
-    total = 0.0
-    for name, comp in config.components.items():
-        value = measures.get(name)
-        if value is None or not math.isfinite(value):
+    for i, name in enumerate(names):
+        comp = config.components[name]
+        if not math.isfinite(values[i]):
             continue
-        z = (value - comp.ideal) / comp.tolerance
-        sub = 100.0 * math.exp(-0.5 * z * z)
         components.append({
             "name": name,
             "description": DESCRIPTIONS[name],
             "ideal_source": IDEAL_SOURCES[name],
-            "value": round(value, 4),
+            "value": round(float(values[i]), 4),
             "ideal": comp.ideal,
             "tolerance": comp.tolerance,
             "weight": comp.weight,
-            "score": round(sub, 2),
+            "score": round(float(sub[0, i]), 2),
         })
-        total += comp.weight * sub
-        total_w += comp.weight
-    value = total / total_w if total_w > 0 else None
+    value = float(total[0]) if names and math.isfinite(total[0]) else None
     return {
         "score": round(value, 2) if value is not None else None,
         "status": "ok" if value is not None else "unavailable: every component weight is 0",
