@@ -181,3 +181,22 @@ def _raw_of(name: str, raw: dict[str, Any]) -> dict[str, Any]:
         "eyes_open": ("eye_aspect",),
     }[name]
     return {k: (None if raw[k] is None else round(float(raw[k]), 4)) for k in keys}
+
+
+def norm_vector(raw: dict[str, Any]) -> np.ndarray:
+    """Normalised metrics in `QUALITY_METRICS` order plus their mean (NaN = missing);
+    config-independent, so a population can store it and re-gate in bulk."""
+    norm = normalise(raw)
+    vals = [np.nan if norm[m] is None else float(norm[m]) for m in QUALITY_METRICS]
+    present = [v for v in vals if not np.isnan(v)]
+    return np.array(vals + [float(np.mean(present)) if present else 0.0])
+
+
+def passes(norm_matrix: np.ndarray, th: Thresholds) -> np.ndarray:
+    """Which rows of `norm_vector`s (N, len(QUALITY_METRICS) + 1) pass every check
+    under `th`, exactly as `evaluate` decides (a missing metric fails)."""
+    limits = np.array([getattr(th, m) for m in QUALITY_METRICS] + [th.quality])
+    m = np.asarray(norm_matrix, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.where(np.isnan(m), False, m >= limits)
+    return ok.all(axis=-1)
