@@ -105,10 +105,10 @@ def normalise(raw: dict[str, Any]) -> dict[str, float | None]:
         "symmetry": max(0.0, 1.0 - raw["symmetry_index"] / 0.04),
         # OFIQ's inter-eye distance sigmoid: centred at 70 px, width 20 px.
         "resolution": _sigmoid((raw["inter_eye_px"] - 70.0) / 20.0),
-        # log scale between a ratio of 0.03 (a Gaussian blur of sigma 3 on a 1350 px
-        # photo) and 0.5 (the sharpest 95 % of the shared faces).
-        "sharpness": max(0.0, min(1.0, math.log10(max(raw["sharpness_ratio"], 1e-6) / 0.03)
-                                  / math.log10(0.5 / 0.03))),
+        # log scale between a ratio of 0.05 (a Gaussian blur of sigma 4 % of the
+        # inter-eye distance) and 0.6 (sharper than 90 % of the shared faces).
+        "sharpness": max(0.0, min(1.0, math.log10(max(raw["sharpness_ratio"], 1e-6) / 0.05)
+                                  / math.log10(0.6 / 0.05))),
         "exposure": max(0.0, min(exp_under, exp_over)),
         "eyes_open": max(0.0, min(1.0, (raw["eye_aspect"] - 0.08) / 0.14)),
     }

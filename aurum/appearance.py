@@ -1,0 +1,357 @@
+"""Offline face features for the learned attractiveness model: shape and appearance.
+
+Everything here is measured from one face and normalised so that the photo's size,
+the face's size and (as far as a ratio can) the lighting drop out:
+
+* shape: the frontalised landmarks (`ctx.front`, x and y only) Procrustes-aligned to
+  a mean shape, symmetrised (averaged with their mirror image), projected on the
+  principal components of the training population; averageness (distance from the
+  mean shape), asymmetry, and the 14 proportions of `aurum.geometry`;
+* appearance, on the one aligned crop `aurum.crop.aligned_face` (224 px, fixed
+  pupil distance) that every consumer uses: skin evenness and texture relative to
+  the face's own luminance, facial contrast (eyes, brows, lips against the skin
+  around them, in lightness and redness), skin colour (CIE Lab), age cues
+  (wrinkle energy in the forehead, eye-corner, under-eye and nasolabial areas),
+  expression (mouth-corner lift, eye aperture, mouth opening) and lighting.
+
+Every left/right measure is the mean of both sides or an absolute difference, so a
+mirrored photo gets the same features. Extraction takes a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from aurum.crop import DEFAULT_SIZE, aligned_face, alignment, transform_points
+from aurum.geometry import mirror_pairs
+
+# --- landmark groups (MediaPipe face mesh; L/R = image left/right, frontal face) ---
+EYE_L = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
+EYE_R = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
+BROW_L = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
+BROW_R = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+LIPS_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181,
+              91, 146)
+LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178,
+              88, 95)
+CHEEK_L = (117, 118, 101, 36, 205, 187, 147, 123)
+CHEEK_R = (346, 347, 330, 266, 425, 411, 376, 352)
+FOREHEAD = (67, 109, 10, 338, 297, 299, 9, 69)
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
+             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67,
+             109)
+EYE_OUT_L, EYE_IN_L, EYE_OUT_R, EYE_IN_R = 33, 133, 263, 362
+LID_UP_L, LID_LO_L, LID_UP_R, LID_LO_R = 159, 145, 386, 374
+MOUTH_L, MOUTH_R, STOMION_UP, STOMION_LO = 61, 291, 13, 14
+ALAR_L, ALAR_R = 102, 331
+IRIS_L, IRIS_R = 468, 473
+NOSE_TIP, MENTON = 4, 152
+
+APPEARANCE_NAMES: tuple[str, ...] = (
+    # skin colour (CIE Lab, L 0-100)
+    "skin_L", "skin_a", "skin_b",
+    # skin evenness and texture, relative to the skin's own lightness
+    "skin_fine_texture", "skin_mid_unevenness", "skin_redness_unevenness",
+    # age cues: gradient energy in wrinkle-prone areas over the cheeks' own energy
+    "wrinkle_forehead", "wrinkle_eye_corner", "wrinkle_under_eye", "wrinkle_nasolabial",
+    "under_eye_darkness",
+    # facial contrast (Michelson-style, feature vs surrounding skin)
+    "eye_contrast_L", "brow_contrast_L", "lip_contrast_L", "lip_contrast_a",
+    # lighting
+    "face_L_spread", "lighting_lr_asymmetry", "lighting_vertical", "specular_share",
+)
+EXPRESSION_NAMES: tuple[str, ...] = (
+    "mouth_corner_lift", "eye_aperture", "mouth_opening", "brow_height",
+)
+
+
+class FeatureError(ValueError):
+    """A feature could not be measured on this face (the model reports it unavailable)."""
+
+
+# ------------------------------------------------------------------ shape --------
+
+def shape2d(front: np.ndarray) -> np.ndarray:
+    """(478, 2) float64 from frontalised landmarks; x right, y up, as in `ctx.front`."""
+    arr = np.asarray(front, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] != 478 or arr.shape[1] < 2:
+        raise FeatureError(f"expected 478 landmarks, got shape {arr.shape}")
+    out = arr[:, :2].copy()
+    if not np.all(np.isfinite(out)):
+        raise FeatureError("landmarks contain non-finite values")
+    return out
+
+
+def normalise_shape(s: np.ndarray) -> np.ndarray:
+    """Centre on the centroid and scale to unit centroid size."""
+    c = s - s.mean(axis=0)
+    size = float(np.sqrt((c ** 2).sum()))
+    if size < 1e-9:
+        raise FeatureError("degenerate landmark shape")
+    return c / size
+
+
+def mirror_shape(s: np.ndarray) -> np.ndarray:
+    """The shape's mirror image about x = 0, with left and right landmarks swapped."""
+    return s[mirror_pairs()] * np.array([-1.0, 1.0])
+
+
+def align_to(s: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Similarity-Procrustes fit of a normalised shape onto a normalised reference."""
+    u, _, vt = np.linalg.svd(s.T @ ref)
+    r = u @ vt
+    if np.linalg.det(r) < 0:  # no reflections
+        u[:, -1] *= -1
+        r = u @ vt
+    return normalise_shape(s @ r)
+
+
+def symmetrise(s: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
+    """Aligned shape averaged with its own mirror image, and the asymmetry (half the
+    Procrustes distance between the shape and its mirror). Mirror-invariant."""
+    a = align_to(normalise_shape(s), ref)
+    m = align_to(mirror_shape(a), ref)
+    asym = float(np.sqrt(((a - m) ** 2).sum())) / 2.0
+    return (a + m) / 2.0, asym
+
+
+def generalised_procrustes(shapes: np.ndarray, iters: int = 5) -> np.ndarray:
+    """Mirror-symmetric mean shape (478, 2) of a population of 2-D shapes."""
+    norm = np.stack([normalise_shape(s) for s in shapes])
+    ref = norm.mean(axis=0)
+    ref = normalise_shape((ref + mirror_shape(ref)) / 2.0)
+    for _ in range(iters):
+        aligned = np.stack([symmetrise(s, ref)[0] for s in norm])
+        ref = normalise_shape(aligned.mean(axis=0))
+        ref = normalise_shape((ref + mirror_shape(ref)) / 2.0)
+    return ref
+
+
+def expression(front: np.ndarray) -> dict[str, float]:
+    """Expression cues from the frontalised mesh (y up), scale-free."""
+    p = np.asarray(front, dtype=np.float64)
+    mouth_w = float(np.hypot(*(p[MOUTH_L, :2] - p[MOUTH_R, :2])))
+    eye_w = (float(np.hypot(*(p[EYE_OUT_L, :2] - p[EYE_IN_L, :2])))
+             + float(np.hypot(*(p[EYE_OUT_R, :2] - p[EYE_IN_R, :2])))) / 2
+    ipd = float(np.hypot(*(p[IRIS_L, :2] - p[IRIS_R, :2])))
+    if min(mouth_w, eye_w, ipd) < 1e-6:
+        raise FeatureError("degenerate mouth or eye landmarks")
+    centre_y = (p[STOMION_UP, 1] + p[STOMION_LO, 1]) / 2
+    corners_y = (p[MOUTH_L, 1] + p[MOUTH_R, 1]) / 2
+    gap_l = p[LID_UP_L, 1] - p[LID_LO_L, 1]
+    gap_r = p[LID_UP_R, 1] - p[LID_LO_R, 1]
+    brow_y = (p[list(BROW_L), 1].mean() + p[list(BROW_R), 1].mean()) / 2
+    eye_y = (p[IRIS_L, 1] + p[IRIS_R, 1]) / 2
+    return {
+        "mouth_corner_lift": float((corners_y - centre_y) / mouth_w),
+        "eye_aperture": float((gap_l + gap_r) / 2 / eye_w),
+        "mouth_opening": float(max(0.0, p[STOMION_UP, 1] - p[STOMION_LO, 1]) / mouth_w),
+        "brow_height": float((brow_y - eye_y) / ipd),
+    }
+
+
+# ------------------------------------------------------------- appearance --------
+
+@dataclass
+class _Regions:
+    cheeks: np.ndarray
+    forehead: np.ndarray
+    skin: np.ndarray
+    cheek_l: np.ndarray
+    cheek_r: np.ndarray
+    eyes: np.ndarray
+    eye_ring: np.ndarray
+    brows: np.ndarray
+    brow_ring: np.ndarray
+    lips: np.ndarray
+    lip_ring: np.ndarray
+    face: np.ndarray
+    eye_corner: np.ndarray
+    under_eye: np.ndarray
+    nasolabial: np.ndarray
+    upper_face: np.ndarray
+    lower_face: np.ndarray
+
+
+def _poly(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
+    return m
+
+
+def _box(shape: tuple[int, int], x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    h, w = shape
+    xa, xb = sorted((int(round(x0)), int(round(x1))))
+    ya, yb = sorted((int(round(y0)), int(round(y1))))
+    m[max(0, ya):min(h, yb), max(0, xa):min(w, xb)] = 1
+    return m
+
+
+def _ring(mask: np.ndarray, width: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    return (cv2.dilate(mask, k) > 0) & ~(mask > 0)
+
+
+def _regions(p: np.ndarray, shape: tuple[int, int]) -> _Regions:
+    """Region masks in crop pixels from landmarks mapped into the crop."""
+    ipd = float(np.hypot(*(p[IRIS_L] - p[IRIS_R])))
+    u = ipd / 10.0  # one "unit": a tenth of the pupil distance (about 6.7 px at 224)
+    face = _poly(shape, p[list(FACE_OVAL)])
+    ek = np.ones((3, 3), np.uint8)
+    eye_l, eye_r = _poly(shape, p[list(EYE_L)]), _poly(shape, p[list(EYE_R)])
+    eyes = eye_l | eye_r
+    brows = _poly(shape, p[list(BROW_L)]) | _poly(shape, p[list(BROW_R)])
+    lips = _poly(shape, p[list(LIPS_OUTER)]) & ~_poly(shape, p[list(LIPS_INNER)])
+    features = cv2.dilate(eyes | brows | _poly(shape, p[list(LIPS_OUTER)]),
+                          np.ones((5, 5), np.uint8))
+    cheek_l = cv2.erode(_poly(shape, p[list(CHEEK_L)]), ek) & ~features
+    cheek_r = cv2.erode(_poly(shape, p[list(CHEEK_R)]), ek) & ~features
+    forehead = cv2.erode(_poly(shape, p[list(FOREHEAD)]), ek) & ~features & face
+    corner = np.zeros(shape, np.uint8)
+    under = np.zeros(shape, np.uint8)
+    naso = np.zeros(shape, np.uint8)
+    for out_i, in_i, lo_i, alar_i, mouth_i, sign in (
+            (EYE_OUT_L, EYE_IN_L, LID_LO_L, ALAR_L, MOUTH_L, -1.0),
+            (EYE_OUT_R, EYE_IN_R, LID_LO_R, ALAR_R, MOUTH_R, 1.0)):
+        ox, oy = p[out_i]
+        corner |= _box(shape, ox + sign * 0.5 * u, oy - 1.5 * u, ox + sign * 3.0 * u, oy + 1.2 * u)
+        ix = p[in_i, 0]
+        ly = p[lo_i, 1]
+        under |= _box(shape, ix + sign * 0.3 * u, ly + 0.8 * u, ox - sign * 0.3 * u, ly + 2.4 * u)
+        ax, ay = p[alar_i]
+        mx, my = p[mouth_i]
+        naso |= _box(shape, ax + sign * 0.2 * u, ay, mx + sign * 1.2 * u, my - 0.5 * u)
+    corner &= face & ~cv2.dilate(eyes, np.ones((3, 3), np.uint8))
+    under &= face & ~eyes
+    naso &= face & ~features
+    eye_ring = (_ring(eyes, max(2, int(round(1.2 * u)))) & ~cv2.dilate(brows, ek)).astype(bool)
+    brow_ring = _ring(brows, max(2, int(round(1.0 * u)))) & ~cv2.dilate(eyes, np.ones((5, 5),
+                                                                                       np.uint8))
+    lip_ring = _ring(_poly(shape, p[list(LIPS_OUTER)]), max(2, int(round(1.2 * u)))) & (face > 0)
+    mid_y = p[NOSE_TIP, 1]
+    rows = np.arange(shape[0])[:, None]
+    upper = (face > 0) & (rows < mid_y) & ~(features > 0)
+    lower = (face > 0) & (rows >= mid_y) & ~(features > 0)
+    b = lambda m: np.asarray(m, dtype=bool)  # noqa: E731
+    return _Regions(cheeks=b(cheek_l | cheek_r), forehead=b(forehead),
+                    skin=b(cheek_l | cheek_r | forehead), cheek_l=b(cheek_l), cheek_r=b(cheek_r),
+                    eyes=b(eyes), eye_ring=b(eye_ring), brows=b(brows), brow_ring=b(brow_ring),
+                    lips=b(lips), lip_ring=b(lip_ring), face=b(face), eye_corner=b(corner),
+                    under_eye=b(under), nasolabial=b(naso), upper_face=b(upper),
+                    lower_face=b(lower))
+
+
+def _mean(img: np.ndarray, mask: np.ndarray, what: str, min_px: int = 12) -> float:
+    """Mean over a region; NaN when too little of it is visible skin (a fringe over the
+    forehead, a beard around the lips): the model imputes that feature."""
+    n = int(mask.sum())
+    if n < min_px:
+        return math.nan
+    return float(img[mask].mean())
+
+
+def _michelson(skin: float, feature: float) -> float:
+    return (skin - feature) / (skin + feature + 1e-6)
+
+
+def appearance(crop: np.ndarray, crop_landmarks: np.ndarray) -> dict[str, float]:
+    """Appearance features of the aligned crop (RGB uint8) and landmarks in crop pixels."""
+    if crop.ndim != 3 or crop.shape[2] != 3:
+        raise FeatureError("the face crop is not an RGB image")
+    shape = crop.shape[:2]
+    p = np.asarray(crop_landmarks, dtype=np.float64)[:, :2]
+    reg = _regions(p, shape)
+    lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    L, A, B = lab[..., 0], lab[..., 1], lab[..., 2]
+
+    # Skin pixels: cheeks and forehead, gated by colour near the cheeks' median so
+    # a fringe of hair, a shadow edge or a glint does not count as skin.
+    cheek_lab = lab[reg.cheeks]
+    if len(cheek_lab) < 30:
+        raise FeatureError("the cheeks are not visible enough to measure skin")
+    med = np.median(cheek_lab, axis=0)
+    # lightness differences count a third: shading is not a reason to drop skin
+    d = lab - med
+    dist = np.sqrt((d[..., 0] / 3.0) ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+    gate = dist < max(12.0, 3.0 * float(np.median(dist[reg.cheeks])))
+    skin = reg.skin & gate
+    forehead = reg.forehead & gate
+    skin_L = _mean(L, skin, "skin", 40)
+    # Band-passed lightness: fine (pores, grain) and middle (spots, blemishes) scales.
+    g1 = cv2.GaussianBlur(L, (0, 0), 1.0)
+    g3 = cv2.GaussianBlur(L, (0, 0), 3.0)
+    g8 = cv2.GaussianBlur(L, (0, 0), 8.0)
+    fine = L - g1
+    mid = g1 - g8
+    a_mid = cv2.GaussianBlur(A, (0, 0), 1.0) - cv2.GaussianBlur(A, (0, 0), 8.0)
+    # Wrinkle energy: gradient magnitude at a small scale over the cheeks' own energy
+    # (ratio to the same face's smooth skin removes sharpness, noise and resolution).
+    gx = cv2.Sobel(g1, cv2.CV_32F, 1, 0, ksize=3) - cv2.Sobel(g3, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g1, cv2.CV_32F, 0, 1, ksize=3) - cv2.Sobel(g3, cv2.CV_32F, 0, 1, ksize=3)
+    grad = np.sqrt(gx * gx + gy * gy)
+    cheek_skin = reg.cheeks & gate
+    base = _mean(grad, cheek_skin, "cheek skin") + 0.05
+    robust = lambda img, m: float(np.sqrt(np.mean(img[m] ** 2)))  # noqa: E731
+
+    cl = float(np.median(L[reg.cheek_l])) if reg.cheek_l.sum() >= 12 else math.nan
+    cr = float(np.median(L[reg.cheek_r])) if reg.cheek_r.sum() >= 12 else math.nan
+    face_L = L[reg.face]
+    upper = _mean(L, reg.upper_face, "upper face")
+    lower = _mean(L, reg.lower_face, "lower face")
+    skin_ring_eye = reg.eye_ring & gate
+    skin_ring_brow = reg.brow_ring & gate
+    skin_ring_lip = reg.lip_ring & gate
+    out = {
+        "skin_L": skin_L,
+        "skin_a": _mean(A, skin, "skin"),
+        "skin_b": _mean(B, skin, "skin"),
+        "skin_fine_texture": robust(fine, skin) / skin_L,
+        "skin_mid_unevenness": robust(mid, skin) / skin_L,
+        "skin_redness_unevenness": robust(a_mid, skin),
+        "wrinkle_forehead": (_mean(np.abs(gy), forehead, "forehead") + 0.05)
+        / (_mean(np.abs(gy), cheek_skin, "cheek skin") + 0.05),
+        "wrinkle_eye_corner": (_mean(grad, reg.eye_corner, "eye corners") + 0.05) / base,
+        "wrinkle_under_eye": (_mean(grad, reg.under_eye, "under-eye") + 0.05) / base,
+        "wrinkle_nasolabial": (_mean(grad, reg.nasolabial, "nasolabial") + 0.05) / base,
+        "under_eye_darkness": 1.0 - _mean(L, reg.under_eye, "under-eye") / (cl + cr) * 2,
+        "eye_contrast_L": _michelson(_mean(L, skin_ring_eye, "skin around the eyes"),
+                                     _mean(L, reg.eyes, "eyes")),
+        "brow_contrast_L": _michelson(_mean(L, skin_ring_brow, "skin around the brows"),
+                                      _mean(L, reg.brows, "brows")),
+        "lip_contrast_L": _michelson(_mean(L, skin_ring_lip, "skin around the lips"),
+                                     _mean(L, reg.lips, "lips")),
+        "lip_contrast_a": _mean(A, reg.lips, "lips") - _mean(A, skin_ring_lip, "lip skin"),
+        "face_L_spread": float(np.std(face_L)) / (float(np.mean(face_L)) + 1e-6),
+        "lighting_lr_asymmetry": abs(cl - cr) / (cl + cr + 1e-6) * 2,
+        "lighting_vertical": (upper - lower) / (upper + lower + 1e-6) * 2,
+        "specular_share": float(np.mean(L[skin] > min(98.0, skin_L + 25.0))),
+    }
+    return {k: float(v) for k, v in out.items()}
+
+
+def crop_and_landmarks(rgb: np.ndarray, landmarks: np.ndarray,
+                       size: int = DEFAULT_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The shared aligned crop and the landmarks mapped into it."""
+    crop = aligned_face(rgb, landmarks, size)
+    pts = transform_points(landmarks, alignment(landmarks, size))
+    return crop, pts
+
+
+def raw_features(ctx: Any) -> dict[str, Any]:
+    """Everything the model needs from one face, before any training-set statistic:
+    the 2-D shape, the proportions, expression and appearance."""
+    shape = shape2d(ctx.front)
+    geo = {k: float(v) for k, v in ctx.geometry.items()}
+    if not all(math.isfinite(v) for v in geo.values()):
+        raise FeatureError("a facial proportion could not be measured")
+    crop, pts = crop_and_landmarks(ctx.rgb, ctx.face.landmarks)
+    feats: dict[str, float] = {}
+    feats.update(expression(ctx.front))
+    feats.update(appearance(crop, pts))
+    return {"shape": shape, "geometry": geo, "scalars": feats}

@@ -1,0 +1,61 @@
+"""The CLI as a user runs it: real images in, JSON Lines out, honest exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aurum.paths import REPO_DIR
+from tests.conftest import FACES, LONDON
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aurum", *args], cwd=REPO_DIR,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_score_prints_one_json_line_per_image(tmp_path: Path):
+    not_image = tmp_path / "notes.jpg"
+    not_image.write_text("this is not a picture")
+    files = [str(LONDON[0]), str(FACES[0]), str(not_image), str(tmp_path / "missing.png")]
+    proc = _run("score", *files)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [row["file"] for row in lines] == files
+    good, synth, bad, missing = lines
+    for row in (good, synth):
+        assert row["ok"] and row["error"] is None
+        assert row["face"]["faces_found"] == 1 and len(row["face"]["bbox"]) == 4
+        assert 0 <= row["geometric"]["score"] <= 100
+        assert row["final"]["score"] is not None
+        assert set(row["timing_ms"]) >= {"decode", "detect_mesh", "score"}
+    assert not bad["ok"] and bad["error"]["code"] == "not_an_image" and bad["error"]["message"]
+    assert missing["error"]["code"] == "file_not_found"
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_preset_feeds_back_into_score(tmp_path: Path):
+    proc = _run("config", "--preset", "strict")
+    assert proc.returncode == 0
+    cfg = json.loads(proc.stdout)
+    assert cfg["thresholds"]["quality"] == 0.6
+    cfg["blend_weight"] = 0.5
+    cfg["thresholds"] = {k: 1.0 for k in cfg["thresholds"]}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    row = json.loads(_run("score", str(LONDON[2]), "--config", str(path)).stdout)
+    assert row["config"]["preset"] == "strict"
+    assert row["config"]["blend_weight"] == 0.5
+    assert row["quality"]["passed"] is False
+
+
+def test_usage_errors_exit_2(tmp_path: Path):
+    assert _run().returncode == 2
+    assert _run("score").returncode == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"blend_weight": 7}')
+    proc = _run("score", str(LONDON[0]), "--config", str(bad))
+    assert proc.returncode == 2
+    assert "blend_weight" in proc.stderr
