@@ -1,0 +1,304 @@
+"""`python -m aurum build-reference`: measure the reference faces once and store numbers.
+
+Runs `Engine.analyze` on every image (the same code path a user's photo takes),
+then fits the shape embedding, picks the number of vibe clusters by silhouette and
+bootstrap stability, names each cluster from its measurable deviations, fits the
+2-D UMAP layout and checks how well the run-time placement (neighbours on the
+stored layout, no umap at run time) reproduces it on held-out faces.
+
+Writes `reference.npz` (plain arrays, loadable with `allow_pickle=False`) and
+`reference.json` (ids, names, metadata). No image and no pixel is written. Seeds
+are fixed, inputs sorted and floats rounded, so a rebuild on the same inputs is
+byte-identical and shows no diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aurum import population, quality, shape
+from aurum.geometry import mirror_pairs
+from aurum.paths import models_dir, shared_dir
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+N_COMPONENTS = 8  # about 94 % of the symmetric shape variance of the shared faces
+K_RANGE = range(3, 9)  # two groups would be a binary label, not a set of vibes
+BOOTSTRAPS = 20
+UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.3, "metric": "euclidean"}
+FOLDS = 10
+log = logging.getLogger("aurum.build_reference")
+
+
+def source_name(folder: Path) -> str:
+    """Folder label used in ids: its path under the shared folder, else its name."""
+    try:
+        return folder.resolve().relative_to(shared_dir()).as_posix()
+    except ValueError:
+        return folder.name
+
+
+def collect(folders: list[Path], limit: int | None) -> list[tuple[str, Path]]:
+    items: list[tuple[str, Path]] = []
+    for folder in folders:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if limit:
+            files = files[:limit]
+        src = source_name(folder)
+        items.extend((f"{src}/{p.stem}", p) for p in files)
+    return sorted(items)
+
+
+def analyse_all(items: list[tuple[str, Path]], engine_models: Path
+                ) -> tuple[dict[str, Any], list[dict[str, str]], str]:
+    """Analyse every image; returns per-face numbers (no pixels), failures and the
+    attractiveness model's status."""
+    from aurum.engine import Engine
+    from aurum.pose import frontalise
+
+    engine = Engine(models=engine_models, pool_size=1)
+    engine.population = None  # never place the reference against an older reference
+    ids, fronts, measures, qnorm, attr, failures = [], [], [], [], [], []
+    names: list[str] | None = None
+    for face_id, path in items:
+        a = engine.analyze(path)
+        if not a.ok or a.landmarks is None or a.geometry is None or a.quality_raw is None:
+            code = a.error.code if a.error else "incomplete"
+            failures.append({"id": face_id, "error": code})
+            continue
+        names = names or list(a.geometry)
+        ids.append(face_id)
+        fronts.append(frontalise(a.landmarks))
+        measures.append([a.geometry[n] for n in names])
+        qnorm.append(quality.norm_vector(a.quality_raw))
+        score = (a.attractiveness or {}).get("score")
+        attr.append(float(score) if isinstance(score, (int, float)) else np.nan)
+    return ({"ids": ids, "fronts": np.array(fronts), "measures": np.array(measures),
+             "quality_norm": np.array(qnorm), "attractiveness": np.array(attr),
+             "measure_names": names or []},
+            failures, engine.attractiveness_status)
+
+
+def choose_k(emb: np.ndarray, seed: int, ks: range) -> tuple[int, list[dict[str, float]]]:
+    """Silhouette and bootstrap stability (mean adjusted Rand index between the full
+    fit and fits on 80 % subsamples) per k; k = the most stable, ties to silhouette."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in ks:
+        full = KMeans(k, n_init=10, random_state=seed).fit(emb)
+        sil = float(silhouette_score(emb, full.labels_))
+        aris = []
+        for b in range(BOOTSTRAPS):
+            idx = np.sort(rng.choice(len(emb), int(0.8 * len(emb)), replace=False))
+            sub = KMeans(k, n_init=10, random_state=seed + 1 + b).fit(emb[idx])
+            aris.append(adjusted_rand_score(full.labels_[idx], sub.labels_))
+        rows.append({"k": k, "silhouette": round(sil, 4),
+                     "stability_ari_mean": round(float(np.mean(aris)), 4),
+                     "stability_ari_sd": round(float(np.std(aris)), 4)})
+    best = max(rows, key=lambda r: (round(r["stability_ari_mean"], 2), r["silhouette"]))
+    return int(best["k"]), rows
+
+
+def cluster(emb: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """k-means; clusters numbered by size (largest first) so ids are stable."""
+    from sklearn.cluster import KMeans
+
+    km = KMeans(k, n_init=20, random_state=seed).fit(emb)
+    sizes = np.bincount(km.labels_, minlength=k)
+    first = np.array([np.flatnonzero(km.labels_ == c)[0] for c in range(k)])
+    order = sorted(range(k), key=lambda c: (-sizes[c], first[c]))
+    centres = np.round(km.cluster_centers_[order], 6)
+    # Labels = nearest stored centre: exactly the rule `place` applies at run time.
+    labels = np.argmin(((emb[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+    return labels.astype(np.int64), centres
+
+
+def fit_layout(emb: np.ndarray, seed: int) -> np.ndarray:
+    import umap  # build time only: its numba JIT never runs on the request path
+
+    params = dict(UMAP_PARAMS, n_neighbors=min(UMAP_PARAMS["n_neighbors"], len(emb) - 1))
+    reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1, **params)
+    return np.round(reducer.fit_transform(emb).astype(np.float64), 4)
+
+
+def heldout_placement(emb: np.ndarray, layout: np.ndarray, labels: np.ndarray, *,
+                      folds: int = FOLDS, seed: int = 0, only_folds: int | None = None,
+                      k: int = population.PLACE_K) -> dict[str, float]:
+    """Place each held-out face on the layout from the other folds' faces only
+    (`population.place_on_map`) and check that its nearest reference point on the
+    map is in its own cluster. `layout_self_share` is the same check for umap's own
+    positions (the ceiling the placement is compared against)."""
+    n = len(emb)
+    perm = np.random.default_rng(seed).permutation(n)
+    parts = np.array_split(perm, folds)[: only_folds or folds]
+    hits = total = 0
+    for held in parts:
+        rest = np.setdiff1d(np.arange(n), held)
+        for i in held:
+            xy = population.place_on_map(emb[i], emb[rest], layout[rest], k=k)
+            j = rest[int(np.argmin(((layout[rest] - xy) ** 2).sum(axis=1)))]
+            hits += int(labels[j] == labels[i])
+            total += 1
+    d = ((layout[:, None, :] - layout[None]) ** 2).sum(axis=2)
+    np.fill_diagonal(d, np.inf)
+    self_share = float(np.mean(labels[np.argmin(d, axis=1)] == labels))
+    sizes = np.bincount(labels)
+    chance = float(((sizes / n) ** 2).sum())
+    return {"heldout_same_cluster_share": round(hits / max(total, 1), 4),
+            "layout_self_share": round(self_share, 4), "chance_share": round(chance, 4),
+            "n_placed": total}
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("numpy", "scikit-learn", "umap-learn", "mediapipe"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | None = None,
+          seed: int = 0, n_components: int = N_COMPONENTS, k: int | None = None
+          ) -> dict[str, Any]:
+    """Build and write the artefacts; returns the metadata written to reference.json."""
+    t0 = time.perf_counter()
+    items = collect(folders, limit)
+    data, failures, attr_status = analyse_all(items, engine_models)
+    n = len(data["ids"])
+    if n < 10:
+        raise SystemExit(f"only {n} faces analysed; need at least 10")
+    t_an = time.perf_counter() - t0
+    dim = min(n_components, n - 1)
+    model, ratio = shape.fit(data["fronts"], mirror_pairs(), dim)
+    model.mean = np.round(model.mean, 8)
+    model.basis = np.round(model.basis, 8)
+    emb = np.round(model.embed_many(data["fronts"]), 6)
+    ks = range(K_RANGE.start, min(K_RANGE.stop, max(K_RANGE.start + 1, n // 8)))
+    if k is None:
+        k, per_k = choose_k(emb, seed, ks)
+    else:
+        per_k = []
+    labels, centres = cluster(emb, k, seed)
+    layout = fit_layout(emb, seed)
+    placement = heldout_placement(emb, layout, labels, seed=seed,
+                                  folds=min(FOLDS, n))
+    measures = np.round(data["measures"], 6)
+    names = data["measure_names"]
+    clusters = population.describe_clusters(measures, names, labels, k)
+    for c in clusters:
+        c["centre_xy"] = [round(float(v), 4) for v in np.median(layout[labels == c["id"]], axis=0)]
+    attr = np.round(data["attractiveness"], 4)
+    n_attr = int(np.isfinite(attr).sum())
+    arrays = {
+        "measures": measures,
+        "quality_norm": np.round(data["quality_norm"], 6),
+        "attractiveness": attr,
+        "embedding": emb,
+        "labels": labels,
+        "centres": centres,
+        "layout": layout,
+        "shape_mean": model.mean,
+        "shape_basis": model.basis,
+        "shape_partner": model.partner,
+    }
+    sources: dict[str, int] = {}
+    for face_id in data["ids"]:
+        src = face_id.rsplit("/", 1)[0]
+        sources[src] = sources.get(src, 0) + 1
+    meta: dict[str, Any] = {
+        "format": population.FORMAT,
+        "n": n,
+        "ids": data["ids"],
+        "sources": sources,
+        "failures": failures,
+        "measure_names": names,
+        "quality_names": [*quality.QUALITY_METRICS, "quality"],
+        "attractiveness": {
+            "n_scored": n_attr,
+            "model_status": attr_status,
+            "note": ("scores from the attractiveness model at build time" if n_attr else
+                     "no attractiveness model at build time: scores are NaN; rebuild "
+                     "when the model is in models/"),
+        },
+        "shape": {
+            "points": f"mesh points 0-{shape.N_MESH - 1} (irises left out), mirror-averaged, "
+                      "Procrustes-aligned to the mean shape",
+            "n_components": dim,
+            "explained_variance_ratio": [round(float(v), 4) for v in ratio[:dim]],
+            "explained_total": round(float(ratio[:dim].sum()), 4),
+            "units": "1 unit = 1 % of the face's RMS landmark radius",
+        },
+        "shape_version": population.shape_version(model),
+        "clustering": {"method": "k-means (scikit-learn, n_init=20)", "k": k, "seed": seed,
+                       "rule": "k in 3..8 with the highest bootstrap stability (mean ARI of "
+                               f"{BOOTSTRAPS} fits on 80 % subsamples vs the full fit, to "
+                               "0.01), ties broken by silhouette",
+                       "per_k": per_k},
+        "clusters": clusters,
+        "map": {"method": "umap-learn", "params": UMAP_PARAMS, "random_state": seed,
+                "placement": f"inverse-distance weighted mean of the {population.PLACE_K} "
+                             "nearest reference faces' positions (shape embedding)",
+                "folds": min(FOLDS, n), **placement},
+        "versions": versions(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    population.write_npz(out / population.NPZ_NAME, arrays)
+    (out / population.JSON_NAME).write_text(json.dumps(meta, indent=1, sort_keys=True,
+                                                       allow_nan=False) + "\n",
+                                            encoding="utf-8")
+    timing = {"analyse_s": round(t_an, 1), "total_s": round(time.perf_counter() - t0, 1)}
+    return {**meta, "_timing": timing}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aurum build-reference",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--faces", action="append", type=Path,
+                        help="folder of reference photos (repeatable); default: the shared "
+                             "synthetic faces and the London neutral fronts")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (models/)")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="where the attractiveness model is (default models/)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only the first N images of each folder (tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k", type=int, default=None, help="fix the number of clusters")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    folders = args.faces or [shared_dir() / "faces", shared_dir() / "london" / "neutral_front"]
+    missing = [str(f) for f in folders if not Path(f).is_dir()]
+    if missing:
+        print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    meta = build(folders, args.out or models_dir(), engine_models=args.models or models_dir(),
+                 limit=args.limit, seed=args.seed, k=args.k)
+    out = args.out or models_dir()
+    print(f"reference: {meta['n']} faces {meta['sources']}, {len(meta['failures'])} failed; "
+          f"attractiveness scored for {meta['attractiveness']['n_scored']}")
+    print(f"shape: {meta['shape']['n_components']} components, "
+          f"{meta['shape']['explained_total']:.1%} of variance")
+    for row in meta["clustering"]["per_k"]:
+        print(f"  k={row['k']}: silhouette {row['silhouette']:.3f}, stability ARI "
+              f"{row['stability_ari_mean']:.3f} ± {row['stability_ari_sd']:.3f}")
+    print(f"clusters (k={meta['clustering']['k']}):")
+    for c in meta["clusters"]:
+        print(f"  {c['id']} {c['name']} (n={c['size']}): {'; '.join(c['traits'])}")
+    m = meta["map"]
+    print(f"map: held-out placement in own cluster {m['heldout_same_cluster_share']:.1%} "
+          f"(umap's own layout {m['layout_self_share']:.1%}, chance {m['chance_share']:.1%})")
+    print(f"wrote {out / population.NPZ_NAME} and {out / population.JSON_NAME} "
+          f"in {meta['_timing']['total_s']} s (analysis {meta['_timing']['analyse_s']} s)")
+    return 0

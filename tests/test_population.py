@@ -1,0 +1,206 @@
+"""Reference population: artefacts, percentile = empirical CDF under the same config,
+vibe clusters and map placement for every shared face, deterministic builds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aurum import population, store
+from aurum.build_reference import heldout_placement
+from aurum.build_reference import main as build_main
+from aurum.config import Config
+from aurum.engine import blend
+from aurum.geometry import component_scores
+from aurum.paths import models_dir
+from tests.conftest import FACES, LONDON
+
+# Measured on the full build: 88.0 % of held-out faces land next to a face of
+# their own cluster (umap's own layout: 88.6 %, chance 26.9 %). Floor with margin.
+PLACEMENT_FLOOR = 0.75
+
+
+@pytest.fixture(scope="module")
+def pop() -> population.ReferencePopulation:
+    return population.load_default(models_dir())
+
+
+def _cfg() -> Config:
+    return Config()
+
+
+def test_artefacts_load_without_pickles(pop):
+    with np.load(models_dir() / population.NPZ_NAME, allow_pickle=False) as z:
+        assert {"measures", "embedding", "labels", "layout", "centres"} <= set(z.files)
+    assert pop.status().startswith(f"ready: {pop.n} reference faces, {len(pop.centres)} clusters")
+    meta = json.loads((models_dir() / population.JSON_NAME).read_text())
+    assert meta["n"] == pop.n and meta["failures"] == []
+    # Ids name the face and its set, never a path or an image.
+    assert all("/" in i and not i.endswith((".jpg", ".png")) for i in pop.ids)
+
+
+def test_missing_artefacts_raise_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="build-reference"):
+        population.load_default(tmp_path)
+
+
+def test_every_shared_face_has_cluster_traits_and_map_position(pop):
+    expected = {f"faces/{p.stem}" for p in FACES} | \
+        {f"london/neutral_front/{p.stem}" for p in LONDON}
+    assert set(pop.ids) == expected
+    k = len(pop.centres)
+    assert set(pop.labels.tolist()) == set(range(k))
+    assert np.isfinite(pop.layout).all() and pop.layout.shape == (pop.n, 2)
+    names = [c["name"] for c in pop.clusters]
+    assert len(set(names)) == k and all(names)
+    for c in pop.clusters:
+        assert 2 <= len(c["traits"]) <= 3 and all("SD" in t for t in c["traits"])
+        assert c["size"] == int((pop.labels == c["id"]).sum())
+    lay = pop.map_layout()
+    assert len(lay["x"]) == len(lay["y"]) == len(lay["cluster"]) == len(lay["ids"]) == pop.n
+    assert [c["id"] for c in lay["clusters"]] == list(range(k))
+
+
+@pytest.mark.parametrize("path", FACES[::40] + LONDON[::25], ids=lambda p: p.stem)
+def test_engine_places_reference_face_on_itself(engine, pop, path):
+    """A reference photo analysed at run time lands on its stored self: the same
+    embedding, cluster, nearest neighbour and map position (one code path)."""
+    assert engine.population is not None, engine.status()
+    a = engine.analyze(path)
+    placed = a.population
+    assert placed["status"] == "ok"
+    i = pop.ids.index(f"{'faces' if path.parent.name == 'faces' else 'london/neutral_front'}"
+                      f"/{path.stem}")
+    assert np.allclose(placed["embedding"], pop.embedding[i], atol=1e-3)
+    vibe = engine.score(a).to_dict()["vibe"]
+    assert vibe["status"] == "ok" and vibe["cluster"] == pop.labels[i]
+    assert vibe["name"] == pop.clusters[vibe["cluster"]]["name"] and vibe["traits"]
+    assert vibe["neighbours"][0] == {"id": pop.ids[i], "distance": 0.0}
+    assert len(vibe["neighbours"]) == 5 and len({n["id"] for n in vibe["neighbours"]}) == 5
+    assert (vibe["map"]["x"], vibe["map"]["y"]) == pytest.approx(tuple(pop.layout[i]), abs=1e-3)
+    assert 0.0 <= vibe["distance_percentile"] <= 100.0
+
+
+def test_mirrored_face_gets_same_vibe(engine, pop):
+    import cv2
+
+    bgr = cv2.imread(str(LONDON[3]))
+    a, b = engine.analyze(bgr, bgr=True), engine.analyze(bgr[:, ::-1].copy(), bgr=True)
+    ea, eb = np.array(a.population["embedding"]), np.array(b.population["embedding"])
+    assert np.linalg.norm(ea - eb) < 0.1 * np.linalg.norm(ea - pop.centres.mean(axis=0))
+    assert a.population["vibe"]["cluster"] == b.population["vibe"]["cluster"]
+
+
+def test_percentile_is_the_empirical_cdf(pop):
+    cfg = _cfg()
+    _, total = component_scores(pop.measures, pop.names, cfg)
+    ref = np.round(total, 2)
+    probes = [ref.min() - 1, ref.max() + 1, float(np.median(ref)), float(ref[7]), 50.0, 73.21]
+    for x in probes:
+        got = pop.percentile({"final": x, "geometric": x, "attractiveness": None}, cfg)
+        expected = 100.0 * (np.sum(ref < x) + 0.5 * np.sum(ref == x)) / len(ref)
+        assert got["geometric"] == pytest.approx(round(expected, 1), abs=1e-9)
+        assert got["n"] == pop.n and got["population"] == "reference"
+    lo = pop.percentile({"final": -1.0, "geometric": -1.0, "attractiveness": None}, cfg)
+    hi = pop.percentile({"final": 101.0, "geometric": 101.0, "attractiveness": None}, cfg)
+    assert lo["geometric"] == 0.0 and hi["geometric"] == 100.0
+    assert hi["text"] == f"higher than 100 % of {pop.n} reference faces"
+    grid = np.linspace(ref.min() - 1, ref.max() + 1, 200)
+    pcts = [pop.percentile({"geometric": float(x)}, cfg)["geometric"] for x in grid]
+    assert all(b >= a for a, b in zip(pcts, pcts[1:], strict=False)) and pcts[0] < pcts[-1]
+
+
+def test_percentile_rescores_reference_under_the_same_config(pop):
+    base = _cfg()
+    tuned = _cfg()
+    tuned.components["cheek_jaw_ratio"] = replace(tuned.components["cheek_jaw_ratio"],
+                                                  weight=8.0)
+    a = np.array(pop.reference_summary(base)["geometric_scores"], dtype=float)
+    b = np.array(pop.reference_summary(tuned)["geometric_scores"], dtype=float)
+    assert not np.allclose(a, b)
+    x = float(np.median(a))
+    assert pop.percentile({"geometric": x}, base)["geometric"] != \
+        pop.percentile({"geometric": x}, tuned)["geometric"]
+    # The cache must not hand back the first config's population for the second.
+    assert pop.percentile({"geometric": x}, base)["geometric"] == pytest.approx(50.0, abs=1.0)
+
+
+def test_final_uses_the_engines_blend_rule(pop):
+    """Give the reference attractiveness scores: its finals must be exactly what
+    `engine.blend` says face by face, including the missing-half rule."""
+    rng = np.random.default_rng(1)
+    attr = np.round(rng.uniform(20, 90, pop.n), 2)
+    attr[::5] = np.nan
+    cfg = _cfg()
+    cfg.blend_weight = 0.3
+    sc = population.rescore(pop.measures, pop.names, attr, cfg)
+    for g, a, f in zip(sc["geometric"], attr, sc["final"], strict=True):
+        want = blend(float(g), None if np.isnan(a) else float(a), 0.3)["score"]
+        assert f == pytest.approx(want, abs=1e-9)
+
+
+def test_final_percentile_refuses_a_mismatched_basis(pop):
+    if pop.has_attractiveness:
+        pytest.skip("the reference has attractiveness scores")
+    out = pop.percentile({"final": 60.0, "geometric": 60.0, "attractiveness": 55.0}, _cfg())
+    assert out["final"] is None and "attractiveness model" in out["status"]
+    assert out["geometric"] is not None and out["text"].endswith("on the geometric score")
+
+
+def test_reference_summary_applies_the_quality_gate(pop):
+    from aurum.config import preset
+
+    demo, strict = pop.reference_summary(preset("demo")), pop.reference_summary(preset("strict"))
+    assert demo["n"] == pop.n and len(demo["final_scores"]) == pop.n
+    assert 0.0 <= strict["pass_share"] <= demo["pass_share"] <= 1.0
+    assert demo["pass_share"] == pytest.approx(np.mean(demo["passed"]), abs=1e-4)
+
+
+def test_heldout_placement_share_above_floor(pop):
+    res = heldout_placement(pop.embedding, pop.layout, pop.labels, seed=3, only_folds=3)
+    assert res["n_placed"] >= 100
+    assert res["heldout_same_cluster_share"] >= PLACEMENT_FLOOR
+    assert res["heldout_same_cluster_share"] > 2 * res["chance_share"]
+    stored = json.loads((models_dir() / population.JSON_NAME).read_text())["map"]
+    assert stored["heldout_same_cluster_share"] >= PLACEMENT_FLOOR
+
+
+def test_opt_in_counts_in_reference_plus_store_and_forget(pop, engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("AURUM_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("AURUM_QDRANT_URL", raising=False)
+    store.close_shared_store()
+    try:
+        a = engine.analyze(LONDON[5])
+        report = engine.score(a).to_dict()
+        pid = pop.opt_in(report, a.population["embedding"])
+        st = store.peek_shared_store()
+        assert st is not None and st.path == tmp_path / "store" and st.count() == 1
+        payload = st.get(pid)["payload"]
+        assert payload["scores"]["geometric"] == report["geometric"]["score"]
+        assert "file" not in json.dumps(payload) and str(LONDON[5].name) not in json.dumps(payload)
+        cfg = _cfg()
+        cfg.percentile_population = "reference+store"
+        both = pop.percentile({"final": 60.0, "geometric": 60.0}, cfg)
+        assert both["population"] == "reference+store" and both["n"] == pop.n + 1
+        assert "1 opted in" in both["text"]
+        assert pop.forget(pid) is True and pop.forget(pid) is False
+        assert pop.percentile({"final": 60.0, "geometric": 60.0}, cfg)["n"] == pop.n
+    finally:
+        store.close_shared_store()
+
+
+@pytest.mark.slow
+def test_build_reference_is_deterministic(tmp_path, shared):
+    args = ["--faces", str(shared / "faces"), "--faces", str(shared / "london" / "neutral_front"),
+            "--limit", "15"]
+    assert build_main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert build_main([*args, "--out", str(tmp_path / "b")]) == 0
+    for name in (population.NPZ_NAME, population.JSON_NAME):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    built = population.load_default(tmp_path / "a")
+    assert built.n == 30 and len(built.clusters) >= 3
+    assert not list(Path(tmp_path / "a").glob("*.jpg"))
