@@ -95,7 +95,9 @@ def _from_pil(img: Image.Image) -> np.ndarray:
         raise AurumError("image_too_large", f"The image is {w}x{h} pixels; the limit is "
                          f"{MAX_PIXELS / 1e6:.0f} megapixels.")
     try:
-        img = ImageOps.exif_transpose(img)
+        # exif_transpose copies the whole image even when there is nothing to turn.
+        if img.getexif().get(0x0112, 1) != 1:
+            img = ImageOps.exif_transpose(img)
     except Exception:  # a broken EXIF block should not cost the user their photo
         pass
     mode = img.mode
