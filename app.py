@@ -54,6 +54,7 @@ from gradio.data_classes import FileData  # noqa: E402
 
 import aurum  # noqa: E402
 from aurum import render  # noqa: E402
+from aurum.clip_backend import get_backend  # noqa: E402
 from aurum.config import DEFAULT_COMPONENTS, PRESETS, QUALITY_METRICS, Config  # noqa: E402
 from aurum.engine import Analysis, Engine  # noqa: E402
 from aurum.errors import AurumError  # noqa: E402
@@ -770,10 +771,19 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
 def _warm_up(engine: Engine) -> None:
     t0 = time.perf_counter()
     try:
-        engine.finder.warm_up()
+        # A full analysis of the bundled example initialises every MediaPipe graph
+        # (the first inference costs ~0.6 s); without the example, build the graphs.
+        example = example_path()
+        if example is not None:
+            engine.analyze(example)
+        else:
+            engine.finder.warm_up()
         _STARTUP["warm_up_ms"] = round((time.perf_counter() - t0) * 1000, 1)
     except Exception as exc:  # a failed warm-up only costs the first request time
         _STARTUP["warm_up_ms"] = f"failed: {type(exc).__name__}"
+    # CLIP loads last and in the background: offline it ends as "unavailable: ...",
+    # on Spaces it becomes "ready" while the app already serves the default model.
+    get_backend().start()
 
 
 _STARTUP: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}

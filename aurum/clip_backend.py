@@ -27,7 +27,8 @@ headline `score`; `default_head` names the one a UI should show first):
   sets; raw = cos(e, t+) - cos(e, t-); score = 100 * sigmoid(s * raw) with s the
   model's own logit scale (exp(logit_scale), 100 for OpenAI CLIP). That is CLIP's
   zero-shot softmax probability of the "attractive" class in a two-class
-  choice, in percent.
+  choice, in percent. The prompts are encoded once at load; the text tower is
+  then dropped, requests run the vision tower only.
 - FaceStats-format MLP checkpoints (512 -> 256 -> 64 -> 1, ReLU, keys `net.0.*`,
   `net.2.*`, `net.4.*`): SHA-256 checked against a pinned value *before*
   unpickling, then `torch.load(path, weights_only=True)`. `KNOWN_HEADS` lists the
@@ -266,7 +267,8 @@ class ClipBackend:
             if offline_mode():
                 return (f"HF_HUB_OFFLINE is set and {self.model_name} is not in the local "
                         "Hugging Face cache")
-            return f"could not load {self.model_name} from the Hugging Face hub or cache"
+            return (f"could not load {self.model_name} from the Hugging Face hub or cache "
+                    "(no network? HF_HUB_OFFLINE=1 makes this fail at once)")
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return msg[:300]
 
@@ -298,6 +300,9 @@ class ClipBackend:
             status[ZERO_SHOT] = "ok"
         except Exception as exc:
             status[ZERO_SHOT] = f"unavailable: no usable tokenizer ({self._reason(exc)})"
+        # The prompts are encoded once; requests only use the vision tower.
+        model.text_model = None
+        model.text_projection = None
         for spec in self.head_specs:
             try:
                 heads[spec.name] = _MLPHead(spec, load_facestats(spec, dim))

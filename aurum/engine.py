@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from aurum import geometry, quality
+from aurum.clip_backend import get_backend
 from aurum.config import Config
 from aurum.errors import AurumError
 from aurum.imaging import load_image
@@ -137,6 +138,7 @@ class Engine:
         """What is loaded and why a part is not, for the UI's status panel."""
         return {"face_mesh": "ready: mediapipe 0.10.21 (bundled models)",
                 "attractiveness": self.attractiveness_status,
+                "clip": get_backend().status(),
                 "population": self.population_status}
 
     def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
@@ -184,6 +186,13 @@ class Engine:
                     log.exception("attractiveness failed")
                     result.attractiveness = _status_only(f"unavailable: {_reason(exc)}")
                 lap("attractiveness")
+            # The CLIP backend (Spaces): immediate "loading"/"unavailable" until its
+            # background load finishes; its heads are labelled, never blended.
+            clip = get_backend().analyze(rgb, face.landmarks)
+            result.attractiveness = {**(result.attractiveness
+                                        or _status_only(self.attractiveness_status)),
+                                     "clip": clip}
+            lap("clip")
             if self.population is not None:
                 try:
                     result.population = self.population.place(ctx)
