@@ -8,11 +8,14 @@ the face's size and (as far as a ratio can) the lighting drop out:
   principal components of the training population; averageness (distance from the
   mean shape), asymmetry, and the 14 proportions of `aurum.geometry`;
 * appearance, on the one aligned crop `aurum.crop.aligned_face` (224 px, fixed
-  pupil distance) that every consumer uses: skin evenness and texture relative to
-  the face's own luminance, facial contrast (eyes, brows, lips against the skin
-  around them, in lightness and redness), skin colour (CIE Lab), age cues
-  (wrinkle energy in the forehead, eye-corner, under-eye and nasolabial areas),
-  expression (mouth-corner lift, eye aperture, mouth opening) and lighting.
+  pupil distance) that every consumer uses, after a per-channel photometric
+  normalisation (exposure, gamma and white balance cancel): skin evenness and
+  texture, facial contrast (eyes, brows, lips against the skin around them, in
+  lightness and redness), age cues (wrinkle energy in the forehead, eye-corner,
+  under-eye and nasolabial areas, relative to the same band's energy around the
+  lips so the camera's sharpness cancels); expression (mouth-corner lift, eye
+  aperture, mouth opening, brow height); and, on the photo as it is, skin colour
+  (CIE Lab) and lighting, which are reported but not modelled (camera-dependent).
 
 Every left/right measure is the mean of both sides or an absolute difference, so a
 mirrored photo gets the same features. Extraction takes a few milliseconds.
@@ -52,19 +55,18 @@ ALAR_L, ALAR_R = 102, 331
 IRIS_L, IRIS_R = 468, 473
 NOSE_TIP, MENTON = 4, 152
 
-APPEARANCE_NAMES: tuple[str, ...] = (
-    # skin colour (CIE Lab, L 0-100)
-    "skin_L", "skin_a", "skin_b",
-    # skin evenness and texture, relative to the skin's own lightness
-    "skin_fine_texture", "skin_mid_unevenness", "skin_redness_unevenness",
-    # age cues: gradient energy in wrinkle-prone areas over the cheeks' own energy
-    "wrinkle_forehead", "wrinkle_eye_corner", "wrinkle_under_eye", "wrinkle_nasolabial",
-    "under_eye_darkness",
-    # facial contrast (Michelson-style, feature vs surrounding skin)
-    "eye_contrast_L", "brow_contrast_L", "lip_contrast_L", "lip_contrast_a",
-    # lighting
-    "face_L_spread", "lighting_lr_asymmetry", "lighting_vertical", "specular_share",
-)
+# Measured on the photometrically normalised crop: robust to exposure, gamma, white
+# balance and (at these scales) resolution; these enter the model.
+SKIN_NAMES: tuple[str, ...] = ("skin_unevenness", "skin_texture")
+AGE_NAMES: tuple[str, ...] = ("wrinkle_forehead", "wrinkle_eye_corner", "wrinkle_under_eye",
+                              "wrinkle_nasolabial", "under_eye_darkness")
+CONTRAST_NAMES: tuple[str, ...] = ("eye_contrast_L", "brow_contrast_L", "lip_contrast_L",
+                                   "lip_contrast_a")
+# Measured on the photo as it is: they move with the camera (white balance, exposure,
+# light direction) as much as with the face, so they are reported, not modelled.
+PHOTO_NAMES: tuple[str, ...] = ("skin_L", "skin_a", "skin_b", "face_L_spread",
+                                "lighting_lr_asymmetry", "lighting_vertical")
+APPEARANCE_NAMES: tuple[str, ...] = SKIN_NAMES + AGE_NAMES + CONTRAST_NAMES + PHOTO_NAMES
 EXPRESSION_NAMES: tuple[str, ...] = (
     "mouth_corner_lift", "eye_aperture", "mouth_opening", "brow_height",
 )
@@ -260,79 +262,135 @@ def _michelson(skin: float, feature: float) -> float:
     return (skin - feature) / (skin + feature + 1e-6)
 
 
+# Per-channel targets (sRGB, 0-1) that the cheeks' median is mapped to before the
+# texture and contrast features are measured (see `normalise_photometry`).
+SKIN_TARGET = np.array([0.72, 0.56, 0.47], dtype=np.float32)
+# Band of the wrinkle/texture gradient, in crop pixels (224 px crop: the pupils are
+# 67 px apart); coarse enough to survive a photo with the eyes ~40 px apart. The
+# energies are relative to the same band's energy around the lips.
+WRINKLE_SIGMAS = (1.5, 4.0)
+
+
+def _lab(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CIE L (0-100), a and b of an RGB uint8 image, float32 planes (OpenCV's 8-bit
+    Lab, rescaled: a tenth of the cost of the float conversion, within 0.3 units)."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    L, A, B = cv2.split(lab)
+    return (L.astype(np.float32) * np.float32(100.0 / 255.0),
+            A.astype(np.float32) - np.float32(128.0), B.astype(np.float32) - np.float32(128.0))
+
+
+def normalise_photometry(rgb: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """Per-channel power law (a lookup table on uint8) mapping the skin's median onto
+    `SKIN_TARGET`.
+
+    A global exposure, gamma or colour-cast change of the photo is, to first order, a
+    per-channel power law, so it cancels: texture and contrast features measured
+    after this depend on the face, not on the camera's tone curve or white balance.
+    It also removes skin tone itself, which is measured separately (before it)."""
+    med = np.median(rgb[skin], axis=0).astype(np.float64) / 255.0
+    med = np.clip(med, 0.02, 0.98)
+    expo = np.clip(np.log(SKIN_TARGET) / np.log(med), 0.25, 4.0)
+    levels = np.clip(np.arange(256) / 255.0, 1e-4, 1.0)
+    out = np.empty_like(rgb)
+    for c in range(3):
+        lut = np.round(255.0 * levels ** expo[c]).astype(np.uint8)
+        out[..., c] = cv2.LUT(rgb[..., c], lut)
+    return out
+
+
+def _blur_coarse(img: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur computed at quarter resolution (same result to within the
+    blur's own smoothness, at a fraction of the cost)."""
+    h, w = img.shape
+    small = cv2.resize(img, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / 4.0)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def appearance(crop: np.ndarray, crop_landmarks: np.ndarray) -> dict[str, float]:
-    """Appearance features of the aligned crop (RGB uint8) and landmarks in crop pixels."""
-    if crop.ndim != 3 or crop.shape[2] != 3:
-        raise FeatureError("the face crop is not an RGB image")
+    """Appearance features of the aligned crop (RGB uint8) and landmarks in crop pixels.
+
+    Skin colour and lighting are measured on the photo as it is; every texture,
+    wrinkle and contrast feature on the photometrically normalised crop. A region
+    that is hidden (a fringe over the forehead, a beard around the lips) gives NaN
+    for its features; the model imputes them."""
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
+        raise FeatureError("the face crop is not an RGB uint8 image")
     shape = crop.shape[:2]
     p = np.asarray(crop_landmarks, dtype=np.float64)[:, :2]
+    if not np.all(np.isfinite(p)):
+        raise FeatureError("landmarks contain non-finite values")
     reg = _regions(p, shape)
-    lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    L, A, B = lab[..., 0], lab[..., 1], lab[..., 2]
-
-    # Skin pixels: cheeks and forehead, gated by colour near the cheeks' median so
-    # a fringe of hair, a shadow edge or a glint does not count as skin.
-    cheek_lab = lab[reg.cheeks]
-    if len(cheek_lab) < 30:
+    if int(reg.cheeks.sum()) < 30:
         raise FeatureError("the cheeks are not visible enough to measure skin")
-    med = np.median(cheek_lab, axis=0)
-    # lightness differences count a third: shading is not a reason to drop skin
-    d = lab - med
-    dist = np.sqrt((d[..., 0] / 3.0) ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+    rL, rA, rB = _lab(crop)
+    # Skin pixels: cheeks and forehead, gated by colour near the cheeks' median so
+    # a fringe of hair, a beard or a glint does not count as skin. Lightness counts
+    # a third: shading is not a reason to drop skin.
+    dL = (rL - np.median(rL[reg.cheeks])) / 3.0
+    da = rA - np.median(rA[reg.cheeks])
+    db = rB - np.median(rB[reg.cheeks])
+    dist = np.sqrt(dL * dL + da * da + db * db)
     gate = dist < max(12.0, 3.0 * float(np.median(dist[reg.cheeks])))
     skin = reg.skin & gate
-    forehead = reg.forehead & gate
-    skin_L = _mean(L, skin, "skin", 40)
-    # Band-passed lightness: fine (pores, grain) and middle (spots, blemishes) scales.
-    g1 = cv2.GaussianBlur(L, (0, 0), 1.0)
-    g3 = cv2.GaussianBlur(L, (0, 0), 3.0)
-    g8 = cv2.GaussianBlur(L, (0, 0), 8.0)
-    fine = L - g1
-    mid = g1 - g8
-    a_mid = cv2.GaussianBlur(A, (0, 0), 1.0) - cv2.GaussianBlur(A, (0, 0), 8.0)
-    # Wrinkle energy: gradient magnitude at a small scale over the cheeks' own energy
-    # (ratio to the same face's smooth skin removes sharpness, noise and resolution).
-    gx = cv2.Sobel(g1, cv2.CV_32F, 1, 0, ksize=3) - cv2.Sobel(g3, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(g1, cv2.CV_32F, 0, 1, ksize=3) - cv2.Sobel(g3, cv2.CV_32F, 0, 1, ksize=3)
-    grad = np.sqrt(gx * gx + gy * gy)
+    if int(skin.sum()) < 40:
+        raise FeatureError("too little visible skin to measure")
     cheek_skin = reg.cheeks & gate
-    base = _mean(grad, cheek_skin, "cheek skin") + 0.05
-    robust = lambda img, m: float(np.sqrt(np.mean(img[m] ** 2)))  # noqa: E731
 
-    cl = float(np.median(L[reg.cheek_l])) if reg.cheek_l.sum() >= 12 else math.nan
-    cr = float(np.median(L[reg.cheek_r])) if reg.cheek_r.sum() >= 12 else math.nan
-    face_L = L[reg.face]
-    upper = _mean(L, reg.upper_face, "upper face")
-    lower = _mean(L, reg.lower_face, "lower face")
-    skin_ring_eye = reg.eye_ring & gate
-    skin_ring_brow = reg.brow_ring & gate
-    skin_ring_lip = reg.lip_ring & gate
-    out = {
-        "skin_L": skin_L,
-        "skin_a": _mean(A, skin, "skin"),
-        "skin_b": _mean(B, skin, "skin"),
-        "skin_fine_texture": robust(fine, skin) / skin_L,
-        "skin_mid_unevenness": robust(mid, skin) / skin_L,
-        "skin_redness_unevenness": robust(a_mid, skin),
-        "wrinkle_forehead": (_mean(np.abs(gy), forehead, "forehead") + 0.05)
-        / (_mean(np.abs(gy), cheek_skin, "cheek skin") + 0.05),
-        "wrinkle_eye_corner": (_mean(grad, reg.eye_corner, "eye corners") + 0.05) / base,
-        "wrinkle_under_eye": (_mean(grad, reg.under_eye, "under-eye") + 0.05) / base,
-        "wrinkle_nasolabial": (_mean(grad, reg.nasolabial, "nasolabial") + 0.05) / base,
-        "under_eye_darkness": 1.0 - _mean(L, reg.under_eye, "under-eye") / (cl + cr) * 2,
-        "eye_contrast_L": _michelson(_mean(L, skin_ring_eye, "skin around the eyes"),
-                                     _mean(L, reg.eyes, "eyes")),
-        "brow_contrast_L": _michelson(_mean(L, skin_ring_brow, "skin around the brows"),
-                                      _mean(L, reg.brows, "brows")),
-        "lip_contrast_L": _michelson(_mean(L, skin_ring_lip, "skin around the lips"),
-                                     _mean(L, reg.lips, "lips")),
-        "lip_contrast_a": _mean(A, reg.lips, "lips") - _mean(A, skin_ring_lip, "lip skin"),
+    # --- the photo as it is: skin colour and lighting (diagnostics; camera-dependent)
+    cl = float(np.median(rL[reg.cheek_l])) if reg.cheek_l.sum() >= 12 else math.nan
+    cr = float(np.median(rL[reg.cheek_r])) if reg.cheek_r.sum() >= 12 else math.nan
+    face_L = rL[reg.face]
+    upper = _mean(rL, reg.upper_face, "upper face")
+    lower = _mean(rL, reg.lower_face, "lower face")
+    skin_L_raw = float(np.mean(rL[skin]))
+    out: dict[str, float] = {
+        "skin_L": skin_L_raw,
+        "skin_a": float(np.mean(rA[skin])),
+        "skin_b": float(np.mean(rB[skin])),
         "face_L_spread": float(np.std(face_L)) / (float(np.mean(face_L)) + 1e-6),
         "lighting_lr_asymmetry": abs(cl - cr) / (cl + cr + 1e-6) * 2,
         "lighting_vertical": (upper - lower) / (upper + lower + 1e-6) * 2,
-        "specular_share": float(np.mean(L[skin] > min(98.0, skin_L + 25.0))),
     }
-    return {k: float(v) for k, v in out.items()}
+
+    # --- normalised photo: texture, age cues, contrast
+    L, A, _ = _lab(normalise_photometry(crop, cheek_skin))
+    skin_L = float(np.mean(L[skin]))
+    s_lo, s_hi = WRINKLE_SIGMAS
+    ga = cv2.GaussianBlur(L, (0, 0), s_lo)
+    band = ga - cv2.GaussianBlur(L, (0, 0), s_hi)
+    gx = cv2.Sobel(band, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(band, cv2.CV_32F, 0, 1, ksize=3)
+    # Relative to the same band's energy on the lips and their outline, an edge every
+    # face has: sharpening, blur and resolution scale both alike and cancel (the
+    # London studio photos are softer than most cameras' output).
+    lip_zone = reg.lips | reg.lip_ring
+    grad = np.sqrt(gx * gx + gy * gy)
+    grad = grad / max(float(grad[lip_zone].mean()), 1e-6)
+    agy = np.abs(gy)
+    agy = agy / max(float(agy[lip_zone].mean()), 1e-6)
+    blotch = ga - _blur_coarse(L, 8.0)
+    forehead = reg.forehead & gate
+    ring_eye, ring_brow, ring_lip = reg.eye_ring & gate, reg.brow_ring & gate, reg.lip_ring & gate
+    ncl = float(np.median(L[reg.cheeks]))
+    out.update({
+        "skin_unevenness": float(np.sqrt(np.mean(blotch[skin] ** 2))) / skin_L,
+        "skin_texture": _mean(grad, cheek_skin, "cheek skin"),
+        "wrinkle_forehead": _mean(agy, forehead, "forehead"),
+        "wrinkle_eye_corner": _mean(grad, reg.eye_corner & gate, "eye corners"),
+        "wrinkle_under_eye": _mean(grad, reg.under_eye & gate, "under-eye"),
+        "wrinkle_nasolabial": _mean(grad, reg.nasolabial & gate, "nasolabial"),
+        "under_eye_darkness": 1.0 - _mean(L, reg.under_eye, "under-eye") / ncl,
+        "eye_contrast_L": _michelson(_mean(L, ring_eye, "skin around the eyes"),
+                                     _mean(L, reg.eyes, "eyes")),
+        "brow_contrast_L": _michelson(_mean(L, ring_brow, "skin around the brows"),
+                                      _mean(L, reg.brows, "brows")),
+        "lip_contrast_L": _michelson(_mean(L, ring_lip, "skin around the lips"),
+                                     _mean(L, reg.lips, "lips")),
+        "lip_contrast_a": _mean(A, reg.lips, "lips") - _mean(A, ring_lip, "lip skin"),
+    })
+    return {k: float(out[k]) for k in APPEARANCE_NAMES}
 
 
 def crop_and_landmarks(rgb: np.ndarray, landmarks: np.ndarray,
@@ -343,15 +401,78 @@ def crop_and_landmarks(rgb: np.ndarray, landmarks: np.ndarray,
     return crop, pts
 
 
-def raw_features(ctx: Any) -> dict[str, Any]:
-    """Everything the model needs from one face, before any training-set statistic:
-    the 2-D shape, the proportions, expression and appearance."""
+@dataclass
+class RawFeatures:
+    """What one face gives before any training-set statistic is applied."""
+
+    shape: np.ndarray  # (478, 2) frontalised x, y
+    scalars: dict[str, float]  # proportions, expression, appearance (NaN = hidden)
+
+
+def raw_features(ctx: Any) -> RawFeatures:
+    """Everything the model needs from one `FaceContext`: the 2-D shape, the 14
+    proportions (`ctx.geometry`), expression and appearance on the shared crop."""
     shape = shape2d(ctx.front)
-    geo = {k: float(v) for k, v in ctx.geometry.items()}
-    if not all(math.isfinite(v) for v in geo.values()):
-        raise FeatureError("a facial proportion could not be measured")
+    scalars: dict[str, float] = {f"prop_{k}": float(v) for k, v in ctx.geometry.items()}
     crop, pts = crop_and_landmarks(ctx.rgb, ctx.face.landmarks)
-    feats: dict[str, float] = {}
-    feats.update(expression(ctx.front))
-    feats.update(appearance(crop, pts))
-    return {"shape": shape, "geometry": geo, "scalars": feats}
+    scalars.update(expression(ctx.front))
+    scalars.update(appearance(crop, pts))
+    return RawFeatures(shape=shape, scalars=scalars)
+
+
+@dataclass
+class ShapeSpace:
+    """The training population's shape statistics: a mirror-symmetric Procrustes mean
+    and principal components of the symmetrised shapes."""
+
+    mean_shape: np.ndarray  # (478, 2), unit centroid size
+    pca_mean: np.ndarray  # (956,)
+    components: np.ndarray  # (k, 956), orthonormal rows
+    explained: np.ndarray  # (k,) share of variance
+
+    @classmethod
+    def fit(cls, shapes: np.ndarray, n_components: int) -> ShapeSpace:
+        ref = generalised_procrustes(shapes)
+        sym = np.stack([symmetrise(s, ref)[0].ravel() for s in shapes])
+        mu = sym.mean(axis=0)
+        _, sv, vt = np.linalg.svd(sym - mu, full_matrices=False)
+        # fix each component's sign so that refits are reproducible and comparable
+        peak = np.argmax(np.abs(vt), axis=1)
+        vt = vt * np.sign(vt[np.arange(len(vt)), peak])[:, None]
+        var = sv ** 2
+        return cls(mean_shape=ref, pca_mean=mu, components=vt[:n_components],
+                   explained=(var / var.sum())[:n_components])
+
+    def names(self) -> list[str]:
+        return [f"shape_pc{i + 1:02d}" for i in range(len(self.components))] + [
+            "averageness", "asymmetry"]
+
+    def transform(self, shape: np.ndarray) -> np.ndarray:
+        """PC scores of the symmetrised shape, its distance from the mean shape
+        (higher = less average) and its asymmetry; all mirror-invariant."""
+        sym, asym = symmetrise(shape, self.mean_shape)
+        v = sym.ravel()
+        scores = self.components @ (v - self.pca_mean)
+        dist = float(np.sqrt(((sym - self.mean_shape) ** 2).sum()))
+        return np.concatenate([scores, [dist, asym]])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean_shape": _rounded(self.mean_shape), "pca_mean": _rounded(self.pca_mean),
+                "components": _rounded(self.components),
+                "explained_variance_ratio": _rounded(self.explained)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ShapeSpace:
+        space = cls(mean_shape=np.asarray(d["mean_shape"], dtype=np.float64),
+                    pca_mean=np.asarray(d["pca_mean"], dtype=np.float64),
+                    components=np.asarray(d["components"], dtype=np.float64),
+                    explained=np.asarray(d["explained_variance_ratio"], dtype=np.float64))
+        if space.mean_shape.shape != (478, 2) or space.components.shape[1] != 956:
+            raise ValueError("shape space has the wrong dimensions")
+        return space
+
+
+def _rounded(a: np.ndarray, digits: int = 7) -> list:
+    """Plain nested lists at `digits` significant digits (stable, compact JSON)."""
+    return np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[float])(
+        np.asarray(a, dtype=np.float64)).tolist()

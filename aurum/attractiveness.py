@@ -1,0 +1,197 @@
+"""The default attractiveness model: learned from human ratings, validated by CV.
+
+`load_default(models_dir)` reads `attractiveness_v1.json`, written by
+`python -m aurum train-attractiveness` (see `aurum.train_attractiveness` and
+`models/MODEL_CARD.md`). The file is plain data: feature names, standardisation,
+the shape space, the learner's coefficients, the calibration and the
+cross-validated figures that every result carries with it. No pickles.
+
+The 0-100 score is a linear map of the predicted mean rating on the raters' 1-7
+scale: 0 = every rater would answer 1, 50 = 4 (the middle of the scale),
+100 = every rater would answer 7. It is an estimate of what the London raters
+would have said, with the validity stated next to it, not a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_left
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aurum.appearance import FeatureError, RawFeatures, ShapeSpace, raw_features
+
+MODEL_FILE = "attractiveness_v1.json"
+FORMAT = "aurum.attractiveness/1"
+SCALE_MIN, SCALE_MAX = 1.0, 7.0
+# More hidden features than this and the estimate would lean on imputation too much.
+MAX_IMPUTED = 4
+ATTRIBUTION = ("Face Research Lab London Set: DeBruine, L., & Jones, B. (2017). Face Research "
+               "Lab London Set (Version 5). figshare. "
+               "https://doi.org/10.6084/m9.figshare.5047666.v5, CC BY 4.0")
+CALIBRATION = ("linear map of the predicted mean rating on the raters' 1-7 scale: "
+               "score = (rating - 1) / 6 * 100, so 0 = all raters answer 1, 50 = 4 "
+               "(the scale's middle), 100 = all answer 7; the London faces' mean ratings "
+               "span 1.6-5.7 (scores 9-78)")
+
+
+def rating_to_score(rating: float) -> float:
+    """The calibration: position of a mean rating on the 1-7 scale, as 0-100."""
+    r = min(SCALE_MAX, max(SCALE_MIN, float(rating)))
+    return (r - SCALE_MIN) / (SCALE_MAX - SCALE_MIN) * 100.0
+
+
+class LearnedAttractiveness:
+    """A linear (or RBF-kernel) model of mean ratings on standardised face features."""
+
+    def __init__(self, spec: dict[str, Any], source: str | None = None) -> None:
+        if spec.get("format") != FORMAT:
+            raise ValueError(f"not an {FORMAT} model file (format={spec.get('format')!r})")
+        self.spec = spec
+        self.source = source
+        self.name: str = str(spec["id"])
+        feats = spec["features"]
+        self.names: list[str] = list(feats["names"])
+        self.groups: dict[str, str] = dict(feats["groups"])
+        self.mean = np.asarray(feats["mean"], dtype=np.float64)
+        self.scale = np.asarray(feats["scale"], dtype=np.float64)
+        self.clip_z = float(feats.get("clip_z", math.inf))
+        self.space = ShapeSpace.from_dict(spec["shape_space"])
+        self.shape_names = self.space.names()
+        self.scalar_names = [n for n in self.names if n not in set(self.shape_names)]
+        self._shape_idx = [self.names.index(n) for n in self.shape_names if n in self.names]
+        self._shape_pick = [i for i, n in enumerate(self.shape_names) if n in self.names]
+        self._scalar_idx = [self.names.index(n) for n in self.scalar_names]
+        learner = spec["learner"]
+        self.kind: str = learner["kind"]
+        self.intercept = float(learner["intercept"])
+        if self.kind == "linear":
+            self.coef = np.asarray(learner["coef"], dtype=np.float64)
+            if self.coef.shape != (len(self.names),):
+                raise ValueError("coefficients do not match the feature list")
+        elif self.kind == "rbf":
+            self.gamma = float(learner["gamma"])
+            self.dual = np.asarray(learner["dual_coef"], dtype=np.float64)
+            self.support = np.asarray(learner["support"], dtype=np.float64)
+            if self.support.shape != (len(self.dual), len(self.names)):
+                raise ValueError("kernel support does not match the feature list")
+        else:
+            raise ValueError(f"unknown learner kind {self.kind!r}")
+        if self.mean.shape != (len(self.names),) or self.scale.shape != (len(self.names),):
+            raise ValueError("standardisation does not match the feature list")
+        val = spec["validation"]
+        self.validity = {
+            "pearson_r_10fold": val["kfold"]["pearson_r"],
+            "spearman_rho_10fold": val["kfold"]["spearman_rho"],
+            "mae_10fold": val["kfold"]["mae"],
+            "pearson_r_loo": val["loo"]["pearson_r"],
+            "n_faces": int(spec["data"]["n_faces"]),
+            "data": spec["data"]["name"],
+            "cv": val["kfold"]["scheme"],
+        }
+        self.calibration = str(spec["calibration"]["text"])
+        self._ratings = sorted(float(v) for v in spec["data"]["rating_means_sorted"])
+
+    # -- features -----------------------------------------------------------------
+    def vector(self, raw: RawFeatures) -> tuple[np.ndarray, list[str]]:
+        """Feature vector in `self.names` order and the names that were imputed."""
+        x = np.full(len(self.names), np.nan)
+        x[self._shape_idx] = self.space.transform(raw.shape)[self._shape_pick]
+        for i, name in zip(self._scalar_idx, self.scalar_names, strict=True):
+            x[i] = raw.scalars.get(name, math.nan)
+        missing = [self.names[i] for i in np.flatnonzero(~np.isfinite(x))]
+        return x, missing
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        """z-scores, clipped to +-clip_z training SDs: a photo unlike the training
+        ones (another camera, a broad smile, a beard) cannot push one feature's
+        contribution past what the training range supports."""
+        z = np.clip((x - self.mean) / self.scale, -self.clip_z, self.clip_z)
+        return np.where(np.isfinite(z), z, 0.0)  # imputed = the training mean
+
+    def predict_z(self, z: np.ndarray) -> np.ndarray:
+        """Predicted mean rating(s) from standardised features, (n, k) or (k,)."""
+        z2 = np.atleast_2d(z)
+        if self.kind == "linear":
+            out = z2 @ self.coef + self.intercept
+        else:
+            d2 = ((z2[:, None, :] - self.support[None, :, :]) ** 2).sum(axis=2)
+            out = np.exp(-self.gamma * d2) @ self.dual + self.intercept
+        return out
+
+    def contributions(self, z: np.ndarray) -> dict[str, float] | None:
+        """Each feature group's share of (prediction - average), in rating points."""
+        if self.kind != "linear":
+            return None
+        parts: dict[str, float] = {}
+        for name, value in zip(self.names, z * self.coef, strict=True):
+            group = self.groups.get(name, "other")
+            parts[group] = parts.get(group, 0.0) + float(value)
+        return {k: round(v, 3) for k, v in parts.items()}
+
+    def percentile(self, rating: float) -> float:
+        """Share of the London faces whose mean rating is below this one, 0-100."""
+        return 100.0 * bisect_left(self._ratings, rating) / len(self._ratings)
+
+    # -- the AttractivenessModel protocol ----------------------------------------
+    def status(self) -> str:
+        v = self.validity
+        return (f"ready: {self.name} (10-fold r={v['pearson_r_10fold']:.2f}, "
+                f"rho={v['spearman_rho_10fold']:.2f}, n={v['n_faces']})")
+
+    def analyze(self, ctx: Any) -> dict[str, Any]:
+        try:
+            raw = raw_features(ctx)
+            return self.analyze_raw(raw)
+        except FeatureError as exc:
+            return {"score": None, "status": f"unavailable: {exc}", "model": self.name}
+        except Exception as exc:  # never take the request down
+            return {"score": None, "model": self.name,
+                    "status": f"unavailable: feature extraction failed ({type(exc).__name__})"}
+
+    def analyze_raw(self, raw: RawFeatures) -> dict[str, Any]:
+        x, missing = self.vector(raw)
+        if len(missing) > MAX_IMPUTED:
+            return {"score": None, "model": self.name,
+                    "status": f"unavailable: {len(missing)} features could not be measured "
+                              f"({', '.join(missing[:6])})"}
+        z = self.standardise(x)
+        rating = float(self.predict_z(z)[0])
+        if not math.isfinite(rating):
+            return {"score": None, "model": self.name,
+                    "status": "unavailable: the prediction is not a number"}
+        rating = min(SCALE_MAX, max(SCALE_MIN, rating))
+        clipped = [self.names[i] for i in np.flatnonzero(
+            np.abs((x - self.mean) / self.scale) > self.clip_z)]
+        return {
+            "score": round(rating_to_score(rating), 2),
+            "status": "ok",
+            "model": self.name,
+            "rating_estimate": round(rating, 3),
+            "rating_scale": "1-7 (mean of the London raters' answers)",
+            "london_percentile": round(self.percentile(rating), 1),
+            "calibration": self.calibration,
+            "validity": dict(self.validity),
+            "contributions": self.contributions(z),
+            "imputed": missing,
+            "out_of_range": clipped,
+            "attribution": ATTRIBUTION,
+        }
+
+
+def load(path: Path) -> LearnedAttractiveness:
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    return LearnedAttractiveness(spec, source=str(path))
+
+
+def load_default(models_dir: Path) -> LearnedAttractiveness:
+    """The committed model; FileNotFoundError names the file and how to build it."""
+    path = Path(models_dir) / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no attractiveness model at {path} (build it with `python -m aurum "
+            f"train-attractiveness --data ../shared/london --out {Path(models_dir)}`)")
+    return load(path)
