@@ -574,7 +574,8 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                             image_mode=None, elem_id="input-image", height=360,
                             buttons=[], webcam_options=gr.WebcamOptions(mirror=True),
                             placeholder="## Drop a photo here\nor click to upload, or use the "
-                                        "webcam. One adult face, looking at the camera.")
+                                        "webcam. One adult face, looking at the camera, "
+                                        "neutral expression, even light.")
                         with gr.Row():
                             score_btn = gr.Button("Score this photo", variant="primary",
                                                   elem_id="score-button", scale=3)
@@ -903,11 +904,24 @@ def launch_kwargs() -> dict[str, Any]:
             "run_history": False, "mcp_server": False, "show_error": False}
 
 
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each busy thread its own malloc arena and rarely hands their memory
+    back: under 20 concurrent clients the server grew 303 -> 763 MB over four rounds,
+    against 301 -> 481 MB (then flat) with two arenas. No-op off glibc."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Containers and Spaces stop the server with SIGTERM, which skips atexit handlers:
     # turn it into a normal exit so the private cache folder is still removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _limit_malloc_arenas()
     demo = build_demo()
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
