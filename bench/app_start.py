@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from aurum.paths import shared_dir  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.load import _free_port, stop  # noqa: E402
 
 
 def _rss_mb(pid: int) -> float:
@@ -86,11 +80,7 @@ def run(scores: int, env_extra: dict[str, str]) -> dict[str, float | None]:
                 f"rss_after_{scores}_scores_mb": _rss_mb(proc.pid),
                 "api_round_trip_ms": round(per_score * 1000, 1)}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,6 +170,15 @@ def _launch() -> tuple[subprocess.Popen, str]:
     raise SystemExit("app.py did not start listening within 240 s")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a launched app: SIGTERM (the app then removes its private cache), then kill."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def run(url: str, clients: int, per_client: int, pid: int | None,
         distinct_bad: bool = False) -> dict[str, Any]:
     """Warm the server with one request, then fire every client at once."""
@@ -242,11 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                   for _ in range(max(1, args.rounds))]
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop(server)
     for n, result in enumerate(rounds, 1):
         lat, rss = result["latency_ms"], result["server_rss_mb"]
         kind = "distinct" if result["distinct_bad_files"] else "identical"

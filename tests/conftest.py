@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,23 @@ def engine():
 @pytest.fixture(scope="session")
 def london_face() -> Path:
     return LONDON[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(engine):
+    """The app served in-process on a free loopback port: (url, app module)."""
+    import app
+
+    demo = app.build_demo(engine)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                            server_port=free_port(), quiet=True, **app.launch_kwargs())
+    try:
+        yield url, app
+    finally:
+        demo.close()

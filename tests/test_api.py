@@ -7,7 +7,6 @@ port and called with `gradio_client`, the way an outside client would.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,25 +20,6 @@ pytestmark = pytest.mark.slow
 
 CLI_KEYS = {"file", "ok", "error", "image_size", "face", "pose", "quality", "geometric",
             "attractiveness", "final", "percentile", "vibe", "config", "timing_ms"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(engine):
-    import app
-
-    demo = app.build_demo(engine)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=free_port(), quiet=True, **app.launch_kwargs())
-    try:
-        yield url, app
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

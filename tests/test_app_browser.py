@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -28,25 +27,6 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENS = Path("/tmp/aurum_screens")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(engine):
-    import app
-
-    demo = app.build_demo(engine)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                            server_port=free_port(), quiet=True, **app.launch_kwargs())
-    try:
-        yield url, app
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ grow the server's memory much beyond the first. The full 20 x 10 run is
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 
 import pytest
 
@@ -27,11 +26,7 @@ def server():
     try:
         yield proc, url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        load.stop(proc)
 
 
 @pytest.mark.slow
