@@ -904,16 +904,25 @@ def launch_kwargs() -> dict[str, Any]:
             "run_history": False, "mcp_server": False, "show_error": False}
 
 
-def _limit_malloc_arenas(arenas: int = 2) -> None:
+def _limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 15.0) -> None:
     """glibc gives each busy thread its own malloc arena and rarely hands their memory
     back: under 20 concurrent clients the server grew 303 -> 763 MB over four rounds,
-    against 301 -> 481 MB (then flat) with two arenas. No-op off glibc."""
+    against 301 -> 481 MB (then flat) with two arenas. A periodic `malloc_trim` then
+    returns the freed pages after a burst. No-op off glibc."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
     except (OSError, AttributeError):
-        pass
+        return
+
+    def trim() -> None:
+        while True:
+            time.sleep(trim_every_s)
+            libc.malloc_trim(0)
+
+    threading.Thread(target=trim, daemon=True, name="aurum-malloc-trim").start()
 
 
 def main() -> None:

@@ -180,7 +180,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run(url: str, clients: int, per_client: int, pid: int | None,
-        distinct_bad: bool = False) -> dict[str, Any]:
+        distinct_bad: bool = False, settle_s: float = 0.0) -> dict[str, Any]:
     """Warm the server with one request, then fire every client at once."""
     host = urlparse(url).hostname or ""
     if host not in LOOPBACK:
@@ -207,6 +207,9 @@ def run(url: str, clients: int, per_client: int, pid: int | None,
         stop.set()
         sampler.join()
         rss_after = _tree_rss(pid)
+        if settle_s > 0:  # the app trims freed heap pages every 15 s
+            time.sleep(settle_s)
+        rss_settled = _tree_rss(pid) if settle_s > 0 else None
     rows = [r for client_rows in results for r in client_rows]
     ms = np.array([r["ms"] for r in rows])
     wrong = [r for r in rows if not r["correct"]]
@@ -221,7 +224,8 @@ def run(url: str, clients: int, per_client: int, pid: int | None,
                        "p95": round(float(np.percentile(ms, 95)), 1),
                        "max": round(float(ms.max()), 1)},
         "wall_s": round(wall, 2), "requests_per_s": round(len(rows) / wall, 2),
-        "server_rss_mb": {"before": rss_before, "peak": peak[0] or None, "after": rss_after},
+        "server_rss_mb": {"before": rss_before, "peak": peak[0] or None, "after": rss_after,
+                          "settled": rss_settled, "settle_s": settle_s},
     }
 
 
@@ -239,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(RSS after each round shows whether memory keeps growing)")
     parser.add_argument("--distinct-bad-files", action="store_true",
                         help="give every bad request its own bytes (no identical uploads)")
+    parser.add_argument("--settle", type=float, default=20.0,
+                        help="seconds to wait after each round before the 'settled' RSS")
     parser.add_argument("--json", metavar="OUT", help="also write the figures here")
     args = parser.parse_args(argv)
     server = None
@@ -247,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         server, url = _launch()
         pid = server.pid
     try:
-        rounds = [run(url, args.clients, args.per_client, pid, args.distinct_bad_files)
-                  for _ in range(max(1, args.rounds))]
+        rounds = [run(url, args.clients, args.per_client, pid, args.distinct_bad_files,
+                      args.settle) for _ in range(max(1, args.rounds))]
     finally:
         if server is not None:
             stop(server)
@@ -263,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  throughput          {result['requests_per_s']} requests/s over "
               f"{result['wall_s']} s")
         print(f"  server RSS MB       before {rss['before']}  peak {rss['peak']}  "
-              f"after {rss['after']}")
+              f"after {rss['after']}  settled {rss['settled']} (after {rss['settle_s']:g} s)")
         for kind_note, count in result["wrong_by_kind"].items():
             print(f"  WRONG x{count}  {kind_note}")
     if args.json:

@@ -2,7 +2,7 @@
 
 Good and bad images (identical bad files included, which share one path in
 Gradio's upload cache) must all get correct answers, and a second round must not
-grow the server's memory much beyond the first. The full 20 x 10 run is
+leave the server's memory far above where it started. The full 20 x 10 run is
 `python bench/load.py --launch`.
 """
 
@@ -36,10 +36,12 @@ def test_concurrent_clients_all_get_correct_answers(server):
     first = load.run(url, clients=8, per_client=4, pid=proc.pid)
     assert first["requests"] == 32 and first["bad_inputs"] > 0
     assert first["correct"] == first["requests"], first["wrong_by_kind"]
-    second = load.run(url, clients=8, per_client=4, pid=proc.pid)
+    second = load.run(url, clients=8, per_client=4, pid=proc.pid, settle_s=20)
     assert second["correct"] == second["requests"], second["wrong_by_kind"]
-    rss1, rss2 = first["server_rss_mb"]["after"], second["server_rss_mb"]["after"]
-    assert rss1 and rss2
-    # Memory settles: the second identical round may not add more than 150 MB.
-    assert rss2 - rss1 < 150, (first["server_rss_mb"], second["server_rss_mb"])
+    rss = second["server_rss_mb"]
+    assert first["server_rss_mb"]["before"] and rss["settled"]
+    # Memory comes back: 20 s after the second burst the server holds at most 120 MB
+    # more than before the first one (measured: see the issue note and bench/).
+    assert rss["settled"] - first["server_rss_mb"]["before"] < 120, (first["server_rss_mb"],
+                                                                    rss)
     assert proc.poll() is None  # the server is still serving
