@@ -209,6 +209,11 @@ class Engine:
             result.error = AurumError("internal_error", f"Analysis failed unexpectedly "
                                       f"({type(exc).__name__}).")
         timing["analyze_total"] = round(sum(v for k, v in timing.items()), 3)
+        # One line per photo for operators: outcome and cost only, never pixels or the
+        # file's name (a name can identify a person).
+        log.debug("analyze: %s, faces=%s, %.1f ms",
+                  result.error.code if result.error else "ok",
+                  result.face["faces_found"] if result.face else 0, timing["analyze_total"])
         return result
 
     def score(self, analysis: Analysis, config: Config | None = None) -> Report:
