@@ -317,7 +317,25 @@ def score_cards_html(report: dict[str, Any] | None, id_prefix: str = "") -> str:
     if found > 1:
         banner = (f'<div class="au-info">We found {found} faces and scored the largest of '
                   f'{found}.</div>')
-    return f'{banner}<div class="au-cards">{"".join(cards)}</div>'
+    return f'{banner}<div class="au-cards">{"".join(cards)}</div>{clip_html(attr.get("clip"))}'
+
+
+def clip_html(clip: dict[str, Any] | None) -> str:
+    """The CLIP heads, when the backend is ready (Spaces), each with its provenance.
+    None is validated against human ratings, so none is a card or part of the blend."""
+    if not clip or clip.get("status") != "ok":
+        return ""
+    rows = []
+    for name, head in (clip.get("heads") or {}).items():
+        score = head.get("score")
+        valid = "validated" if head.get("validated") else "not validated"
+        rows.append(f'<li><b>{html.escape(name)}</b>: '
+                    f'{_fmt(score) if score is not None else html.escape(str(head.get("status")))}'
+                    f' <span class="au-small">({valid}; {html.escape(str(head.get("provenance")))}'
+                    f')</span></li>')
+    return (f'<details class="au-clip" id="clip-heads"><summary>CLIP heads '
+            f'({html.escape(str(clip.get("model")))}): experimental, not part of the score'
+            f'</summary><ul>{"".join(rows)}</ul></details>')
 
 
 QUALITY_LABELS: dict[str, str] = {

@@ -260,3 +260,23 @@ def test_model_without_tokenizer_and_other_dim(tmp_path, face):
     assert r["heads"]["zero_shot"]["status"].startswith("unavailable: no usable tokenizer")
     assert "512-d" in r["heads"]["facestats_v1"]["status"]
     assert all(h["score"] is None for h in r["heads"].values())
+
+
+def test_ready_backend_reaches_the_report_labelled_and_unblended(ready, face, monkeypatch):
+    """End to end through the engine and the UI's renderer: the heads appear with their
+    provenance, marked not validated, and the final score does not move."""
+    from aurum import render
+    from aurum.engine import Engine
+
+    engine = Engine()
+    rgb, _ = face[0]
+    monkeypatch.setattr("aurum.engine.get_backend", lambda: ready)
+    report = engine.run(rgb).to_dict()
+    clip = report["attractiveness"]["clip"]
+    assert clip["status"] == "ok" and clip["score"] is None
+    assert set(clip["heads"]) >= {"zero_shot", "facestats_v1"}
+    assert report["final"]["score"] == pytest.approx(
+        0.6 * report["geometric"]["score"] + 0.4 * report["attractiveness"]["score"], abs=0.01)
+    page = render.score_cards_html(report)
+    assert 'id="clip-heads"' in page and "not part of the score" in page
+    assert "not validated" in page and "carries no information" in page
