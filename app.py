@@ -59,6 +59,7 @@ from aurum.config import DEFAULT_COMPONENTS, PRESETS, QUALITY_METRICS, Config  #
 from aurum.engine import Analysis, Engine  # noqa: E402
 from aurum.errors import AurumError  # noqa: E402
 from aurum.geometry import DESCRIPTIONS, IDEAL_SOURCES  # noqa: E402
+from aurum.store import close_shared_store  # noqa: E402
 
 log = logging.getLogger("aurum.app")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -270,6 +271,8 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
     face-mesh graphs warm up in a background thread so start-up never waits)."""
     engine = engine or Engine()
     threading.Thread(target=_warm_up, args=(engine,), daemon=True, name="aurum-warm-up").start()
+    # Close the embedded opt-in store (its file lock) before the interpreter tears down.
+    atexit.register(close_shared_store)
     pop_cache: dict[str, Any] = {}
 
     def population_status() -> str:
@@ -422,6 +425,12 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         new_base = copy.deepcopy(cfg)
         out = on_rescore(sess, new_base, *_slider_values(cfg))
         return (*out, new_base, *_slider_updates(cfg), "")
+
+    def on_population(choice: str, sess: Session, base: Config, *values: float
+                      ) -> tuple[Any, ...]:
+        new_base = copy.deepcopy(base)
+        new_base.percentile_population = choice
+        return (*on_rescore(sess, new_base, *values), new_base)
 
     def on_import(file: bytes | None, sess: Session, base: Config, *values: float
                   ) -> tuple[Any, ...]:
@@ -638,6 +647,11 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                             blend = gr.Slider(0, 1, value=Config().blend_weight, step=0.05,
                                               label="Blend weight (geometric share of final)",
                                               elem_id="blend-weight", scale=3)
+                        pop_radio = gr.Radio(
+                            [("reference faces", "reference"),
+                             ("reference + opted-in visitors", "reference+store")],
+                            value="reference", label="Percentile against",
+                            elem_id="percentile-population")
                         sliders_th = []
                         with gr.Accordion("Quality thresholds", open=True):
                             for name in THRESHOLD_NAMES:
@@ -742,6 +756,9 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         [*rescore_outputs, base_state, *sliders, import_msg],
                         api_visibility="private", show_progress="hidden",
                         concurrency_id="rescore", concurrency_limit=4)
+        pop_radio.input(on_population, [pop_radio, sess, base_state, *sliders],
+                        [*rescore_outputs, base_state], api_visibility="private",
+                        show_progress="hidden", concurrency_id="rescore")
         import_file.upload(on_import, [import_file, sess, base_state, *sliders],
                            [*rescore_outputs, base_state, preset_dd, *sliders, import_msg],
                            api_visibility="private", concurrency_id="rescore")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from aurum.paths import shared_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The opt-in store of the app under test lives in a throw-away folder, never in data/.
+os.environ.setdefault("AURUM_DATA_DIR", tempfile.mkdtemp(prefix="aurum-test-data-"))
 
 
 def _shared() -> Path:

@@ -183,6 +183,11 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     pg.wait_for_function("() => document.querySelector('#tune-quality').innerText"
                          ".includes('fail')", timeout=20_000)
 
+    # --- percentile against the reference plus opted-in visitors: both Ns are spelled out
+    pg.get_by_label("reference + opted-in visitors").check()
+    pg.wait_for_function("() => document.querySelector('#tune-cards').innerText"
+                         ".includes('opted in')", timeout=20_000)
+
     # --- preset sets the threshold sliders
     pg.locator("#preset input").click()
     pg.get_by_role("option", name="strict").click()
