@@ -720,7 +720,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
             with gr.Tab("About", id="about", elem_id="tab-about"):
                 gr.Markdown(ABOUT_SHORT)
                 gr.Markdown(ABOUT_LONG, elem_id="about-text")
-            with gr.Tab("Status", id="status", elem_id="tab-status"):
+            with gr.Tab("Status", id="status", elem_id="tab-status") as status_tab:
                 status_json = gr.JSON(label="Models, versions, settings", elem_id="status-json")
                 latency_html = gr.HTML("", elem_id="latency-table")
                 refresh_btn = gr.Button("Refresh", size="sm", elem_id="status-refresh")
@@ -776,6 +776,8 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         refresh_btn.click(status_view, None, [status_json, latency_html],
                           api_visibility="private")
         demo.load(status_view, None, [status_json, latency_html], api_visibility="private")
+        status_tab.select(status_view, None, [status_json, latency_html],
+                          api_visibility="private")
         demo.load(lambda: map_view(None), None, [map_out, map_note], api_visibility="private")
         api_btn.click(api_score, [api_image, api_config], api_json, api_name="score",
                       concurrency_id="analyze")
