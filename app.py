@@ -4,7 +4,8 @@ This file only lays out components and wires events; every number comes from
 `aurum.engine.Engine` and every picture from `aurum.render`, so the CLI, the API and
 the UI can never disagree. `python app.py` serves it (also on Hugging Face Spaces).
 
-Privacy: uploads are read into memory and their temporary file is deleted at once;
+Privacy: uploads are read into memory as they arrive and their temporary file is
+deleted seconds later;
 overlays go to the browser as inline images, never as files; Gradio's cache lives in
 a private folder that is purged on a schedule and removed at exit.
 """
@@ -100,12 +101,15 @@ ABOUT_LONG = """
 * **MediaPipe Face Mesh** (Google, Apache 2.0): the 478 face landmarks, run locally.
 
 ### Privacy
-* Your photo is analysed in memory. Its temporary upload file is deleted as soon as it
-  is read, the overlay is sent back inline (no image file is written), and Gradio's
-  cache is purged every few minutes and removed when the server stops.
-* **Nothing is stored** unless you tick the opt-in box and press the button; then only
-  numbers (scores and measurements, no image) are stored, under an id you can use to
-  delete them at any time.
+* Your photo is analysed in memory. Gradio writes an upload to a private temporary
+  folder; Aurum reads it into memory as it arrives and deletes the file 10 seconds
+  later. The overlay is sent back inline (no image file is written), and Gradio's cache
+  is purged every minute and removed when the server stops.
+* **Nothing is stored** unless you tick the opt-in box and press the button. Then only
+  numbers are stored, under an id you can use to delete them at any time: your scores,
+  the quality values and the 14 face measurements with a shape embedding. No image and
+  no name, but these numbers describe your face's shape (biometric data) and could help
+  match another photo of you, which is why they are opt-in and deletable.
 """
 
 
@@ -119,6 +123,11 @@ class PrivateImage(gr.Image):
     orientation, typed errors for non-images), exactly as the CLI does."""
 
     is_template = True  # rendered by the stock Image frontend
+    # How long the file may live after it is read. The visible input sets a few seconds
+    # (the browser may still be fetching it for the preview); the API input needs none.
+    # A class attribute, not a constructor argument: constructor arguments are sent to
+    # the stock frontend, which does not know this one.
+    grace_s: float = 0.0
 
     def preprocess(self, payload: FileData | None) -> bytes | None:  # type: ignore[override]
         if payload is None:
@@ -139,11 +148,17 @@ class PrivateImage(gr.Image):
             # Serve those bytes from a short-lived in-memory copy (never from disk).
             return _RECENT.get(str(path), CONSUMED)
         _RECENT.put(str(path), data)
-        _discard_upload(path)
+        if self.grace_s <= 0:
+            _discard_upload(path)
+        else:
+            timer = threading.Timer(self.grace_s, _discard_upload, [path])
+            timer.daemon = True
+            timer.start()
         return data
 
 
 CONSUMED = b""  # "the same upload as before" (its file is already gone)
+UPLOAD_GRACE_S = 10.0  # an upload's temporary file is deleted this long after it is read
 
 
 class _RecentUploads:
@@ -205,6 +220,8 @@ class Session:
     report: dict[str, Any] | None = None
     upload_key: str | None = None
     landmarks: np.ndarray | None = None  # in the preview's frame (before `scale`)
+    pending: bytes | None = None  # the photo's bytes, read (and its file deleted) on arrival
+    opted_in_id: str | None = None  # this photo's entry in the opt-in store, if any
 
 
 def _record(kind: str, analysis: Analysis | None, t0: float, **extra: float) -> None:
@@ -220,11 +237,14 @@ def _record(kind: str, analysis: Analysis | None, t0: float, **extra: float) -> 
 
 
 def _ideal_range(name: str) -> tuple[float, float, float]:
+    """Slider range for an ideal: +-5 tolerances, on a grid of steps that passes through
+    the default ideal, so the canon can always be selected again after a move."""
     c = DEFAULT_COMPONENTS[name]
-    lo, hi = c.ideal - 5 * c.tolerance, c.ideal + 5 * c.tolerance
+    step = float(f"{c.tolerance / 20:.1g}")
+    n = round(5 * c.tolerance / step)
+    lo, hi = c.ideal - n * step, c.ideal + n * step
     if name == "symmetry_index":
         lo = 0.0
-    step = float(f"{c.tolerance / 20:.1g}")
     return round(lo, 6), round(hi, 6), step
 
 
@@ -360,16 +380,20 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                  ) -> tuple[Any, ...]:
         t0 = time.perf_counter()
         sess = sess or Session()
-        key = hashlib.sha256(image).hexdigest() if image else None
-        if image is None or (image == CONSUMED and sess.analysis is None):
+        if image == CONSUMED:
+            # The upload's file is gone (read when the photo arrived): use those bytes,
+            # never a previous photo's analysis.
+            image = sess.pending
+        if not image:
             msg = render.error_html({"code": "empty_input", "message": "Upload a photo or take "
                                      "a webcam snapshot first, then press Score."},
                                     title="No photo yet")
             return (sess, render.overlay_html(None, None, layers), msg, *_blank_rest(),
                     *map_view(None), "")
-        if image and key != sess.upload_key:
+        key = hashlib.sha256(image).hexdigest()
+        if key != sess.upload_key:
             analysis = engine.analyze(image, keep_image=True)
-            sess = Session(upload_key=key)
+            sess = Session(upload_key=key, pending=image)
             if analysis.ok and analysis.image is not None:
                 crop, offset = render.focus(analysis.image, analysis.landmarks)
                 sess.preview, sess.scale = render.fit_image(crop)
@@ -392,6 +416,14 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         _record("score", analysis, t0, score_ms=score_ms)
         return (sess, overlay, *views, render.vibe_html(sess.report), *map_view(sess.report),
                 "")
+
+    def on_upload(image: bytes | None, sess: Session) -> Session:
+        """Read a new photo into session memory as it arrives, so its temporary file can
+        be deleted seconds later instead of waiting for Score (or Gradio's purge)."""
+        sess = sess or Session()
+        if image != CONSUMED:
+            sess.pending = image or None
+        return sess
 
     def on_layers(layers: list[str], sess: Session) -> str:
         if not sess or sess.analysis is None or not sess.analysis.ok:
@@ -435,21 +467,21 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
     def on_import(file: bytes | None, sess: Session, base: Config, *values: float
                   ) -> tuple[Any, ...]:
         if file is None:
-            return (gr.skip(),) * (len(rescore_outputs) + 2 + len(sliders)) + ("",)
+            return (gr.skip(),) * (len(rescore_outputs) + 2 + len(sliders)) + ("", gr.skip())
         try:
             cfg = Config.from_json(bytes(file).decode("utf-8", errors="strict"))
         except UnicodeDecodeError:
             msg = render.error_html({"code": "bad_config", "message": "The file is not UTF-8 "
                                      "text JSON."}, title="Could not import these settings")
-            return (gr.skip(),) * (len(rescore_outputs) + 2 + len(sliders)) + (msg,)
+            return (gr.skip(),) * (len(rescore_outputs) + 2 + len(sliders)) + (msg, gr.skip())
         except AurumError as exc:
             msg = render.error_html(exc.to_dict(), title="Could not import these settings")
-            return (gr.skip(),) * (len(rescore_outputs) + 2 + len(sliders)) + (msg,)
+            return (gr.skip(),) * (len(rescore_outputs) + 2 + len(sliders)) + (msg, gr.skip())
         out = on_rescore(sess, cfg, *_slider_values(cfg))
         ok = ('<div class="au-verdict au-ok">✓ Settings imported (preset '
               f'"{html.escape(cfg.preset)}").</div>')
         return (*out, cfg, gr.update(value=cfg.preset if cfg.preset in PRESETS else None),
-                *_slider_updates(cfg), ok)
+                *_slider_updates(cfg), ok, gr.update(value=cfg.percentile_population))
 
     def on_export(base: Config, *values: float) -> tuple[Any, Any]:
         cfg = _config_from(base, list(values))
@@ -467,15 +499,23 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     render.coach_html(None),
                     render.quality_table_html(None, compact=True), None)
         t0 = time.perf_counter()
-        small, f = render.fit_image(np.asarray(frame), 640)
-        analysis = engine.analyze(small)
+        # The live camera is mirrored like a mirror (Gradio sends the mirrored picture):
+        # measure the true picture, so yaw, and "turn to your left", keep their sign.
+        mirrored = np.asarray(frame)
+        true = np.ascontiguousarray(mirrored[:, ::-1])
+        analysis = engine.analyze(true)  # full resolution: the resolution check is honest
         report = engine.score(analysis, cfg).to_dict()
-        overlay = (render.overlay_html(small, analysis.landmarks,
-                                       ["Contours", "Irises", "Midline"])
-                   if analysis.ok else render.overlay_html(small, None, []))
+        small, f = render.fit_image(mirrored, 640)
+        if analysis.ok and analysis.landmarks is not None:
+            shown = analysis.landmarks.copy()  # drawn on the mirrored preview
+            shown[:, 0] = (true.shape[1] - 1) - shown[:, 0]
+            overlay = render.overlay_html(small, shown,
+                                          ["Contours", "Irises", "Midline"], scale=f)
+        else:
+            overlay = render.overlay_html(small, None, [])
         _record("live", analysis, t0)
         return (overlay, render.coach_html(report),
-                render.quality_table_html(report, compact=True), small)
+                render.quality_table_html(report, compact=True), true)
 
     def on_capture(frame: np.ndarray | None, layers: list[str], cfg: Config, sess: Session
                    ) -> tuple[Any, ...]:
@@ -501,7 +541,10 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
             preview = np.asarray(im.convert("RGB"))
         return (preview, *on_score(data, layers, cfg, sess))
 
-    def on_opt_in(agree: bool, sess: Session) -> str:
+    def on_opt_in(agree: bool, sess: Session) -> tuple[str, Session]:
+        return _opt_in_html(agree, sess), sess  # sess records the entry's id
+
+    def _opt_in_html(agree: bool, sess: Session) -> str:
         if not agree:
             return _note("Tick the box first: nothing is stored without your consent.")
         if not sess or sess.report is None or not sess.report.get("ok"):
@@ -509,9 +552,13 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         pop = engine.population
         if pop is None or not hasattr(pop, "opt_in"):
             return render.unavailable_html("Opt-in is", population_status())
+        if sess.opted_in_id:
+            return _note(f"This photo's numbers are already in the population (id "
+                         f"{html.escape(sess.opted_in_id)}): one entry per photo.")
         emb = (sess.analysis.population or {}).get("embedding") if sess.analysis else None
         try:
             new_id = pop.opt_in(sess.report, emb)
+            sess.opted_in_id = str(new_id)
         except AurumError as exc:
             return render.error_html(exc.to_dict(), title="Not added")
         except ValueError as exc:
@@ -581,10 +628,14 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         image_in = PrivateImage(
                             label="Your photo", sources=["upload", "webcam"], type="numpy",
                             image_mode=None, elem_id="input-image", height=360,
-                            buttons=[], webcam_options=gr.WebcamOptions(mirror=True),
+                            # Gradio sends a mirrored webcam's snapshot mirrored, and a
+                            # snapshot cannot be told from an upload here: no mirroring,
+                            # so left and right (and the coach's advice) stay true.
+                            buttons=[], webcam_options=gr.WebcamOptions(mirror=False),
                             placeholder="## Drop a photo here\nor click to upload, or use the "
                                         "webcam. One adult face, looking at the camera, "
                                         "neutral expression, even light.")
+                        image_in.grace_s = UPLOAD_GRACE_S
                         with gr.Row():
                             score_btn = gr.Button("Score this photo", variant="primary",
                                                   elem_id="score-button", scale=3)
@@ -616,10 +667,13 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                                                   visible=False)
                         with gr.Accordion("Add my numbers to the population (opt-in)",
                                           open=False, elem_id="optin"):
-                            gr.Markdown("Adds only numbers (scores, measurements, the face "
-                                        "embedding), never your photo, to the population "
-                                        "that percentiles are computed from. You get an id "
-                                        "to delete them at any time.")
+                            gr.Markdown("Adds only numbers, never your photo, to the "
+                                        "population that percentiles can be computed from: "
+                                        "your scores, quality values, 14 face measurements "
+                                        "and a shape embedding. They describe your face's "
+                                        "shape (biometric data) and could help match another "
+                                        "photo of you. You get an id to delete them at any "
+                                        "time. One entry per photo.")
                             agree = gr.Checkbox(label="I am an adult and I agree to add my "
                                                 "numbers", elem_id="optin-checkbox")
                             optin_btn = gr.Button("Add my numbers to the population",
@@ -742,6 +796,8 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         rescore_outputs = [sess, cfg_state, cards_out, quality_out, breakdown_out, tune_cards,
                            tune_quality, pop_summary, hist_out, export_file, export_text]
 
+        image_in.input(on_upload, [image_in, sess], sess, api_visibility="private",
+                       show_progress="hidden")
         score_btn.click(on_score, [image_in, layers, cfg_state, sess], score_outputs,
                         api_visibility="private", concurrency_id="analyze")
         example_btn.click(on_example, [layers, cfg_state, sess], [image_in, *score_outputs],
@@ -760,18 +816,21 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         [*rescore_outputs, base_state], api_visibility="private",
                         show_progress="hidden", concurrency_id="rescore")
         import_file.upload(on_import, [import_file, sess, base_state, *sliders],
-                           [*rescore_outputs, base_state, preset_dd, *sliders, import_msg],
+                           [*rescore_outputs, base_state, preset_dd, *sliders, import_msg,
+                            pop_radio],
                            api_visibility="private", concurrency_id="rescore")
         export_btn.click(on_export, [base_state, *sliders], [export_file, export_text],
                          api_visibility="private")
         live_cam.stream(on_stream, [live_cam, cfg_state],
                         [live_overlay, live_coach, live_quality, live_frame],
-                        stream_every=0.5, concurrency_limit=1, time_limit=300,
+                        # A stream holds its worker for the whole session: several
+                        # visitors may coach at once (the mesh pool bounds memory).
+                        stream_every=0.5, concurrency_limit=4, time_limit=300,
                         api_visibility="private", show_progress="hidden")
         capture_btn.click(on_capture, [live_frame, layers, cfg_state, sess],
                           [*score_outputs, tabs], api_visibility="private",
                           concurrency_id="analyze")
-        optin_btn.click(on_opt_in, [agree, sess], optin_out, api_visibility="private")
+        optin_btn.click(on_opt_in, [agree, sess], [optin_out, sess], api_visibility="private")
         forget_btn.click(on_forget, forget_id, forget_out, api_visibility="private")
         refresh_btn.click(status_view, None, [status_json, latency_html],
                           api_visibility="private")
@@ -870,7 +929,9 @@ def _versions() -> dict[str, str]:
 def _status(engine: Engine) -> dict[str, Any]:
     return {"models": engine.status(), "versions": _versions(), "startup": dict(_STARTUP),
             "privacy": {"gradio_temp_dir": "private, purged every 60 s (files > 5 min) and "
-                        "removed at exit", "uploads": "read into memory, file deleted at once",
+                        "removed at exit",
+                        "uploads": f"read into memory on arrival, file deleted "
+                                   f"{UPLOAD_GRACE_S:g} s later",
                         "overlays": "sent inline, never written"}}
 
 

@@ -52,11 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         stream=sys.stderr)
     try:
         cfg = Config.load(args.config) if args.config else Config()
-        if args.preset:
-            base = preset(args.preset)
+        if args.preset:  # the preset's thresholds, on top of the file's other settings
             cfg = Config.from_dict({**cfg.to_dict(), "preset": args.preset,
-                                    "thresholds": base.to_dict()["thresholds"]}) \
-                if not args.config else cfg
+                                    "thresholds": preset(args.preset).to_dict()["thresholds"]})
     except AurumError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

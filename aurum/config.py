@@ -155,8 +155,9 @@ class Config:
     def from_json(cls, text: str) -> Config:
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise AurumError("bad_config", f"The configuration is not valid JSON: {exc}.") from exc
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting
+            raise AurumError("bad_config", f"The configuration is not valid JSON: "
+                             f"{str(exc)[:200]}.") from exc
         return cls.from_dict(data)
 
     @classmethod
@@ -171,7 +172,10 @@ class Config:
 def _number(value: Any, name: str, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AurumError("bad_config", f"{name} must be a number, got {value!r}.")
-    v = float(value)
+    try:
+        v = float(value)
+    except (OverflowError, ValueError) as exc:  # an integer too large for a float
+        raise AurumError("bad_config", f"{name} must be between {lo:g} and {hi:g}.") from exc
     if not math.isfinite(v) or v < lo or v > hi:
         raise AurumError("bad_config", f"{name} must be between {lo:g} and {hi:g}, got {v:g}.")
     return v

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import queue
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,24 +55,30 @@ class FaceFinder:
 
     def __init__(self, pool_size: int = 2, max_faces: int = 6) -> None:
         self.max_faces = max_faces
-        self._pool: queue.Queue[_Graphs] = queue.Queue()
-        self._created = 0
-        self._size = max(1, pool_size)
-        self._lock = threading.Lock()
+        # Each slot holds a graph pair, or None: "free, build one when needed". A
+        # thread waits for a slot, so at most `pool_size` pairs ever exist.
+        self._pool: queue.Queue[_Graphs | None] = queue.Queue()
+        for _ in range(max(1, pool_size)):
+            self._pool.put(None)
 
     @contextmanager
     def _graphs(self) -> Iterator[_Graphs]:
-        try:
-            g = self._pool.get_nowait()
-        except queue.Empty:
-            with self._lock:
-                make = self._created < self._size
-                if make:
-                    self._created += 1
-            g = _Graphs(self.max_faces) if make else self._pool.get()
+        g = self._pool.get()
+        if g is None:
+            try:
+                g = _Graphs(self.max_faces)
+            except BaseException:
+                self._pool.put(None)  # give the slot back, or later requests wait forever
+                raise
         try:
             yield g
-        finally:
+        except AurumError:
+            self._pool.put(g)  # a user-level outcome: the graphs are fine
+            raise
+        except BaseException:
+            self._pool.put(None)  # a graph that raised may be broken: rebuild it next time
+            raise
+        else:
             self._pool.put(g)
 
     def warm_up(self) -> None:
@@ -183,11 +188,15 @@ def _square_crop(rgb: np.ndarray, box: tuple[float, float, float, float]
     side = max(side, 16)
     x0 = int(round(x + bw / 2 - side / 2))
     y0 = int(round(y + bh / 2 - side / 2))
-    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
-    src = rgb
-    if pad:
-        src = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    crop = src[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
+    # Slice the part inside the photo, then replicate its edges only around that
+    # window (padding the whole photo first cost 360 MB on a 38 MP upload).
+    cx0, cy0 = max(0, x0), max(0, y0)
+    cx1, cy1 = min(w, x0 + side), min(h, y0 + side)
+    crop = rgb[cy0:cy1, cx0:cx1]
+    left, top = cx0 - x0, cy0 - y0
+    right, bottom = x0 + side - cx1, y0 + side - cy1
+    if left or top or right or bottom:
+        crop = cv2.copyMakeBorder(crop, top, bottom, left, right, cv2.BORDER_REPLICATE)
     f = 1.0
     if side > CROP_MAX_PX:
         f = CROP_MAX_PX / side

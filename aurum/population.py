@@ -266,7 +266,9 @@ class ReferencePopulation:
     def _scores(self, config: Config, with_store: bool) -> dict[str, np.ndarray]:
         """Sorted finite scores of the population under `config` (cached per config)."""
         st = None
-        if with_store:
+        if with_store and (store.peek_shared_store() is not None or store.store_exists()):
+            # No store open and none on disk: nobody has opted in here. Count it as
+            # empty rather than create one: scoring stays free of side effects.
             try:
                 st = store.peek_shared_store() or store.shared_store(self.shape.dim)
             except store.StoreError:

@@ -2,9 +2,11 @@
 
 A user who opts in adds their face's numbers to the population so later
 percentiles can count them ("reference+store"), and can remove them again with the
-id they were given. Nothing identifying is kept: no image, no file name, no exact
-time (the date only, so a stored entry cannot be matched to an upload in server
-logs).
+id they were given. No image, no file name and no exact time are kept (the date
+only, so an entry cannot be matched to an upload in server logs). The numbers are
+still biometric: the 14 face measurements matched a person's smiling photo to their
+neutral one first 40 % of the time among 102 London faces (chance 1 %). Hence
+opt-in, one entry per photo in the app, and deletion by id.
 
 One interface, two Qdrant backends: an embedded store in a folder (the default,
 `data/store`, fine for a few thousand entries) and a Qdrant server when
@@ -217,6 +219,12 @@ def shared_store(dim: int) -> OptInStore:
         elif _shared.dim != dim:
             raise StoreError(f"the open store holds {_shared.dim}-d vectors, not {dim}-d")
         return _shared
+
+
+def store_exists() -> bool:
+    """Whether there is a store to read: a server is configured, or the embedded
+    store's folder exists (it is created by the first opt-in, never by a read)."""
+    return bool(os.environ.get("AURUM_QDRANT_URL")) or default_path().exists()
 
 
 def peek_shared_store() -> OptInStore | None:

@@ -326,6 +326,38 @@ def test_live_webcam_coach_and_capture(server, pw, shots, tmp_path):
     browser.close()
 
 
+def test_upload_file_is_deleted_within_seconds_and_the_photo_still_scores(server, pw, engine):
+    """The upload's temporary file goes about 10 s after it arrives, before Score is
+    pressed; the photo was read into session memory, so Score still works, and it
+    scores this photo (not a previous one)."""
+    url, app = server
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": 1360, "height": 1000})
+    pg.goto(url)
+    pg.wait_for_selector("#input-image", timeout=60_000)
+
+    def images() -> list[Path]:
+        return [p for p in app.TEMP_DIR.rglob("*") if p.is_file() and p.suffix.lower()
+                in {".jpg", ".jpeg", ".png"}]
+
+    upload_and_score(pg, LONDON[6], "#final-score")
+    first = number(pg, "#final-score")
+    mark_stale(pg)
+    pg.locator("#input-image input[type=file]").set_input_files(str(LONDON[7]))
+    pg.wait_for_selector("#input-image img", timeout=30_000)
+    deadline = time.time() + 30
+    while images() and time.time() < deadline:
+        time.sleep(0.5)
+    assert images() == [], "the upload stayed on disk"
+    pg.click("#score-button")
+    pg.wait_for_selector("#score-cards #final-score:not([data-stale])", timeout=60_000)
+    second = number(pg, "#final-score")
+    # This photo's score (as the engine gives it), not the previous photo's analysis.
+    assert second == pytest.approx(engine.run(LONDON[7]).to_dict()["final"]["score"], abs=0.05)
+    assert second != first
+    browser.close()
+
+
 def test_no_image_files_left_in_gradio_cache(server):
     """Uploads are deleted once read and overlays are inline: no photo stays on disk."""
     _, app = server

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -247,18 +246,6 @@ def test_pls_matches_scikit_learn():
     for k, (coef, b) in enumerate(pls1(x, y, 4), start=1):
         ref = PLSRegression(n_components=k, scale=False).fit(x, y)
         assert np.allclose(x @ coef + b, ref.predict(x).ravel(), atol=1e-8)
-
-
-def test_features_and_prediction_are_cheap(model, contexts):
-    ctx = contexts[0]
-    model.analyze(ctx)
-    times = []
-    for _ in range(15):
-        t = time.perf_counter()
-        model.analyze(ctx)
-        times.append(time.perf_counter() - t)
-    # a few ms unloaded; generous for a busy CI machine
-    assert min(times) < 0.03, min(times)
 
 
 @pytest.mark.slow

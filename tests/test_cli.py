@@ -59,3 +59,29 @@ def test_usage_errors_exit_2(tmp_path: Path):
     proc = _run("score", str(LONDON[0]), "--config", str(bad))
     assert proc.returncode == 2
     assert "blend_weight" in proc.stderr
+
+
+def test_preset_applies_on_top_of_a_config_file(tmp_path: Path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"blend_weight": 0.3, "thresholds": {"quality": 0.99}}))
+    row = json.loads(_run("score", str(LONDON[0]), "--config", str(path),
+                          "--preset", "demo").stdout)
+    assert row["config"] == {"preset": "demo", "blend_weight": 0.3}
+    assert row["quality"]["metrics"]["quality"]["threshold"] == 0.3  # demo's, not the file's
+
+
+def test_scoring_against_the_store_creates_no_store(tmp_path: Path):
+    """`reference+store` with nobody opted in reads an empty store; it creates none."""
+    import os
+
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"percentile_population": "reference+store"}))
+    env = {**os.environ, "AURUM_DATA_DIR": str(tmp_path / "data")}
+    env.pop("AURUM_QDRANT_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "aurum", "score", str(LONDON[0]), "--config",
+                           str(path)], cwd=REPO_DIR, capture_output=True, text=True,
+                          timeout=300, env=env)
+    row = json.loads(proc.stdout)
+    assert row["percentile"]["population"] == "reference+store"
+    assert row["percentile"]["n_store"] == 0
+    assert not (tmp_path / "data").exists()

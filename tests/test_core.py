@@ -170,7 +170,9 @@ def test_config_round_trips_and_validates():
     for bad in ('{"blend_weight": 1.5}', '{"thresholds": {"quality": -1}}', '{"colour": 1}',
                 '{"components": {"nose_size": {"weight": 1}}}', "not json", "[1, 2]",
                 '{"components": {"lip_ratio": {"tolerance": 0}}}',
-                '{"thresholds": {"quality": "high"}}', '{"preset": "extreme"}'):
+                '{"thresholds": {"quality": "high"}}', '{"preset": "extreme"}',
+                '{"blend_weight": ' + "9" * 400 + "}", '{"blend_weight": ' + "9" * 5000 + "}",
+                "[" * 100_000):
         with pytest.raises(AurumError) as err:
             Config.from_json(bad)
         assert err.value.code == "bad_config"
@@ -183,3 +185,45 @@ def test_blend_says_which_half_is_missing():
     assert blend(None, None, 0.6)["score"] is None
     assert blend(80.0, float("nan"), 0.6)["basis"] == "geometric_only"
     assert not math.isnan(blend(80.0, 60.0, 0.0)["score"])
+
+
+def test_coach_names_the_subjects_own_side():
+    """yaw > 0 is a face turned toward image right, the subject's own left: the fix must
+    say "your left", and pitch > 0 (chin up) must say "up"."""
+    from aurum.quality import _fix
+
+    raw = {"yaw": 20.0, "pitch": 0.0}
+    assert "20° to your left" in _fix("frontality", raw)
+    assert "to your right" in _fix("frontality", {"yaw": -12.0, "pitch": 0.0})
+    assert "chin is 15° up" in _fix("frontality", {"yaw": 0.0, "pitch": 15.0})
+
+
+def test_yaw_sign_on_real_turned_faces(engine: Engine):
+    """Two shared faces turned clearly to opposite sides (checked by eye)."""
+    by_name = {p.name: p for p in FACES}
+    right = engine.run(by_name["sfhq_sample_4x8_011.jpg"]).to_dict()["pose"]["yaw"]
+    left = engine.run(by_name["sfhq_sample_3x6_013.jpg"]).to_dict()["pose"]["yaw"]
+    assert right < -8 and left > 8, (right, left)
+
+
+def test_a_failing_mesh_graph_is_rebuilt_not_leaked(monkeypatch):
+    """A graph that fails to build or raises mid-request gives its pool slot back, so
+    later requests neither hang nor reuse a broken graph."""
+    from aurum import landmarks
+
+    finder = landmarks.FaceFinder(pool_size=1)
+    real = landmarks._Graphs
+    calls = {"n": 0}
+
+    def flaky(max_faces: int):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("graph construction failed")
+        return real(max_faces)
+
+    monkeypatch.setattr(landmarks, "_Graphs", flaky)
+    rgb = load_image(LONDON[0])
+    with pytest.raises(RuntimeError):
+        finder.find(rgb)
+    assert finder.find(rgb).faces_found == 1  # the slot came back and a graph was built
+    assert calls["n"] == 2

@@ -143,9 +143,18 @@ def test_final_uses_the_engines_blend_rule(pop):
         assert f == pytest.approx(want, abs=1e-9)
 
 
-def test_final_percentile_refuses_a_mismatched_basis(pop):
-    if pop.has_attractiveness:
-        pytest.skip("the reference has attractiveness scores")
+def test_final_percentile_refuses_a_mismatched_basis(tmp_path):
+    """A reference built without the attractiveness model (all NaN) must not rank a
+    user's blended final among geometric-only finals."""
+    import shutil
+
+    shutil.copy(models_dir() / population.JSON_NAME, tmp_path / population.JSON_NAME)
+    with np.load(models_dir() / population.NPZ_NAME, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["attractiveness"] = np.full_like(arrays["attractiveness"], np.nan)
+    population.write_npz(tmp_path / population.NPZ_NAME, arrays)
+    pop = population.load_default(tmp_path)
+    assert not pop.has_attractiveness
     out = pop.percentile({"final": 60.0, "geometric": 60.0, "attractiveness": 55.0}, _cfg())
     assert out["final"] is None and "attractiveness model" in out["status"]
     assert out["geometric"] is not None and out["text"].endswith("on the geometric score")
