@@ -418,7 +418,10 @@ def coach_html(report: dict[str, Any] | None) -> str:
     if not report.get("ok"):
         err = report.get("error") or {}
         return f'<div class="au-coach au-bad">{html.escape(str(err.get("message", "")))}</div>'
-    fixes = (report.get("quality") or {}).get("fixes") or []
+    fixes = list((report.get("quality") or {}).get("fixes") or [])
+    if (report.get("expression") or {}).get("neutral") is False:
+        fixes.append("Relax your mouth: a neutral expression measures best (a tip, not a "
+                     "failed check).")
     if not fixes:
         return '<div class="au-coach au-ok">✓ Looking good: hold still and press Capture.</div>'
     items = "".join(f"<li>{html.escape(f)}</li>" for f in dict.fromkeys(fixes))
@@ -445,10 +448,12 @@ def vibe_html(report: dict[str, Any] | None) -> str:
     colour = CLUSTER_COLOURS[int(cid) % len(CLUSTER_COLOURS)] \
         if isinstance(cid, (int, np.integer)) else CLUSTER_COLOURS[0]
     name = vibe.get("name") or f"group {cid}"
+    note = (f'<div class="au-warn" id="vibe-note">{html.escape(str(vibe["note"]))}</div>'
+            if vibe.get("note") else "")
     return (f'<div class="au-card au-wide"><div class="au-label">Vibe</div>'
             f'<div class="au-vibe"><i style="background:{colour}"></i>'
             f'{html.escape(str(name))}</div>'
-            f'<div class="au-chips">{chips}</div>{closeness}</div>')
+            f'<div class="au-chips">{chips}</div>{closeness}{note}</div>')
 
 
 def unavailable_html(what: str, status: Any) -> str:

@@ -19,7 +19,8 @@ from tests.conftest import LONDON
 pytestmark = pytest.mark.slow
 
 CLI_KEYS = {"file", "ok", "error", "image_size", "face", "pose", "quality", "geometric",
-            "attractiveness", "final", "percentile", "vibe", "config", "timing_ms"}
+            "attractiveness", "final", "percentile", "vibe", "expression", "config",
+            "timing_ms"}
 
 
 @pytest.fixture(scope="module")

@@ -235,3 +235,19 @@ def test_full_build_reproduces_the_committed_artefacts(tmp_path, shared, pop):
     for key in ("measures", "embedding", "attractiveness", "quality_norm"):
         assert np.allclose(new_npz[key], ref_npz[key], atol=1e-2, equal_nan=True), key
     assert np.median(np.abs(new_npz["layout"] - ref_npz["layout"])) < 0.05
+
+
+def test_a_smile_is_flagged_on_the_vibe_not_on_a_neutral_face(engine):
+    """The vibes were built on neutral faces and a smile moves a face between them:
+    the report says so for a smiling photo, and not for the same person's neutral one."""
+    from tests.conftest import LONDON_SMILING
+
+    flagged = []
+    for neutral, smiling in zip(LONDON[:12], LONDON_SMILING[:12], strict=True):
+        for report in (engine.run(neutral).to_dict(), engine.run(smiling).to_dict()):
+            # the note appears exactly when the expression is not neutral
+            assert ("note" in report["vibe"]) == (not report["expression"]["neutral"])
+        flagged.append("smiling" in report["vibe"].get("note", ""))
+    neutral_ok = [engine.run(p).to_dict()["expression"]["neutral"] for p in LONDON[:30]]
+    assert np.mean(neutral_ok) >= 0.9
+    assert np.mean(flagged) >= 0.5
