@@ -30,4 +30,5 @@ ERROR_CODES: dict[str, str] = {
     "no_face": "No face was found in the image.",
     "face_too_small": "The face is too small or too close to the edge to measure.",
     "bad_config": "The configuration is not valid.",
+    "internal_error": "Something failed on our side (logged without the image); try again.",
 }
