@@ -31,7 +31,26 @@ import cv2
 import numpy as np
 
 from aurum.crop import DEFAULT_SIZE, aligned_face, alignment, transform_points
-from aurum.geometry import mirror_pairs
+from aurum.geometry import (
+    ALAR_L,
+    ALAR_R,
+    EYE_IN_L,
+    EYE_IN_R,
+    EYE_OUT_L,
+    EYE_OUT_R,
+    FACE_OVAL,
+    IRIS_L,
+    IRIS_R,
+    LID_LO_L,
+    LID_LO_R,
+    LID_UP_L,
+    LID_UP_R,
+    MOUTH_L,
+    MOUTH_R,
+    STOMION_LO,
+    STOMION_UP,
+    mirror_pairs,
+)
 
 # --- landmark groups (MediaPipe face mesh; L/R = image left/right, frontal face) ---
 EYE_L = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
@@ -45,15 +64,7 @@ LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 3
 CHEEK_L = (117, 118, 101, 36, 205, 187, 147, 123)
 CHEEK_R = (346, 347, 330, 266, 425, 411, 376, 352)
 FOREHEAD = (67, 109, 10, 338, 297, 299, 9, 69)
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67,
-             109)
-EYE_OUT_L, EYE_IN_L, EYE_OUT_R, EYE_IN_R = 33, 133, 263, 362
-LID_UP_L, LID_LO_L, LID_UP_R, LID_LO_R = 159, 145, 386, 374
-MOUTH_L, MOUTH_R, STOMION_UP, STOMION_LO = 61, 291, 13, 14
-ALAR_L, ALAR_R = 102, 331
-IRIS_L, IRIS_R = 468, 473
-NOSE_TIP, MENTON = 4, 152
+NOSE_TIP = 4
 
 # Measured on the photometrically normalised crop: robust to exposure, gamma, white
 # balance and (at these scales) resolution; these enter the model.

@@ -14,19 +14,11 @@ import cv2
 import numpy as np
 
 from aurum.config import QUALITY_METRICS, Thresholds
-from aurum.geometry import IRIS_L, IRIS_R
+from aurum.geometry import FACE_OVAL, IRIS_L, IRIS_R
 from aurum.pose import Pose
 
 CANON_IED = 64.0  # the face is resampled to this inter-eye distance before sharpness
 FRONTALITY_FULL_SCALE_DEG = 30.0
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67,
-             109)
-SKIN_PATCH = (  # cheeks, forehead, nose: skin without eyes, brows or mouth
-    (117, 118, 101, 36, 205, 187, 147, 123),
-    (346, 347, 330, 266, 425, 411, 376, 352),
-    (67, 109, 10, 338, 297, 299, 9, 69),
-)
 
 
 def measure(rgb: np.ndarray, lm: np.ndarray, pose: Pose, confidence: float | None,

@@ -24,20 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from aurum.paths import shared_dir  # noqa: E402
-from bench.load import _free_port, stop  # noqa: E402
-
-
-def _rss_mb(pid: int) -> float:
-    import psutil
-
-    proc = psutil.Process(pid)
-    total = proc.memory_info().rss
-    for child in proc.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return round(total / 2**20, 1)
+from bench.load import _free_port, _tree_rss, stop  # noqa: E402
 
 
 def run(scores: int, env_extra: dict[str, str]) -> dict[str, float | None]:
@@ -69,7 +56,7 @@ def run(scores: int, env_extra: dict[str, str]) -> dict[str, float | None]:
         report = client.predict(handle_file(str(faces[0])), api_name="/score")
         first_score = time.perf_counter() - t0
         assert report["ok"], report["error"]
-        rss_first = _rss_mb(proc.pid)
+        rss_first = _tree_rss(proc.pid)
         t1 = time.perf_counter()
         for i in range(scores):
             report = client.predict(handle_file(str(faces[i % len(faces)])), api_name="/score")
@@ -77,7 +64,7 @@ def run(scores: int, env_extra: dict[str, str]) -> dict[str, float | None]:
         per_score = (time.perf_counter() - t1) / max(1, scores)
         return {"first_page_s": round(first_page, 2), "first_score_s": round(first_score, 2),
                 "rss_after_first_score_mb": rss_first,
-                f"rss_after_{scores}_scores_mb": _rss_mb(proc.pid),
+                f"rss_after_{scores}_scores_mb": _tree_rss(proc.pid),
                 "api_round_trip_ms": round(per_score * 1000, 1)}
     finally:
         stop(proc)
