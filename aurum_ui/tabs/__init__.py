@@ -1,0 +1,2 @@
+"""One module per tab. Each has `TITLE`, `ID`, `build(ui)` and `wire(ui, engine)`;
+`aurum_ui.blocks.TABS` lists them in display order."""

@@ -1,0 +1,276 @@
+"""Score: upload or snap a photo, see the overlay, scores, checklist, breakdown, map,
+and opt in (or out) of the population."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import time
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from aurum import render
+from aurum.config import Config
+from aurum.engine import Engine
+from aurum.errors import AurumError
+from aurum_ui import views
+from aurum_ui.state import Session, record
+from aurum_ui.tabs.about import ABOUT_SHORT
+from aurum_ui.uploads import CONSUMED, UPLOAD_GRACE_S, PrivateImage
+from aurum_ui.wiring import UI, with_engine
+
+log = logging.getLogger("aurum.app")
+TITLE, ID = "Score", "score"
+
+# Everything a new score refreshes (on every tab); handlers may return a subset.
+SCORE_OUTPUTS: tuple[str, ...] = (
+    "session", "overlay-image", "score-cards", "quality-table", "breakdown-plot",
+    "tune-cards", "tune-quality", "pop-summary", "score-hist", "vibe", "map-plot",
+    "map-note", "optin-result")
+NO_FACE_OVERLAY = ('<div class="au-empty">Nothing to draw: no face was measured in this '
+                   'photo.</div>')
+
+# ---------------------------------------------------------------- handlers
+
+
+def on_upload(image: bytes | None, sess: Session | None) -> dict[str, Any]:
+    """Read a new photo into session memory as it arrives, so its temporary file can
+    be deleted seconds later instead of waiting for Score (or Gradio's purge)."""
+    sess = sess or Session()
+    if image != CONSUMED:
+        sess.pending = image or None
+    return {"session": sess}
+
+
+def _analysed(engine: Engine, image: bytes, sess: Session) -> Session:
+    """The session for this photo: its cached analysis, or a new one (a new photo never
+    reuses an old analysis). Only a small preview of the pixels is kept."""
+    key = hashlib.sha256(image).hexdigest()
+    if key == sess.upload_key and sess.analysis is not None:
+        return sess
+    analysis = engine.analyze(image, keep_image=True)
+    sess = Session(upload_key=key, pending=image)
+    if analysis.ok and analysis.image is not None:
+        crop, offset = render.focus(analysis.image, analysis.landmarks)
+        sess.preview, sess.scale = render.fit_image(crop)
+        sess.landmarks = analysis.landmarks.copy()
+        sess.landmarks[:, :2] -= offset
+    analysis.image = None  # the full-size pixels go no further
+    sess.analysis = analysis
+    return sess
+
+
+def on_score(engine: Engine, image: bytes | None, layers: list[str], cfg: Config,
+             sess: Session | None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    sess = sess or Session()
+    if image == CONSUMED:
+        # The upload's file is gone (read when the photo arrived): use those bytes,
+        # never a previous photo's analysis.
+        image = sess.pending
+    if not image:
+        msg = render.error_html({"code": "empty_input", "message": "Upload a photo or take "
+                                 "a webcam snapshot first, then press Score."},
+                                title="No photo yet")
+        return {"session": sess, "overlay-image": render.overlay_html(None, None, layers),
+                **views.blank_views(), "score-cards": msg, **views.map_view(engine, None),
+                "optin-result": ""}
+    sess = _analysed(engine, image, sess)
+    analysis = sess.analysis
+    assert analysis is not None
+    t1 = time.perf_counter()
+    sess.report = engine.score(analysis, cfg).to_dict()
+    sess.report["file"] = None
+    score_ms = (time.perf_counter() - t1) * 1000
+    overlay = (render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,
+                                   note=views.faces_note(sess.report))
+               if analysis.ok else NO_FACE_OVERLAY)
+    out = {"session": sess, "overlay-image": overlay,
+           **views.report_views(engine, sess.report, cfg),
+           "vibe": render.vibe_html(sess.report), **views.map_view(engine, sess.report),
+           "optin-result": ""}
+    record("score", analysis, t0, score_ms=score_ms)
+    return out
+
+
+def on_layers(layers: list[str], sess: Session | None) -> dict[str, Any]:
+    """Redraw the overlay from the cached landmarks (no model runs)."""
+    if not sess or sess.analysis is None or not sess.analysis.ok:
+        return {"overlay-image": render.overlay_html(None, None, layers)}
+    t0 = time.perf_counter()
+    out = render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,
+                              note=views.faces_note(sess.report))
+    record("layers", None, t0)
+    return {"overlay-image": out}
+
+
+def on_example(engine: Engine, layers: list[str], cfg: Config, sess: Session | None
+               ) -> dict[str, Any]:
+    # Scored from the package's file directly: the copy Gradio caches for the input
+    # preview must stay until the browser has loaded it.
+    path = views.example_path()
+    if path is None:
+        return {"input-image": None, **on_score(engine, None, layers, cfg, sess)}
+    data = path.read_bytes()
+    from PIL import Image
+
+    with Image.open(path) as im:
+        preview = np.asarray(im.convert("RGB"))
+    return {"input-image": preview, **on_score(engine, data, layers, cfg, sess)}
+
+
+def on_opt_in(engine: Engine, agree: bool, sess: Session | None) -> dict[str, Any]:
+    """Add this photo's numbers to the opt-in population (never the photo)."""
+    sess = sess or Session()
+    return {"optin-result": _opt_in_html(engine, agree, sess), "session": sess}
+
+
+def _opt_in_html(engine: Engine, agree: bool, sess: Session) -> str:
+    if not agree:
+        return views.note("Tick the box first: nothing is stored without your consent.")
+    if sess.report is None or not sess.report.get("ok"):
+        return views.note("Score a photo first: there are no numbers to add yet.")
+    pop = engine.population
+    if pop is None or not hasattr(pop, "opt_in"):
+        return render.unavailable_html("Opt-in is", views.population_status(engine))
+    if sess.opted_in_id:
+        return views.note(f"This photo's numbers are already in the population (id "
+                          f"{sess.opted_in_id}): one entry per photo.")
+    emb = (sess.analysis.population or {}).get("embedding") if sess.analysis else None
+    try:
+        new_id = pop.opt_in(sess.report, emb)
+        sess.opted_in_id = str(new_id)
+    except AurumError as exc:
+        return render.error_html(exc.to_dict(), title="Not added")
+    except ValueError as exc:
+        return render.error_html({"code": "not_added", "message": str(exc)}, title="Not added")
+    except Exception as exc:
+        log.exception("opt-in failed")
+        return render.error_html({"code": "internal_error", "message": f"Could not store the "
+                                  f"numbers ({type(exc).__name__})."}, title="Not added")
+    return views.ok_html(f'Added. Your id: <code id="optin-id">{html.escape(str(new_id))}'
+                         f'</code>. Keep it to delete your numbers later.')
+
+
+def on_forget(engine: Engine, record_id: str | None) -> dict[str, Any]:
+    """Delete everything stored under an opt-in id."""
+    return {"forget-result": _forget_html(engine, (record_id or "").strip())}
+
+
+def _forget_html(engine: Engine, record_id: str) -> str:
+    if not record_id:
+        return views.note("Paste the id you were given when you opted in.")
+    pop = engine.population
+    if pop is None or not hasattr(pop, "forget"):
+        return render.unavailable_html("Deletion is", views.population_status(engine))
+    try:
+        done = pop.forget(record_id)
+    except AurumError as exc:
+        return render.error_html(exc.to_dict(), title="Not deleted")
+    except Exception as exc:
+        log.exception("forget failed")
+        return render.error_html({"code": "internal_error",
+                                  "message": f"Could not delete ({type(exc).__name__})."},
+                                 title="Not deleted")
+    if done is False:
+        return views.note(f"No stored numbers under id {record_id}.")
+    return views.ok_html(f"Deleted everything stored under {html.escape(record_id)}.")
+
+# ---------------------------------------------------------------- layout
+
+
+def _input_column(ui: UI) -> None:
+    image_in = ui.add("input-image", PrivateImage(
+        label="Your photo", sources=["upload", "webcam"], type="numpy", image_mode=None,
+        elem_id="input-image", height=360,
+        # Gradio sends a mirrored webcam's snapshot mirrored, and a snapshot cannot be
+        # told from an upload here: no mirroring, so left and right (and the coach's
+        # advice) stay true.
+        buttons=[], webcam_options=gr.WebcamOptions(mirror=False),
+        placeholder="## Drop a photo here\nor click to upload, or use the webcam. One "
+                    "adult face, looking at the camera, neutral expression, even light."))
+    image_in.grace_s = UPLOAD_GRACE_S
+    ex = views.example_path()
+    with gr.Row():
+        ui.add("score-button", gr.Button("Score this photo", variant="primary",
+                                         elem_id="score-button", scale=3))
+        ui.add("example-button", gr.Button("Try an example", elem_id="example-button",
+                                           scale=2, visible=ex is not None))
+    if ex is not None:
+        gr.Markdown("Example: NASA astronaut portrait (public domain), bundled with "
+                    "scikit-image.", elem_classes=["au-small"])
+    ui.add("layers", gr.CheckboxGroup(list(render.LAYERS), value=list(render.DEFAULT_LAYERS),
+                                      label="Overlay layers", elem_id="layers"))
+    ui.add("overlay-image", gr.HTML(render.overlay_html(None, None, []),
+                                    elem_id="overlay-image"))
+
+
+def _opt_in_accordion(ui: UI) -> None:
+    with gr.Accordion("Add my numbers to the population (opt-in)", open=False,
+                      elem_id="optin"):
+        gr.Markdown("Adds only numbers, never your photo, to the population that "
+                    "percentiles can be computed from: your scores, quality values, 14 face "
+                    "measurements and a shape embedding. They describe your face's shape "
+                    "(biometric data) and could help match another photo of you. You get an "
+                    "id to delete them at any time. One entry per photo.")
+        ui.add("optin-checkbox", gr.Checkbox(label="I am an adult and I agree to add my "
+                                             "numbers", elem_id="optin-checkbox"))
+        ui.add("optin-button", gr.Button("Add my numbers to the population",
+                                         elem_id="optin-button", size="sm"))
+        ui.add("optin-result", gr.HTML("", elem_id="optin-result"))
+        with gr.Row():
+            ui.add("forget-id", gr.Textbox(label="Delete by id", scale=3, elem_id="forget-id",
+                                           placeholder="the id you were given"))
+            ui.add("forget-button", gr.Button("Delete", elem_id="forget-button", size="sm",
+                                              scale=1))
+        ui.add("forget-result", gr.HTML("", elem_id="forget-result"))
+
+
+def _result_column(ui: UI) -> None:
+    ui.add("score-cards", gr.HTML(render.score_cards_html(None), elem_id="score-cards"))
+    ui.add("vibe", gr.HTML("", elem_id="vibe"))
+    with gr.Tabs():
+        with gr.Tab("Quality checklist", id="q"):
+            ui.add("quality-table", gr.HTML(render.quality_table_html(None),
+                                            elem_id="quality-table"))
+        with gr.Tab("Breakdown", id="b"):
+            ui.add("breakdown-plot", gr.Plot(elem_id="breakdown-plot", label="",
+                                             show_label=False, visible=False))
+        with gr.Tab("Population map", id="m"):
+            ui.add("map-note", gr.HTML("", elem_id="map-note"))
+            ui.add("map-plot", gr.Plot(elem_id="map-plot", show_label=False, visible=False))
+    _opt_in_accordion(ui)
+
+
+def build(ui: UI) -> None:
+    gr.Markdown(ABOUT_SHORT, elem_classes=["au-about-short"])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=320):
+            _input_column(ui)
+        with gr.Column(scale=6, min_width=360):
+            _result_column(ui)
+
+
+def wire(ui: UI, engine: Engine) -> None:
+    private: dict[str, Any] = {"api_visibility": "private"}
+    ui.on(ui["input-image"].input, on_upload, ["input-image", "session"], ["session"],
+          show_progress="hidden", **private)
+    ui.on(ui["score-button"].click, with_engine(on_score, engine),
+          ["input-image", "layers", "config", "session"], SCORE_OUTPUTS,
+          concurrency_id="analyze", **private)
+    ui.on(ui["example-button"].click, with_engine(on_example, engine),
+          ["layers", "config", "session"], ("input-image", *SCORE_OUTPUTS),
+          concurrency_id="analyze", **private)
+    ui.on(ui["layers"].input, on_layers, ["layers", "session"], ["overlay-image"],
+          trigger_mode="always_last", show_progress="hidden", concurrency_id="rescore",
+          concurrency_limit=4, **private)
+    ui.on(ui["optin-button"].click, with_engine(on_opt_in, engine),
+          ["optin-checkbox", "session"], ["optin-result", "session"], **private)
+    ui.on(ui["forget-button"].click, with_engine(on_forget, engine), ["forget-id"],
+          ["forget-result"], **private)
+    assert ui.demo is not None
+    ui.on(ui.demo.load, lambda: views.map_view(engine, None), [], ["map-plot", "map-note"],
+          **private)

@@ -1,0 +1,85 @@
+"""Status: which models are loaded (and why not), versions, privacy settings, and
+the latency of recent requests."""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata as md
+import platform
+import statistics
+import sys
+from typing import Any
+
+import gradio as gr
+
+import aurum
+from aurum.engine import Engine
+from aurum_ui.state import LATENCY, STARTUP
+from aurum_ui.uploads import UPLOAD_GRACE_S
+from aurum_ui.wiring import UI, with_engine
+
+TITLE, ID = "Status", "status"
+PACKAGES = ("gradio", "mediapipe", "numpy", "opencv-contrib-python", "plotly", "scikit-learn",
+            "umap-learn")
+
+
+def versions() -> dict[str, str]:
+    out = {"aurum": aurum.__version__, "python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    if "torch" in sys.modules:  # only report torch if something actually loaded it
+        out["torch"] = str(getattr(sys.modules["torch"], "__version__", "?"))
+    else:
+        out["torch"] = "not imported"
+    return out
+
+
+def status(engine: Engine) -> dict[str, Any]:
+    return {"models": engine.status(), "versions": versions(), "startup": dict(STARTUP),
+            "privacy": {"gradio_temp_dir": "private, purged every 60 s (files > 5 min) and "
+                        "removed at exit",
+                        "uploads": f"read into memory on arrival, file deleted "
+                                   f"{UPLOAD_GRACE_S:g} s later",
+                        "overlays": "sent inline, never written"}}
+
+
+def latency_html() -> str:
+    rows = list(LATENCY)
+    if not rows:
+        return '<div class="au-empty">No requests yet: latencies appear here.</div>'
+    kinds: dict[str, list[float]] = {}
+    for r in rows:
+        kinds.setdefault(r["kind"], []).append(r["total_ms"])
+    summary = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{len(v)}</td><td>{statistics.median(v):.1f}</td>"
+        f"<td>{max(v):.1f}</td></tr>" for k, v in kinds.items())
+    recent = "".join(
+        f"<tr><td>{html.escape(r['at'])}</td><td>{html.escape(r['kind'])}</td>"
+        f"<td>{r['total_ms']:.1f}</td><td>{r.get('analyze_ms') or '–'}</td>"
+        f"<td>{r.get('score_ms', '–')}</td></tr>" for r in reversed(rows[-12:]))
+    return (f'<h4>Request latency (last {len(rows)} requests, server side, ms)</h4>'
+            f'<table class="au-table"><tr><th>kind</th><th>n</th><th>median</th><th>max</th>'
+            f'</tr>{summary}</table><h4>Most recent</h4><table class="au-table"><tr><th>time'
+            f'</th><th>kind</th><th>total</th><th>analyze</th><th>score</th></tr>{recent}'
+            f'</table>')
+
+
+def on_status(engine: Engine) -> dict[str, Any]:
+    return {"status-json": status(engine), "latency-table": latency_html()}
+
+
+def build(ui: UI) -> None:
+    ui.add("status-json", gr.JSON(label="Models, versions, settings", elem_id="status-json"))
+    ui.add("latency-table", gr.HTML("", elem_id="latency-table"))
+    ui.add("status-refresh", gr.Button("Refresh", size="sm", elem_id="status-refresh"))
+
+
+def wire(ui: UI, engine: Engine) -> None:
+    assert ui.demo is not None
+    outputs = ["status-json", "latency-table"]
+    # Opening the tab refreshes it, as does the button.
+    for trigger in (ui["status-refresh"].click, ui.demo.load, ui[f"tab-{ID}"].select):
+        ui.on(trigger, with_engine(on_status, engine), [], outputs, api_visibility="private")

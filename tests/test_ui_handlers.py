@@ -1,0 +1,149 @@
+"""The app's handlers called directly: no server, no browser.
+
+Each handler takes the engine and returns a dict keyed by component name; these tests
+check what it returns and that every name it may return is wired in the app.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aurum.config import Config, preset
+from aurum_ui import api, views
+from aurum_ui.blocks import TABS, build_ui
+from aurum_ui.state import LATENCY, Session
+from aurum_ui.tabs import live, score, status, tune
+from aurum_ui.wiring import UI, keyed
+from tests.conftest import LONDON
+
+CLI_KEYS = {"file", "ok", "error", "image_size", "face", "pose", "quality", "geometric",
+            "attractiveness", "final", "percentile", "vibe", "expression", "config",
+            "timing_ms"}
+
+
+@pytest.fixture(scope="module")
+def scored(engine):
+    """A London face scored through the Score tab's handler."""
+    out = score.on_score(engine, LONDON[0].read_bytes(), list(score.render.DEFAULT_LAYERS),
+                         Config(), Session())
+    return out
+
+
+def test_score_handler_returns_named_panels(scored):
+    assert set(scored) <= set(score.SCORE_OUTPUTS)
+    sess = scored["session"]
+    assert sess.report["ok"] is True and sess.report["file"] is None
+    assert 'id="final-score"' in scored["score-cards"]
+    assert scored["overlay-image"].count("data:image/jpeg;base64,") == 1
+    assert scored["quality-table"].count("data-check=") == 8
+    assert sess.preview is not None and sess.analysis.image is None  # no full-size pixels
+
+
+def test_score_without_photo_says_so(engine):
+    out = score.on_score(engine, None, [], Config(), Session())
+    assert set(out) <= set(score.SCORE_OUTPUTS)
+    assert "empty_input" in out["score-cards"]
+    assert "pop-summary" not in out  # left as it was: nothing padded by position
+
+
+def test_layers_redraw_from_cache(scored):
+    sess = scored["session"]
+    n = len(LATENCY)
+    out = score.on_layers(["Mesh"], sess)
+    assert set(out) == {"overlay-image"} and "data:image/jpeg" in out["overlay-image"]
+    assert LATENCY[-1]["kind"] == "layers" and len(LATENCY) >= n
+
+
+def test_rescore_moves_the_score_without_inference(engine, scored):
+    sess = scored["session"]
+    comps = sess.report["geometric"]["components"]
+    weakest = min(comps, key=lambda c: c["score"])["name"]
+    before = sess.report["geometric"]["score"]
+    timing = dict(sess.analysis.timing_ms)
+    values = tune.slider_values(Config())
+    values[tune.SLIDERS.index(f"weight-{weakest}")] = 0.0
+    out = tune.on_rescore(engine, sess, Config(), *values)
+    assert set(out) <= set(tune.RESCORE_OUTPUTS)
+    assert out["config"].components[weakest].weight == 0.0
+    assert out["session"].report["geometric"]["score"] > before
+    assert sess.analysis.timing_ms == timing  # the cached analysis, not a new one
+    # restore for the other tests
+    tune.on_rescore(engine, sess, Config(), *tune.slider_values(Config()))
+
+
+def test_sliders_round_trip_a_config():
+    cfg = preset("strict")
+    cfg.components["lip_ratio"].weight = 2.5
+    back = tune.config_from(cfg, tune.slider_values(cfg))
+    assert back.to_dict() == cfg.to_dict()
+    upd = tune.slider_updates(cfg)
+    assert set(upd) == set(tune.SLIDERS)
+    assert upd["weight-lip_ratio"]["value"] == 2.5
+
+
+def test_preset_sets_threshold_sliders(engine):
+    out = tune.on_preset(engine, "strict", None, Config(), *tune.slider_values(Config()))
+    assert out["threshold-frontality"]["value"] == 0.5
+    assert out["base-config"].preset == "strict"
+
+
+def test_import_errors_change_nothing_else(engine):
+    out = tune.on_import(engine, json.dumps({"blend_weight": 3}).encode(), None, Config(),
+                         *tune.slider_values(Config()))
+    assert set(out) == {"import-message"} and "bad_config" in out["import-message"]
+    out = tune.on_import(engine, b"\xff\xfe", None, Config(), *tune.slider_values(Config()))
+    assert set(out) == {"import-message"} and "UTF-8" in out["import-message"]
+    good = json.dumps({"preset": "demo", "blend_weight": 0.8}).encode()
+    out = tune.on_import(engine, good, None, Config(), *tune.slider_values(Config()))
+    assert out["blend-weight"]["value"] == 0.8 and "au-ok" in out["import-message"]
+
+
+def test_export_writes_the_sliders_config():
+    cfg = preset("demo")
+    out = tune.on_export(cfg, *tune.slider_values(cfg))
+    text = out["export-text"]["value"]
+    assert Config.from_json(text).to_dict() == cfg.to_dict()
+    assert json.loads(open(out["export-file"]["value"]).read())["preset"] == "demo"
+
+
+def test_live_without_frame(engine):
+    out = live.on_stream(engine, None, Config())
+    assert out["live-frame"] is None and "Start the camera" in out["live-overlay"]
+    out = live.on_capture(engine, None, [], Config(), None)
+    assert "empty_input" in out["score-cards"] and "tabs" in out
+
+
+def test_opt_in_and_forget_need_consent_and_an_id(engine, scored):
+    out = score.on_opt_in(engine, False, scored["session"])
+    assert "Tick the box" in out["optin-result"]
+    assert "Paste the id" in score.on_forget(engine, "  ")["forget-result"]
+
+
+def test_status_lists_models(engine):
+    out = status.on_status(engine)
+    assert "face_mesh" in out["status-json"]["models"]
+    assert "<table" in out["latency-table"] or "No requests" in out["latency-table"]
+
+
+def test_api_returns_the_cli_json(engine):
+    got = api.api_score(engine, LONDON[0].read_bytes())
+    assert set(got) == CLI_KEYS and got["file"] is None and got["ok"] is True
+    bad = api.api_score(engine, LONDON[0].read_bytes(), "{not json")
+    assert bad["error"]["code"] == "bad_config"
+
+
+def test_every_output_name_is_a_component(engine):
+    demo, ui = build_ui(engine)
+    names = set(score.SCORE_OUTPUTS) | set(tune.RESCORE_OUTPUTS) | set(tune.SLIDERS)
+    assert names <= set(ui)
+    assert {f"tab-{t.ID}" for t in TABS} <= set(ui)
+    assert views.map_view(engine, None).keys() <= set(ui)
+
+
+def test_an_unwired_output_fails_loudly():
+    ui = UI()
+    run = keyed(lambda: {"nowhere": 1}, ui, ["somewhere"])
+    with pytest.raises(KeyError, match="nowhere"):
+        run()
