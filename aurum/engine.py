@@ -40,6 +40,10 @@ class FaceContext:
     pose: Pose
     geometry: dict[str, float]
     quality: dict[str, Any]
+    # The 128-D face descriptor (an identity template): memory only, never copied
+    # into the Analysis; None with the reason in descriptor_status when unavailable.
+    descriptor: Any = None
+    descriptor_status: str = "unavailable: not computed"
 
 
 class AttractivenessModel(Protocol):
@@ -114,10 +118,16 @@ class Engine:
         self.population: Population | None = None
         self.attractiveness_status = "unavailable: not loaded"
         self.population_status = "unavailable: not loaded"
+        from aurum.descriptor import get_model
+
+        # Loaded lazily on first use (or below): a missing dlib only costs its part.
+        self.descriptor: Any = get_model()
         if load_optional:
             self._load_optional()
 
     def _load_optional(self) -> None:
+        if self.descriptor is not None:
+            self.descriptor.load()
         try:
             from aurum import attractiveness
 
@@ -139,6 +149,10 @@ class Engine:
         """What is loaded and why a part is not, for the UI's status panel."""
         return {"face_mesh": "ready: mediapipe 0.10.21 (bundled models)",
                 "attractiveness": self.attractiveness_status,
+                "descriptor": self.descriptor.status() if self.descriptor is not None
+                else "unavailable: switched off",
+                "descriptor_licence": self.descriptor.licence_summary()
+                if self.descriptor is not None else "n/a",
                 "clip": get_backend().status(),
                 "population": self.population_status}
 
@@ -181,6 +195,10 @@ class Engine:
             result.pose, result.geometry, result.quality_raw = pose, geo, qraw
             ctx = FaceContext(rgb=rgb, face=face, front=front, pose=pose, geometry=geo,
                               quality=qraw)
+            if self.descriptor is not None:
+                ctx.descriptor, ctx.descriptor_status = self.descriptor.compute_safe(
+                    rgb, face.bbox)
+                lap("descriptor")
             if self.attractiveness is not None:
                 try:
                     result.attractiveness = self.attractiveness.analyze(ctx)

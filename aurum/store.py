@@ -101,6 +101,12 @@ class OptInStore:
         """Store one entry; returns its id (a random UUID4, the user's key to delete it)."""
         from qdrant_client import models
 
+        from aurum.descriptor import Descriptor
+
+        # The face descriptor is an identity template: refused here, whatever the caller.
+        if isinstance(vector, Descriptor) or any(isinstance(v, Descriptor)
+                                                 for v in payload.values()):
+            raise ValueError("a face descriptor (identity template) is never stored")
         vec = [float(v) for v in np.asarray(vector, dtype=np.float64).reshape(-1)]
         if len(vec) != self.dim or not all(np.isfinite(vec)):
             raise ValueError(f"expected a finite {self.dim}-d vector")
