@@ -143,7 +143,7 @@ def _slider(engine: Any, paths: list[Path], repeats: int) -> dict[str, Any]:
                                   components={k: dataclasses.replace(v)
                                               for k, v in base.components.items()})
         cfg.components["symmetry_index"].weight = 0.5 + i / 10
-        cfg.thresholds = dataclasses.replace(base.thresholds, quality=0.3 + i / 50)
+        cfg.thresholds = base.thresholds.replace(quality=0.3 + i / 50)
         configs.append(cfg)
     times = []
     finals = set()

@@ -13,31 +13,48 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from aurum import quality_metrics
 from aurum.errors import AurumError
 
-QUALITY_METRICS: tuple[str, ...] = (
-    "confidence",
-    "frontality",
-    "symmetry",
-    "resolution",
-    "sharpness",
-    "exposure",
-    "eyes_open",
-)
+# The quality metrics' names, in spec order (a live view of `quality_metrics.METRICS`).
+QUALITY_METRICS = quality_metrics.NAMES
+# Named threshold presets: the legacy engine's "strict" and "demo", kept so old settings
+# mean the same thing. Each metric's spec gives its pass mark under each preset.
+PRESETS: tuple[str, ...] = tuple(quality_metrics.OVERALL_THRESHOLDS)
 
 
-@dataclass
+def preset_thresholds(name: str = "default") -> dict[str, float]:
+    """Pass marks under a preset, generated from the metric specs."""
+    return {quality_metrics.OVERALL: quality_metrics.OVERALL_THRESHOLDS[name],
+            **{m.name: m.threshold_for(name) for m in quality_metrics.METRICS}}
+
+
 class Thresholds:
-    """Pass marks in [0, 1] for each normalised quality metric and for their mean."""
+    """Pass marks in [0, 1] for each normalised quality metric and for their mean
+    (`quality`), read as attributes (`th.frontality`). The set of names comes from the
+    metric specs, so a new spec is a new threshold everywhere (JSON, sliders, presets)."""
 
-    quality: float = 0.45
-    confidence: float = 0.7
-    frontality: float = 0.3
-    symmetry: float = 0.3
-    resolution: float = 0.3
-    sharpness: float = 0.2
-    exposure: float = 0.3
-    eyes_open: float = 0.3
+    def __init__(self, **values: float) -> None:
+        defaults = preset_thresholds("default")
+        unknown = set(values) - set(defaults)
+        if unknown:
+            raise TypeError(f"unknown quality thresholds: {sorted(unknown)}")
+        self.__dict__.update(defaults)
+        self.__dict__.update(values)
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+    def replace(self, **changes: float) -> Thresholds:
+        return Thresholds(**{**self.to_dict(), **changes})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Thresholds) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  (mutable)
+
+    def __repr__(self) -> str:
+        return f"Thresholds({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
 @dataclass
@@ -87,7 +104,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return {
             "preset": self.preset,
-            "thresholds": asdict(self.thresholds),
+            "thresholds": self.thresholds.to_dict(),
             "components": {k: asdict(v) for k, v in self.components.items()},
             "blend_weight": self.blend_weight,
             "percentile_population": self.percentile_population,
@@ -110,11 +127,10 @@ class Config:
             th = data["thresholds"]
             if not isinstance(th, dict):
                 raise AurumError("bad_config", "'thresholds' must be an object.")
-            names = {f.name for f in fields(Thresholds)}
-            bad = set(th) - names
+            values = cfg.thresholds.to_dict()
+            bad = set(th) - set(values)
             if bad:
                 raise AurumError("bad_config", f"Unknown thresholds: {sorted(bad)}.")
-            values = asdict(cfg.thresholds)
             for k, v in th.items():
                 values[k] = _number(v, f"thresholds.{k}", 0.0, 1.0)
             cfg.thresholds = Thresholds(**values)
@@ -181,18 +197,8 @@ def _number(value: Any, name: str, lo: float, hi: float) -> float:
     return v
 
 
-PRESETS: dict[str, Thresholds] = {
-    # The legacy engine's presets, kept so old settings mean the same thing.
-    "strict": Thresholds(quality=0.6, frontality=0.5, symmetry=0.4, resolution=0.4,
-                         confidence=0.7, sharpness=0.3, exposure=0.5, eyes_open=0.4),
-    "default": Thresholds(),
-    "demo": Thresholds(quality=0.3, frontality=0.1, symmetry=0.1, resolution=0.1,
-                       confidence=0.7, sharpness=0.1, exposure=0.1, eyes_open=0.1),
-}
-
-
 def preset(name: str) -> Config:
     """A fresh config starting from a named threshold preset."""
     if name not in PRESETS:
         raise AurumError("bad_config", f"Unknown preset '{name}'; choose from {sorted(PRESETS)}.")
-    return Config(preset=name, thresholds=replace(PRESETS[name]))
+    return Config(preset=name, thresholds=Thresholds(**preset_thresholds(name)))

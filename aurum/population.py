@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from aurum import geometry, quality, store
-from aurum.config import QUALITY_METRICS, Config
+from aurum.config import DEFAULT_COMPONENTS, QUALITY_METRICS, Config
 from aurum.shape import ShapeModel
 
 FORMAT = 1
@@ -192,6 +192,8 @@ class ReferencePopulation:
         self.meta = meta
         self.ids: list[str] = list(meta["ids"])
         self.names: list[str] = list(meta["measure_names"])
+        self.quality_names: list[str] = list(meta.get("quality_names") or [])[:-1]
+        check_lists(meta)
         self.measures = arrays["measures"].astype(np.float64)
         self.quality_norm = arrays["quality_norm"].astype(np.float64)
         self.attractiveness = arrays["attractiveness"].astype(np.float64)
@@ -373,7 +375,7 @@ class ReferencePopulation:
     def reference_summary(self, config: Config) -> dict[str, Any]:
         """How the reference fares under `config`: the share passing the quality gate
         and the score distributions, for the designers' Tune tab."""
-        passed = quality.passes(self.quality_norm, config.thresholds)
+        passed = quality.passes(self.quality_norm, config.thresholds, self.quality_names)
         sc = rescore(self.measures, self.names, self.attractiveness, config)
 
         def lst(a: np.ndarray) -> list[float | None]:
@@ -415,6 +417,25 @@ def optin_payload(report: dict[str, Any], shape_ver: str) -> dict[str, Any]:
     return {"scores": scores, "measures": comps, "quality": q,
             "created": _dt.datetime.now(_dt.UTC).date().isoformat(),
             "embedding_version": shape_ver}
+
+
+def check_lists(meta: dict[str, Any]) -> None:
+    """Refuse, with the reason, artefacts built for other quality metrics or geometric
+    components than this code's specs: their columns would be read as the wrong
+    measures. The reason reaches the Status tab and every "unavailable" note."""
+    for key, label, want in (
+            ("quality_names", "quality metrics", [*QUALITY_METRICS, "quality"]),
+            ("measure_names", "geometric components", list(DEFAULT_COMPONENTS))):
+        got = list(meta.get(key) or [])
+        if got != want:
+            extra = sorted(set(want) - set(got))
+            gone = sorted(set(got) - set(want))
+            diff = "; ".join(p for p in (f"new here: {', '.join(extra)}" if extra else "",
+                                         f"no longer here: {', '.join(gone)}" if gone else "",
+                                         "order differs" if not extra and not gone else "")
+                             if p)
+            raise ValueError(f"the reference population was built for other {label} "
+                             f"({diff}): rebuild it with `python -m aurum build-reference`")
 
 
 def load(npz_path: Path, json_path: Path) -> ReferencePopulation:

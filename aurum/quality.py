@@ -2,23 +2,25 @@
 
 `measure` runs in analyze and keeps each raw value; `evaluate` maps raw values to
 [0, 1] and applies the thresholds, so moving a threshold slider re-evaluates
-without touching pixels. Each failed check comes with a one-line fix.
+without touching pixels. Each failed check comes with a one-line fix. What each
+metric is (label, raw keys, normaliser, fix, default threshold) lives in its spec in
+`quality_metrics`.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
-from aurum.config import QUALITY_METRICS, Thresholds
+from aurum import quality_metrics as qm
+from aurum.config import Thresholds
 from aurum.geometry import FACE_OVAL, IRIS_L, IRIS_R
 from aurum.pose import Pose
 
 CANON_IED = 64.0  # the face is resampled to this inter-eye distance before sharpness
-FRONTALITY_FULL_SCALE_DEG = 30.0
 
 
 def measure(rgb: np.ndarray, lm: np.ndarray, pose: Pose, confidence: float | None,
@@ -80,58 +82,17 @@ def _face_crop(rgb: np.ndarray, lm: np.ndarray, ied: float) -> tuple[np.ndarray,
     return gray, mask.astype(bool)
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
-
-
 def normalise(raw: dict[str, Any]) -> dict[str, float | None]:
-    """Each metric in [0, 1], 1 = ideal for analysis."""
-    angle = math.hypot(raw["yaw"], raw["pitch"])
-    exp_under = min(1.0, max(0.0, 1 - raw["under_share"] / 0.35)) * min(
-        1.0, raw["mean_luma"] / 70.0)
-    exp_over = min(1.0, max(0.0, 1 - raw["over_share"] / 0.35)) * min(
-        1.0, (255.0 - raw["mean_luma"]) / 50.0)
-    return {
-        "confidence": raw["confidence"],
-        "frontality": max(0.0, 1.0 - angle / FRONTALITY_FULL_SCALE_DEG),
-        "symmetry": max(0.0, 1.0 - raw["symmetry_index"] / 0.04),
-        # OFIQ's inter-eye distance sigmoid: centred at 70 px, width 20 px.
-        "resolution": _sigmoid((raw["inter_eye_px"] - 70.0) / 20.0),
-        # log scale between a ratio of 0.05 (a Gaussian blur of sigma 4 % of the
-        # inter-eye distance) and 0.6 (sharper than 90 % of the shared faces).
-        "sharpness": max(0.0, min(1.0, math.log10(max(raw["sharpness_ratio"], 1e-6) / 0.05)
-                                  / math.log10(0.6 / 0.05))),
-        "exposure": max(0.0, min(exp_under, exp_over)),
-        "eyes_open": max(0.0, min(1.0, (raw["eye_aspect"] - 0.08) / 0.14)),
-    }
+    """Each metric in [0, 1], 1 = ideal for analysis (each spec's normaliser)."""
+    return {m.name: m.normalise(raw) for m in qm.METRICS}
 
 
-FIXES: dict[str, str] = {
-    "confidence": "Use a clearer photo: one face, in focus, not covered.",
-    "symmetry": "Look straight at the camera with a neutral expression and even light.",
-    "resolution": "Move closer or use a higher-resolution photo (eyes at least 70 px apart).",
-    "sharpness": "Hold the camera still and focus on the face.",
-    "eyes_open": "Open your eyes and look at the camera.",
-    "quality": "Fix the failed checks above; together they pull quality under the bar.",
-}
+def fix(metric: str, raw: dict[str, Any]) -> str:
+    """The one-line fix for a failed check (from the metric's spec)."""
+    return qm.OVERALL_FIX if metric == qm.OVERALL else qm.get(metric).fix_text(raw)
 
 
-def _fix(metric: str, raw: dict[str, Any]) -> str:
-    if metric == "frontality":
-        parts = []
-        if abs(raw["yaw"]) >= 5:
-            side = "left" if raw["yaw"] > 0 else "right"
-            parts.append(f"your head is turned {abs(raw['yaw']):.0f}° to your {side}")
-        if abs(raw["pitch"]) >= 5:
-            parts.append(f"your chin is {abs(raw['pitch']):.0f}° "
-                         f"{'up' if raw['pitch'] > 0 else 'down'}")
-        detail = " and ".join(parts) if parts else "your head is turned"
-        return f"Turn your head toward the camera: {detail}."
-    if metric == "exposure":
-        if raw["mean_luma"] < 128:
-            return "More light: the face is too dark (face the light, avoid backlight)."
-        return "Less light: the face is over-exposed (avoid direct flash or sun)."
-    return FIXES[metric]
+_fix = fix  # the name older callers (and tests) use
 
 
 def evaluate(raw: dict[str, Any], th: Thresholds) -> dict[str, Any]:
@@ -141,53 +102,46 @@ def evaluate(raw: dict[str, Any], th: Thresholds) -> dict[str, Any]:
     failed = []
     present = [v for v in norm.values() if v is not None]
     overall = float(np.mean(present)) if present else 0.0
-    for name in QUALITY_METRICS:
-        value = norm[name]
-        threshold = getattr(th, name)
+    for spec in qm.METRICS:
+        value = norm[spec.name]
+        threshold = getattr(th, spec.name)
         passed = value is not None and value >= threshold
         entry = {"value": None if value is None else round(value, 4), "threshold": threshold,
-                 "passed": passed, "raw": _raw_of(name, raw), "fix": None}
+                 "passed": passed, "raw": _raw_of(spec, raw), "fix": None}
         if not passed:
-            entry["fix"] = (_fix(name, raw) if value is not None else
-                            "The face detector did not confirm this face; use a clearer photo.")
-            failed.append(name)
-        metrics[name] = entry
+            entry["fix"] = spec.fix_text(raw) if value is not None else qm.NO_VALUE_FIX
+            failed.append(spec.name)
+        metrics[spec.name] = entry
     q_pass = overall >= th.quality
-    metrics["quality"] = {"value": round(overall, 4), "threshold": th.quality, "passed": q_pass,
-                          "raw": {"mean_of": list(QUALITY_METRICS)},
-                          "fix": None if q_pass else FIXES["quality"]}
+    metrics[qm.OVERALL] = {"value": round(overall, 4), "threshold": th.quality,
+                           "passed": q_pass, "raw": {"mean_of": list(qm.NAMES)},
+                           "fix": None if q_pass else qm.OVERALL_FIX}
     if not q_pass:
-        failed.append("quality")
+        failed.append(qm.OVERALL)
     return {"metrics": metrics, "passed": not failed, "failed": failed,
             "fixes": [metrics[m]["fix"] for m in failed]}
 
 
-def _raw_of(name: str, raw: dict[str, Any]) -> dict[str, Any]:
-    keys = {
-        "confidence": ("confidence",),
-        "frontality": ("yaw", "pitch", "roll"),
-        "symmetry": ("symmetry_index",),
-        "resolution": ("inter_eye_px", "face_height_px"),
-        "sharpness": ("sharpness_ratio", "laplacian_var"),
-        "exposure": ("mean_luma", "under_share", "over_share", "luma_p5", "luma_p95"),
-        "eyes_open": ("eye_aspect",),
-    }[name]
-    return {k: (None if raw[k] is None else round(float(raw[k]), 4)) for k in keys}
+def _raw_of(spec: qm.QualityMetric, raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if raw[k] is None else round(float(raw[k]), 4)) for k in spec.raw_keys}
 
 
 def norm_vector(raw: dict[str, Any]) -> np.ndarray:
     """Normalised metrics in `QUALITY_METRICS` order plus their mean (NaN = missing);
     config-independent, so a population can store it and re-gate in bulk."""
     norm = normalise(raw)
-    vals = [np.nan if norm[m] is None else float(norm[m]) for m in QUALITY_METRICS]
+    vals = [np.nan if norm[m] is None else float(norm[m]) for m in qm.NAMES]
     present = [v for v in vals if not np.isnan(v)]
     return np.array(vals + [float(np.mean(present)) if present else 0.0])
 
 
-def passes(norm_matrix: np.ndarray, th: Thresholds) -> np.ndarray:
-    """Which rows of `norm_vector`s (N, len(QUALITY_METRICS) + 1) pass every check
-    under `th`, exactly as `evaluate` decides (a missing metric fails)."""
-    limits = np.array([getattr(th, m) for m in QUALITY_METRICS] + [th.quality])
+def passes(norm_matrix: np.ndarray, th: Thresholds, names: Sequence[str] | None = None
+           ) -> np.ndarray:
+    """Which rows of `norm_vector`s (N, len(names) + 1) pass every check under `th`,
+    exactly as `evaluate` decides (a missing metric fails). `names` are the metrics of
+    the matrix's columns (a built population records its own; default: the specs)."""
+    cols = list(qm.NAMES if names is None else names)
+    limits = np.array([getattr(th, m) for m in cols] + [th.quality])
     m = np.asarray(norm_matrix, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         ok = np.where(np.isnan(m), False, m >= limits)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from aurum import geometry as g
+from aurum import quality_metrics as qm
 
 # Overlay layers, in drawing order (UI label -> key).
 LAYERS: dict[str, str] = {
@@ -281,12 +282,24 @@ def score_cards_html(report: dict[str, Any] | None, id_prefix: str = "") -> str:
         vtxt = (f"10-fold r = {r:.2f}" + (f" on {n} rated faces" if n else "")
                 if isinstance(r, (int, float)) else "validity not reported")
         est = attr.get("rating_estimate")
-        est_txt = f" · panel rating ≈ {est:.2f}" if isinstance(est, (int, float)) else ""
+        unc = attr.get("uncertainty") or {}
+        pm = unc.get("rating_plus_minus")
+        if isinstance(est, (int, float)) and isinstance(pm, (int, float)):
+            est_txt = f" · panel rating about {est:.1f} ± {pm:.1f} (1-7)"
+        else:
+            est_txt = f" · panel rating ≈ {est:.2f}" if isinstance(est, (int, float)) else ""
+        spm = unc.get("score_plus_minus")
+        big_pm = (f'<span class="au-pm" id="{id_prefix}attractiveness-pm"> ± {spm:.0f}</span>'
+                  if isinstance(spm, (int, float)) else "")
+        cov = unc.get("coverage")
+        cov_txt = (f" · ± covers {cov:.0%} of London faces in cross-validation"
+                   if isinstance(cov, (int, float)) else "")
         cards.append(
             f'<div class="au-card"><div class="au-label">Attractiveness model</div>'
-            f'<div class="au-mid" id="{id_prefix}attractiveness-score">{_fmt(a_score)}</div>'
+            f'<div class="au-mid" id="{id_prefix}attractiveness-score">{_fmt(a_score)}'
+            f'{big_pm}</div>'
             f'<div class="au-sub">how London raters would likely rate this photo'
-            f'{html.escape(est_txt)} · {html.escape(vtxt)}</div></div>')
+            f'{html.escape(est_txt)} · {html.escape(vtxt)}{html.escape(cov_txt)}</div></div>')
     else:
         reason_a = html.escape(_status_reason(attr.get("status")), quote=True)
         cards.append(
@@ -338,37 +351,16 @@ def clip_html(clip: dict[str, Any] | None) -> str:
             f'</summary><ul>{"".join(rows)}</ul></details>')
 
 
-QUALITY_LABELS: dict[str, str] = {
-    "confidence": "Face detector confidence",
-    "frontality": "Facing the camera",
-    "symmetry": "Even, neutral expression",
-    "resolution": "Resolution (eye distance)",
-    "sharpness": "Sharpness",
-    "exposure": "Exposure",
-    "eyes_open": "Eyes open",
-    "quality": "Overall quality",
-}
+# Labels and raw-value readings come from each metric's spec (`quality_metrics`).
+QUALITY_LABELS: dict[str, str] = qm.labels()  # as at import; the table reads them live
 
 
 def _raw_text(name: str, raw: dict[str, Any] | None) -> str:
-    raw = raw or {}
     try:
-        if name == "frontality":
-            return (f"yaw {raw['yaw']:+.0f}°, pitch {raw['pitch']:+.0f}°, "
-                    f"roll {raw['roll']:+.0f}°")
-        if name == "resolution":
-            return f"{raw['inter_eye_px']:.0f} px between pupils"
-        if name == "exposure":
-            return f"mean brightness {raw['mean_luma']:.0f}/255"
-        if name == "symmetry":
-            return f"asymmetry {raw['symmetry_index']:.3f}"
-        if name == "eyes_open":
-            return f"eye opening {raw['eye_aspect']:.2f}"
-        if name == "sharpness":
-            return f"detail ratio {raw['sharpness_ratio']:.2f}"
+        detail = qm.get(name).detail
+        return detail(raw or {}) if detail is not None else ""
     except (KeyError, TypeError, ValueError):
         return ""
-    return ""
 
 
 def quality_table_html(report: dict[str, Any] | None, *, compact: bool = False) -> str:
@@ -390,7 +382,7 @@ def quality_table_html(report: dict[str, Any] | None, *, compact: bool = False) 
                f'<u style="left:{thr * 100:.0f}%"></u></div>')
         fix = m.get("fix") or ""
         detail = _raw_text(name, m.get("raw"))
-        label = html.escape(QUALITY_LABELS.get(name, name))
+        label = html.escape(qm.labels().get(name, name))
         cls = "au-row-total" if name == "quality" else ""
         if compact:
             rows.append(f'<tr class="{cls}"><td>{label}</td><td>{_fmt(value, 2)}</td>'
@@ -516,12 +508,19 @@ def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
     geo = report["geometric"].get("score")
     attr = (report.get("attractiveness") or {}).get("score")
     weights = final.get("weights") or {}
-    bx, by, btext = [], [], []
+    # the attractiveness estimate's interval (cross-validated residuals), weighted as
+    # it enters the blend
+    a_pm = ((report.get("attractiveness") or {}).get("uncertainty") or {}).get(
+        "score_plus_minus")
+    bx, by, btext, berr = [], [], [], []
     for name, val in (("geometric", geo), ("attractiveness", attr)):
         w = float(weights.get(name) or 0.0)
         bx.append(name)
         by.append(0.0 if val is None else round(float(val) * w, 2))
-        btext.append("unavailable" if val is None else f"{val:.0f} × {w:.2f}")
+        pm = a_pm if name == "attractiveness" and isinstance(a_pm, (int, float)) else None
+        berr.append(0.0 if pm is None or val is None else round(float(pm) * w, 2))
+        btext.append("unavailable" if val is None else
+                     f"{val:.0f}{f' ± {pm:.0f}' if pm is not None else ''} × {w:.2f}")
     data = [
         {"type": "bar", "orientation": "h", "x": [c["score"] for c in comps], "y": labels,
          "marker": {"color": colours}, "hovertext": hover, "hoverinfo": "text",
@@ -533,6 +532,8 @@ def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
          "text": btext, "textangle": 0, "textfont": {"size": 11}, "constraintext": "none",
          "textposition": "outside",
          "hovertemplate": "%{x}: %{text}<extra></extra>", "name": "blend",
+         "error_y": {"type": "data", "array": berr, "visible": any(berr),
+                     "color": "#334155", "thickness": 1.5, "width": 6},
          "cliponaxis": False, "xaxis": "x2", "yaxis": "y2"},
     ]
     annotations = [{"text": "<b>Blend</b>", "xref": "x2 domain", "x": 0.5, "yref": "paper",

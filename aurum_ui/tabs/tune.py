@@ -11,8 +11,8 @@ from typing import Any
 
 import gradio as gr
 
-from aurum import render
-from aurum.config import DEFAULT_COMPONENTS, PRESETS, QUALITY_METRICS, Config
+from aurum import quality_metrics, render
+from aurum.config import DEFAULT_COMPONENTS, PRESETS, QUALITY_METRICS, Config, preset
 from aurum.engine import Engine
 from aurum.errors import AurumError
 from aurum.geometry import DESCRIPTIONS, IDEAL_SOURCES
@@ -109,8 +109,7 @@ def on_preset(engine: Engine, name: str, sess: Session | None, base: Config, *va
               ) -> dict[str, Any]:
     cfg = config_from(base, values)
     cfg.preset = name
-    for k, v in vars(PRESETS[name]).items():
-        setattr(cfg.thresholds, k, v)
+    cfg.thresholds = preset(name).thresholds
     new_base = copy.deepcopy(cfg)
     return {**on_rescore(engine, sess, new_base, *slider_values(cfg)),
             "base-config": new_base, **slider_updates(cfg), "import-message": ""}
@@ -172,7 +171,7 @@ def _settings_column(ui: UI) -> None:
         for name in THRESHOLD_NAMES:
             ui.add(f"threshold-{name}", gr.Slider(
                 0, 1, value=getattr(Config().thresholds, name), step=0.01,
-                label=render.QUALITY_LABELS.get(name, name), elem_id=f"threshold-{name}"))
+                label=quality_metrics.labels()[name], elem_id=f"threshold-{name}"))
     for name in COMPONENT_NAMES:
         c = DEFAULT_COMPONENTS[name]
         lo, hi, step = ideal_range(name)
