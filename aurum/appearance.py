@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from aurum.canonical import fix_signs
 from aurum.crop import DEFAULT_SIZE, aligned_face, alignment, transform_points
 from aurum.geometry import (
     ALAR_L,
@@ -447,9 +448,9 @@ class ShapeSpace:
         sym = np.stack([symmetrise(s, ref)[0].ravel() for s in shapes])
         mu = sym.mean(axis=0)
         _, sv, vt = np.linalg.svd(sym - mu, full_matrices=False)
-        # fix each component's sign so that refits are reproducible and comparable
-        peak = np.argmax(np.abs(vt), axis=1)
-        vt = vt * np.sign(vt[np.arange(len(vt)), peak])[:, None]
+        # SVD's signs are arbitrary and the largest |loading| ties between mirror
+        # partners: fix them against a fixed generic vector (aurum.canonical)
+        vt = fix_signs(vt)
         var = sv ** 2
         return cls(mean_shape=ref, pca_mean=mu, components=vt[:n_components],
                    explained=(var / var.sum())[:n_components])

@@ -18,6 +18,7 @@ import argparse
 import importlib.metadata as md
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from aurum import population, quality, shape
+from aurum.canonical import canonical_order, reference_vector
 from aurum.geometry import mirror_pairs
 from aurum.paths import models_dir, shared_dir
 
@@ -93,6 +95,7 @@ def choose_k(emb: np.ndarray, seed: int, ks: range) -> tuple[int, list[dict[str,
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+    emb = emb[canonical_order(emb)]  # index-based subsamples: same for any input order
     rng = np.random.default_rng(seed)
     rows = []
     for k in ks:
@@ -111,13 +114,15 @@ def choose_k(emb: np.ndarray, seed: int, ks: range) -> tuple[int, list[dict[str,
 
 
 def cluster(emb: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """k-means; clusters numbered by size (largest first) so ids are stable."""
+    """k-means; clusters numbered by size (largest first, ties by the smallest centre
+    projection) so ids are stable. k-means++ seeding picks rows by index, so it is fed
+    the rows in their canonical order: shuffled inputs give the same clusters."""
     from sklearn.cluster import KMeans
 
-    km = KMeans(k, n_init=20, random_state=seed).fit(emb)
+    km = KMeans(k, n_init=20, random_state=seed).fit(emb[canonical_order(emb)])
     sizes = np.bincount(km.labels_, minlength=k)
-    first = np.array([np.flatnonzero(km.labels_ == c)[0] for c in range(k)])
-    order = sorted(range(k), key=lambda c: (-sizes[c], first[c]))
+    key = km.cluster_centers_ @ reference_vector(emb.shape[1])
+    order = sorted(range(k), key=lambda c: (-sizes[c], key[c]))
     centres = np.round(km.cluster_centers_[order], 6)
     # Labels = nearest stored centre: exactly the rule `place` applies at run time.
     labels = np.argmin(((emb[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
@@ -125,11 +130,29 @@ def cluster(emb: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def fit_layout(emb: np.ndarray, seed: int) -> np.ndarray:
+    """2-D UMAP layout that any CPU rebuilds the same.
+
+    UMAP's optimisation is chaotic: an ulp of difference in one input distance moves
+    an edge's sampling epoch and, within a few epochs, whole clusters. So every input
+    it sees is made exact: the embedding is quantised to 1e-3 (a thousandth of 1 % of
+    face size), distances come from integer arithmetic (no BLAS), rows go in in their
+    canonical order, the start is the first two shape components, and numba compiles
+    UMAP's kernels for a generic x86-64 (no FMA contraction that differs by CPU)."""
+    os.environ.setdefault("NUMBA_CPU_NAME", "generic")
     import umap  # build time only: its numba JIT never runs on the request path
 
-    params = dict(UMAP_PARAMS, n_neighbors=min(UMAP_PARAMS["n_neighbors"], len(emb) - 1))
-    reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1, **params)
-    return np.round(reducer.fit_transform(emb).astype(np.float64), 4)
+    order = canonical_order(emb)
+    q = np.round(np.asarray(emb, dtype=np.float64)[order] * 1000.0).astype(np.int64)
+    d2 = ((q[:, None, :] - q[None, :, :]) ** 2).sum(axis=2)
+    dist = np.sqrt(d2.astype(np.float64)) / 1000.0
+    start = q[:, :2].astype(np.float64)
+    start = 10.0 * start / max(float(np.abs(start).max()), 1.0)
+    params = dict(UMAP_PARAMS, metric="precomputed",
+                  n_neighbors=min(UMAP_PARAMS["n_neighbors"], len(emb) - 1))
+    reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1, init=start, **params)
+    layout = np.empty((len(emb), 2))
+    layout[order] = reducer.fit_transform(dist).astype(np.float64)
+    return np.round(layout, 4)
 
 
 def heldout_placement(emb: np.ndarray, layout: np.ndarray, labels: np.ndarray, *,
@@ -140,7 +163,7 @@ def heldout_placement(emb: np.ndarray, layout: np.ndarray, labels: np.ndarray, *
     map is in its own cluster. `layout_self_share` is the same check for umap's own
     positions (the ceiling the placement is compared against)."""
     n = len(emb)
-    perm = np.random.default_rng(seed).permutation(n)
+    perm = canonical_order(emb)[np.random.default_rng(seed).permutation(n)]
     parts = np.array_split(perm, folds)[: only_folds or folds]
     hits = total = 0
     for held in parts:
@@ -249,6 +272,9 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
                        "per_k": per_k},
         "clusters": clusters,
         "map": {"method": "umap-learn", "params": UMAP_PARAMS, "random_state": seed,
+                "init": "first two shape components, scaled to +-10",
+                "inputs": "embedding quantised to 1e-3, exact integer distances, "
+                          "canonical row order, numba for a generic CPU",
                 "placement": f"inverse-distance weighted mean of the {population.PLACE_K} "
                              "nearest reference faces' positions (shape embedding)",
                 "folds": min(FOLDS, n), **placement},

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aurum.canonical import fix_signs
+
 N_MESH = 468  # the mesh without the 10 iris points: gaze moves those, not shape
 SCALE = 100.0
 
@@ -88,11 +90,9 @@ def fit(fronts: np.ndarray, partner: np.ndarray, n_components: int, iterations: 
     aligned = np.stack([align(s, mean) for s in shapes])
     x = aligned.reshape(len(aligned), -1) - mean.reshape(-1)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
-    # Fix each component's sign (SVD's is arbitrary) so rebuilds agree.
-    for i in range(len(vt)):
-        j = int(np.argmax(np.abs(vt[i])))
-        if vt[i, j] < 0:
-            vt[i] = -vt[i]
+    # SVD's signs are arbitrary, and "largest |loading| positive" ties between a
+    # landmark and its mirror partner: settle them against a fixed generic vector.
+    vt = fix_signs(vt)
     var = s * s
     ratio = var / var.sum()
     model = ShapeModel(mean=mean, basis=vt[:n_components].copy(),

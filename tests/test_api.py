@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.conftest import LONDON
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +34,12 @@ def cli_json(path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_score_face_matches_cli(client, london_face):
-    got = client.predict(handle_file(str(london_face)), api_name="/score")
+def test_score_face_matches_cli(client, fixture_face):
+    got = client.predict(handle_file(str(fixture_face)), api_name="/score")
     assert set(got) == CLI_KEYS
     assert got["ok"] is True and got["error"] is None
     assert got["file"] is None  # the server never learns or keeps a path
-    want = cli_json(london_face)
+    want = cli_json(fixture_face)
     # The same photo through the same engine: every measured number is identical.
     for key in ("image_size", "face", "pose", "quality", "geometric", "final", "config"):
         assert got[key] == want[key], key
@@ -53,7 +53,7 @@ def test_score_with_exported_config(client):
     cfg = preset("strict")
     cfg.blend_weight = 1.0
     cfg.components["symmetry_index"].weight = 0.0
-    got = client.predict(handle_file(str(LONDON[1])), cfg.to_json(), api_name="/score")
+    got = client.predict(handle_file(str(FIXTURES[1])), cfg.to_json(), api_name="/score")
     assert got["ok"] is True
     assert got["config"] == {"preset": "strict", "blend_weight": 1.0}
     assert got["quality"]["metrics"]["frontality"]["threshold"] == 0.5
@@ -61,8 +61,8 @@ def test_score_with_exported_config(client):
     assert weights["symmetry_index"] == 0.0
 
 
-def test_bad_config_is_an_error_code(client, london_face):
-    got = client.predict(handle_file(str(london_face)), '{"blend_weight": 7}',
+def test_bad_config_is_an_error_code(client, fixture_face):
+    got = client.predict(handle_file(str(fixture_face)), '{"blend_weight": 7}',
                          api_name="/score")
     assert got["ok"] is False
     assert got["error"]["code"] == "bad_config"
@@ -91,10 +91,10 @@ def test_no_face_gives_error_code(client, tmp_path):
     assert "face" in got["error"]["message"].lower()
 
 
-def test_uploads_do_not_stay_on_disk(client, server, london_face):
+def test_uploads_do_not_stay_on_disk(client, server, fixture_face):
     """The upload is read into memory and its temporary file deleted at once."""
     _, app = server
-    client.predict(handle_file(str(london_face)), api_name="/score")
+    client.predict(handle_file(str(fixture_face)), api_name="/score")
     left = [p for p in app.TEMP_DIR.rglob("*") if p.is_file()
             and p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}]
     assert left == []

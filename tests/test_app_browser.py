@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import LONDON
+from tests.conftest import FIXTURES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -106,7 +106,7 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     assert "Upload a photo" in pg.locator("#score-cards").inner_text()
 
     # --- score a face
-    upload_and_score(pg, LONDON[0], "#final-score")
+    upload_and_score(pg, FIXTURES[0], "#final-score")
     final = number(pg, "#final-score")
     assert 0 <= final <= 100
     geo = number(pg, "#geometric-score")
@@ -151,7 +151,7 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     tab(pg, "Tune")
     pg.wait_for_selector("#tune-final-score")
     assert number(pg, "#tune-final-score") == final
-    weakest = _weakest_component(engine, LONDON[0])
+    weakest = _weakest_component(engine, FIXTURES[0])
     pg.locator(f"#acc-{weakest}").locator("button, .label-wrap").first.click()
     t0 = time.perf_counter()
     n_before = len(app.LATENCY)
@@ -244,8 +244,8 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     assert "not_an_image" in pg.locator("#score-cards").inner_text()
 
     two = tmp_path / "two_faces.jpg"
-    a = Image.open(LONDON[2]).convert("RGB").resize((600, 600))
-    b = Image.open(LONDON[3]).convert("RGB").resize((400, 400))
+    a = Image.open(FIXTURES[2]).convert("RGB").resize((600, 600))
+    b = Image.open(FIXTURES[3]).convert("RGB").resize((400, 400))
     canvas = Image.new("RGB", (1100, 650), (235, 235, 235))
     canvas.paste(a, (20, 25))
     canvas.paste(b, (660, 125))
@@ -298,7 +298,7 @@ def write_y4m(src: Path, dst: Path, w: int = 640, h: int = 480, frames: int = 10
 def test_live_webcam_coach_and_capture(server, pw, shots, tmp_path):
     url, _ = server
     clip = tmp_path / "face.y4m"
-    write_y4m(LONDON[1], clip)
+    write_y4m(FIXTURES[1], clip)
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
         *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={clip}"])
@@ -340,10 +340,10 @@ def test_upload_file_is_deleted_within_seconds_and_the_photo_still_scores(server
         return [p for p in app.TEMP_DIR.rglob("*") if p.is_file() and p.suffix.lower()
                 in {".jpg", ".jpeg", ".png"}]
 
-    upload_and_score(pg, LONDON[6], "#final-score")
+    upload_and_score(pg, FIXTURES[0], "#final-score")
     first = number(pg, "#final-score")
     mark_stale(pg)
-    pg.locator("#input-image input[type=file]").set_input_files(str(LONDON[7]))
+    pg.locator("#input-image input[type=file]").set_input_files(str(FIXTURES[1]))
     pg.wait_for_selector("#input-image img", timeout=30_000)
     deadline = time.time() + 30
     while images() and time.time() < deadline:
@@ -353,7 +353,7 @@ def test_upload_file_is_deleted_within_seconds_and_the_photo_still_scores(server
     pg.wait_for_selector("#score-cards #final-score:not([data-stale])", timeout=60_000)
     second = number(pg, "#final-score")
     # This photo's score (as the engine gives it), not the previous photo's analysis.
-    assert second == pytest.approx(engine.run(LONDON[7]).to_dict()["final"]["score"], abs=0.05)
+    assert second == pytest.approx(engine.run(FIXTURES[1]).to_dict()["final"]["score"], abs=0.05)
     assert second != first
     browser.close()
 

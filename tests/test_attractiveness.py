@@ -91,6 +91,7 @@ def test_missing_model_file_raises_a_clear_error(tmp_path):
         attr.load_default(tmp_path)
 
 
+@pytest.mark.shared
 def test_stored_cv_figures_equal_the_out_of_fold_predictions(spec):
     """The figures the card and every result quote are recomputed here from the
     stored out-of-fold predictions and the ratings CSV."""
@@ -117,6 +118,7 @@ def test_stored_cv_figures_equal_the_out_of_fold_predictions(spec):
     assert np.std(oof[0]) < np.std(y)
 
 
+@pytest.mark.shared
 def test_scores_in_range_and_ok_for_london_and_shared_faces(engine, spec):
     paths = [LONDON[0], LONDON[50], LONDON[101], FACES[0], FACES[100], FACES[200]]
     scores = []
@@ -138,6 +140,7 @@ def test_scores_in_range_and_ok_for_london_and_shared_faces(engine, spec):
     assert len(set(scores)) == len(scores)  # real, face-dependent numbers
 
 
+@pytest.mark.shared
 def test_london_scores_track_the_ratings_out_of_sample_direction(engine, spec):
     """Sanity on held-in faces: the highest- and lowest-rated London faces are
     ordered correctly (a weak check; the CV figures are the real validation)."""
@@ -154,6 +157,7 @@ def test_london_scores_track_the_ratings_out_of_sample_direction(engine, spec):
     assert s_high > s_low + 5
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("path", [LONDON[3], LONDON[60], FACES[10]], ids=lambda p: p.name)
 def test_mirrored_face_scores_almost_the_same(engine, path):
     rgb = load_image(path)
@@ -163,6 +167,7 @@ def test_mirrored_face_scores_almost_the_same(engine, path):
     assert abs(a["score"] - b["score"]) < 3.0, (a["score"], b["score"])
 
 
+@pytest.mark.shared
 def test_smiling_photo_of_the_same_person_scores_close(engine):
     n_smile = engine.run(LONDON_SMILING[0]).to_dict()["attractiveness"]
     n_neutral = engine.run(LONDON[0]).to_dict()["attractiveness"]
@@ -170,13 +175,13 @@ def test_smiling_photo_of_the_same_person_scores_close(engine):
     assert abs(n_smile["score"] - n_neutral["score"]) < 15
 
 
-def test_missing_model_is_unavailable_and_geometry_still_scores(tmp_path, london_face):
+def test_missing_model_is_unavailable_and_geometry_still_scores(tmp_path, fixture_face):
     from aurum.engine import Engine
 
     eng = Engine(models=tmp_path, pool_size=1)
     status = eng.status()["attractiveness"]
     assert status.startswith("unavailable: ") and "attractiveness_v1.json" in status
-    report = eng.run(london_face).to_dict()
+    report = eng.run(fixture_face).to_dict()
     assert report["ok"]
     assert report["attractiveness"]["score"] is None
     assert report["attractiveness"]["status"].startswith("unavailable: ")
@@ -185,6 +190,7 @@ def test_missing_model_is_unavailable_and_geometry_still_scores(tmp_path, london
     assert report["final"]["score"] == report["geometric"]["score"]
 
 
+@pytest.mark.shared
 def test_bad_features_give_unavailable_not_an_exception(model, contexts):
     ctx = contexts[0]
     good = model.analyze(ctx)
@@ -197,6 +203,7 @@ def test_bad_features_give_unavailable_not_an_exception(model, contexts):
     assert out["score"] is None and out["status"].startswith("unavailable: ")
 
 
+@pytest.mark.shared
 def test_hidden_regions_are_imputed_up_to_a_limit(model, contexts):
     from aurum.appearance import raw_features
 
@@ -212,6 +219,7 @@ def test_hidden_regions_are_imputed_up_to_a_limit(model, contexts):
     assert res["score"] is None and res["status"].startswith("unavailable: ")
 
 
+@pytest.mark.shared
 def test_contributions_add_up_to_the_prediction(model, contexts):
     from aurum.appearance import raw_features
 
@@ -248,6 +256,7 @@ def test_pls_matches_scikit_learn():
         assert np.allclose(x @ coef + b, ref.predict(x).ravel(), atol=1e-8)
 
 
+@pytest.mark.shared
 @pytest.mark.slow
 def test_retraining_reproduces_the_stored_model(tmp_path, spec):
     """Re-run the training command into a temp dir: same figures, same coefficients."""

@@ -27,7 +27,7 @@ from PIL import Image, ImageOps
 from aurum.engine import Analysis, Engine
 from aurum.errors import ERROR_CODES
 from aurum.paths import REPO_DIR
-from tests.conftest import FACES, LONDON
+from tests.conftest import FACES, FIXTURE_FACE, FIXTURES, LONDON
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -99,8 +99,10 @@ def jpeg_bomb(width: int = 30000, height: int = 30000) -> bytes:
 
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
-    """The first London face, RGB, 1350 x 1350."""
-    return np.asarray(Image.open(LONDON[0]).convert("RGB"))
+    """The main fixture face (898 px), resized to 1350 x 1350 like a London photo: the
+    pixel tolerances below were set at that size."""
+    return np.asarray(Image.open(FIXTURE_FACE).convert("RGB").resize((1350, 1350),
+                                                                     Image.LANCZOS))
 
 
 @pytest.fixture(scope="module")
@@ -145,14 +147,14 @@ BROKEN = sorted(_broken_files(b"\xff\xd8" + b"\x00" * 400))  # names only, for i
 @pytest.fixture(scope="module")
 def broken_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("broken")
-    for name, (data, _) in _broken_files(LONDON[0].read_bytes()).items():
+    for name, (data, _) in _broken_files(FIXTURE_FACE.read_bytes()).items():
         (folder / name).write_bytes(data)
     return folder
 
 
 @pytest.mark.parametrize("name", BROKEN)
 def test_broken_files_give_their_code(engine: Engine, broken_dir: Path, name: str):
-    expected = _broken_files(LONDON[0].read_bytes())[name][1]
+    expected = _broken_files(FIXTURE_FACE.read_bytes())[name][1]
     path = broken_dir / name
     _, from_path = _report(engine, path)
     assert _code(from_path) == expected
@@ -236,7 +238,7 @@ def test_pixel_flood_just_under_the_limit_is_bounded(tmp_path: Path):
     flood = tmp_path / "flood.png"
     flood.write_bytes(png_bomb(7000, 5700))
     assert flood.stat().st_size < 1_000
-    proc = subprocess.run([sys.executable, "-c", _FLOOD_PROBE, str(LONDON[0]), str(flood)],
+    proc = subprocess.run([sys.executable, "-c", _FLOOD_PROBE, str(FIXTURE_FACE), str(flood)],
                           cwd=REPO_DIR, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-2000:]
     probe = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -270,8 +272,9 @@ def _variants(face: np.ndarray) -> dict[str, bytes]:
 
 # Mean landmark distance allowed from the original photo (pixels on a 1350 px image,
 # inter-eye distance about 215 px): lossless encodings are exact; lossy colour modes
-# (grey, 256-colour palette, CMYK JPEG) move the mesh by a pixel or two.
-VARIANT_TOLERANCE = {"rgb48.png": 0.01, "bmp": 0.01, "tiff": 0.01, "rgba.png": 0.5,
+# (grey, 256-colour palette, CMYK JPEG) move the mesh by a pixel or two, and so does
+# the RGBA file's white band over the top of the hair (the detector's box moves).
+VARIANT_TOLERANCE = {"rgb48.png": 0.01, "bmp": 0.01, "tiff": 0.01, "rgba.png": 2.0,
                      "cmyk.jpg": 2.0, "webp": 2.0, "gray.png": 4.0, "gray16.png": 4.0,
                      "palette.png": 4.0}
 
@@ -293,7 +296,7 @@ def test_unusual_encodings_give_the_same_face(engine: Engine, face: np.ndarray,
 def test_animated_gif_uses_the_first_frame(engine: Engine, face: np.ndarray):
     """Frame 1 is one person, frame 2 another: the result must be frame 1's."""
     first = Image.fromarray(face).resize((675, 675))
-    second = Image.open(LONDON[1]).convert("RGB").resize((675, 675))
+    second = Image.open(FIXTURES[1]).convert("RGB").resize((675, 675))
     animated = _encode(first, "GIF", save_all=True, append_images=[second], duration=200,
                        loop=0)
     with Image.open(io.BytesIO(animated)) as im:
@@ -357,8 +360,8 @@ def test_exif_orientation_gives_the_upright_face(engine: Engine, upright: Image.
     geo_gap = abs(report["geometric"]["score"] - base_report["geometric"]["score"])
     if fmt == "PNG":  # lossless: the decoder must hand over identical pixels
         assert mean_gap < 1e-6 and geo_gap < 1e-6
-    else:  # JPEG re-encodes the turned pixels: a pixel of noise, no more
-        assert mean_gap < 1.5 and max_gap < 6.0 and geo_gap < 1.5, (mean_gap, max_gap, geo_gap)
+    else:  # JPEG re-encodes the turned pixels: a pixel or two of noise, no more
+        assert mean_gap < 2.0 and max_gap < 8.0 and geo_gap < 1.5, (mean_gap, max_gap, geo_gap)
     assert abs(report["pose"]["roll"] - base_report["pose"]["roll"]) < 2.0
 
 
@@ -417,6 +420,7 @@ def _check_group(engine: Engine, canvas: np.ndarray, boxes: list, n: int) -> Non
     assert x < cx < x + w and y < cy < y + h, (cx, cy, boxes[0])
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("n", [2, 5])
 def test_group_of_synthetic_faces_counts_them_and_picks_the_largest(engine: Engine, n: int):
     sizes = [300, 260, 240, 220, 200][:n]
@@ -424,12 +428,14 @@ def test_group_of_synthetic_faces_counts_them_and_picks_the_largest(engine: Engi
     _check_group(engine, canvas, boxes, n)
 
 
+@pytest.mark.shared
 def test_group_of_real_faces_is_not_double_counted(engine: Engine):
     sizes = [300, 260, 240, 220, 200]
     canvas, boxes = _grid(_tiles(LONDON, 5, HEAD), sizes, columns=3)
     _check_group(engine, canvas, boxes, 5)
 
 
+@pytest.mark.shared
 def test_a_row_of_five_faces_is_counted(engine: Engine):
     sizes = [300, 260, 240, 220, 200]
     canvas, boxes = _grid(_tiles(FACES, 5), sizes, columns=5)
@@ -549,10 +555,10 @@ def test_cli_answers_every_bad_file_with_its_code(broken_dir: Path, tmp_path: Pa
     noise = tmp_path / "noise.png"
     noise.write_bytes(_encode(_no_face_images()["noise"], "PNG"))
     files = {str(broken_dir / name): code for name, (_, code)
-             in _broken_files(LONDON[0].read_bytes()).items()}
+             in _broken_files(FIXTURE_FACE.read_bytes()).items()}
     files[str(noise)] = "no_face"
     files[str(tmp_path / "missing.jpg")] = "file_not_found"
-    files[str(LONDON[0])] = None
+    files[str(FIXTURE_FACE)] = None
     proc = _cli("score", *files)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -586,7 +592,7 @@ def test_cli_refuses_a_bad_config_with_a_clear_message(tmp_path: Path, name: str
     text, mention = BAD_CONFIGS[name]
     path = tmp_path / name
     path.write_text(text)
-    proc = _cli("score", str(LONDON[0]), "--config", str(path))
+    proc = _cli("score", str(FIXTURE_FACE), "--config", str(path))
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stdout == ""  # no half-answered batch
     assert proc.stderr.startswith("error:") and mention in proc.stderr, proc.stderr
@@ -595,6 +601,6 @@ def test_cli_refuses_a_bad_config_with_a_clear_message(tmp_path: Path, name: str
 
 @pytest.mark.timeout(CLI_TIMEOUT_S + 30)
 def test_cli_missing_config_file_is_a_usage_error(tmp_path: Path):
-    proc = _cli("score", str(LONDON[0]), "--config", str(tmp_path / "nope.json"))
+    proc = _cli("score", str(FIXTURE_FACE), "--config", str(tmp_path / "nope.json"))
     assert proc.returncode == 2 and proc.stderr.startswith("error:")
     assert "Traceback" not in proc.stderr

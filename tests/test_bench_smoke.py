@@ -16,6 +16,8 @@ import pytest
 
 from aurum.paths import REPO_DIR
 
+pytestmark = pytest.mark.shared  # the bench times the shared faces
+
 STAGES = {"decode", "detect_mesh", "pose", "geometry", "quality"}
 
 

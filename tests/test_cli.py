@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from aurum.paths import REPO_DIR
-from tests.conftest import FACES, LONDON
+from tests.conftest import FIXTURES
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -19,7 +19,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_score_prints_one_json_line_per_image(tmp_path: Path):
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("this is not a picture")
-    files = [str(LONDON[0]), str(FACES[0]), str(not_image), str(tmp_path / "missing.png")]
+    files = [str(FIXTURES[0]), str(FIXTURES[2]), str(not_image), str(tmp_path / "missing.png")]
     proc = _run("score", *files)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -45,7 +45,7 @@ def test_config_preset_feeds_back_into_score(tmp_path: Path):
     cfg["thresholds"] = {k: 1.0 for k in cfg["thresholds"]}
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(cfg))
-    row = json.loads(_run("score", str(LONDON[2]), "--config", str(path)).stdout)
+    row = json.loads(_run("score", str(FIXTURES[1]), "--config", str(path)).stdout)
     assert row["config"]["preset"] == "strict"
     assert row["config"]["blend_weight"] == 0.5
     assert row["quality"]["passed"] is False
@@ -56,7 +56,7 @@ def test_usage_errors_exit_2(tmp_path: Path):
     assert _run("score").returncode == 2
     bad = tmp_path / "bad.json"
     bad.write_text('{"blend_weight": 7}')
-    proc = _run("score", str(LONDON[0]), "--config", str(bad))
+    proc = _run("score", str(FIXTURES[0]), "--config", str(bad))
     assert proc.returncode == 2
     assert "blend_weight" in proc.stderr
 
@@ -64,7 +64,7 @@ def test_usage_errors_exit_2(tmp_path: Path):
 def test_preset_applies_on_top_of_a_config_file(tmp_path: Path):
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps({"blend_weight": 0.3, "thresholds": {"quality": 0.99}}))
-    row = json.loads(_run("score", str(LONDON[0]), "--config", str(path),
+    row = json.loads(_run("score", str(FIXTURES[0]), "--config", str(path),
                           "--preset", "demo").stdout)
     assert row["config"] == {"preset": "demo", "blend_weight": 0.3}
     assert row["quality"]["metrics"]["quality"]["threshold"] == 0.3  # demo's, not the file's
@@ -78,7 +78,7 @@ def test_scoring_against_the_store_creates_no_store(tmp_path: Path):
     path.write_text(json.dumps({"percentile_population": "reference+store"}))
     env = {**os.environ, "AURUM_DATA_DIR": str(tmp_path / "data")}
     env.pop("AURUM_QDRANT_URL", None)
-    proc = subprocess.run([sys.executable, "-m", "aurum", "score", str(LONDON[0]), "--config",
+    proc = subprocess.run([sys.executable, "-m", "aurum", "score", str(FIXTURES[0]), "--config",
                            str(path)], cwd=REPO_DIR, capture_output=True, text=True,
                           timeout=300, env=env)
     row = json.loads(proc.stdout)

@@ -19,7 +19,7 @@ import pytest
 
 from aurum import clip_backend as cb
 from aurum.crop import aligned_face
-from tests.conftest import FACES
+from tests.conftest import FIXTURES
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -67,7 +67,7 @@ def face():
 
     finder = FaceFinder(pool_size=1)
     out = []
-    for path in FACES[:3]:
+    for path in FIXTURES[:3]:
         rgb = load_image(path)
         out.append((rgb, finder.find(rgb).landmarks))
     return out
@@ -117,7 +117,7 @@ def test_status_goes_loading_then_ready(tiny_dir, face):
     assert d["heads"]["zero_shot"]["status"] == "ok"
 
 
-def test_embedding_of_shared_face_is_normalised(ready, face):
+def test_embedding_of_a_face_is_normalised(ready, face):
     rgb, lm = face[0]
     e = ready.embed(rgb, lm)
     assert e.shape == (512,) and e.dtype == np.float32

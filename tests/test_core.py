@@ -1,5 +1,5 @@
-"""The scoring core on real faces: every shared face, quality directions, mirror
-stability, the config contract and the report's JSON shape."""
+"""The scoring core on real faces: the committed fixtures and every shared face,
+quality directions, mirror stability, the config contract and the report's JSON shape."""
 
 from __future__ import annotations
 
@@ -14,17 +14,19 @@ from aurum.config import DEFAULT_COMPONENTS, QUALITY_METRICS, Config, preset
 from aurum.engine import Engine, blend
 from aurum.errors import AurumError
 from aurum.imaging import load_image
-from tests.conftest import FACES, LONDON
+from tests.conftest import FACES, FIXTURE_FACE, FIXTURES, LONDON
 
 REPORT_KEYS = {"file", "ok", "error", "face", "pose", "quality", "geometric", "attractiveness",
                "final", "percentile", "vibe", "timing_ms"}
 
 
+@pytest.mark.shared
 def test_shared_data_is_complete():
     assert len(FACES) == 257
     assert len(LONDON) == 102
 
 
+@pytest.mark.shared
 def test_every_shared_face_is_analysed(engine: Engine):
     scores = []
     for path in FACES + LONDON:
@@ -40,8 +42,8 @@ def test_every_shared_face_is_analysed(engine: Engine):
     assert np.std(scores) > 3.0
 
 
-def test_report_contract(engine: Engine, london_face):
-    report = engine.run(london_face).to_dict()
+def test_report_contract(engine: Engine, fixture_face):
+    report = engine.run(fixture_face).to_dict()
     assert REPORT_KEYS <= set(report)
     json.dumps(report, allow_nan=False)  # strict JSON: no NaN or numpy types
     assert report["error"] is None
@@ -72,7 +74,7 @@ def _quality(engine: Engine, rgb: np.ndarray) -> dict:
 
 
 def test_quality_moves_the_right_way(engine: Engine):
-    rgb = load_image(LONDON[3])
+    rgb = load_image(FIXTURE_FACE)
     base = _quality(engine, rgb)
     bm = base["quality"]["metrics"]
     assert base["quality"]["passed"], base["quality"]["failed"]
@@ -99,7 +101,7 @@ def test_quality_moves_the_right_way(engine: Engine):
 
 @pytest.mark.parametrize("angle", [-25, 15, 30])
 def test_rotation_is_measured_as_roll_and_leaves_geometry_alone(engine: Engine, angle: int):
-    rgb = load_image(LONDON[5])
+    rgb = load_image(FIXTURE_FACE)
     base = engine.run(rgb).to_dict()
     h, w = rgb.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
@@ -114,6 +116,7 @@ def test_rotation_is_measured_as_roll_and_leaves_geometry_alone(engine: Engine, 
     assert abs(rep["geometric"]["score"] - base["geometric"]["score"]) < 6
 
 
+@pytest.mark.shared
 def test_mirrored_faces_keep_their_geometric_score(engine: Engine):
     diffs = []
     for path in LONDON[:25] + FACES[::25]:
@@ -128,7 +131,7 @@ def test_mirrored_faces_keep_their_geometric_score(engine: Engine):
 
 
 def test_thresholds_change_the_verdict_without_reanalysis(engine: Engine):
-    analysis = engine.analyze(LONDON[0])
+    analysis = engine.analyze(FIXTURE_FACE)
     lenient = engine.score(analysis, preset("demo")).to_dict()
     harsh = Config.from_dict({"thresholds": {name: 1.0 for name in QUALITY_METRICS}})
     strict = engine.score(analysis, harsh).to_dict()
@@ -140,7 +143,7 @@ def test_thresholds_change_the_verdict_without_reanalysis(engine: Engine):
 
 
 def test_component_weights_and_ideals_drive_the_geometric_score(engine: Engine):
-    analysis = engine.analyze(LONDON[1])
+    analysis = engine.analyze(FIXTURES[1])
     base = engine.score(analysis).to_dict()["geometric"]
     comps = {c["name"]: c for c in base["components"]}
     worst = min(comps.values(), key=lambda c: c["score"])
@@ -198,6 +201,7 @@ def test_coach_names_the_subjects_own_side():
     assert "chin is 15° up" in _fix("frontality", {"yaw": 0.0, "pitch": 15.0})
 
 
+@pytest.mark.shared
 def test_yaw_sign_on_real_turned_faces(engine: Engine):
     """Two shared faces turned clearly to opposite sides (checked by eye)."""
     by_name = {p.name: p for p in FACES}
@@ -222,7 +226,7 @@ def test_a_failing_mesh_graph_is_rebuilt_not_leaked(monkeypatch):
         return real(max_faces)
 
     monkeypatch.setattr(landmarks, "_Graphs", flaky)
-    rgb = load_image(LONDON[0])
+    rgb = load_image(FIXTURE_FACE)
     with pytest.raises(RuntimeError):
         finder.find(rgb)
     assert finder.find(rgb).faces_found == 1  # the slot came back and a graph was built

@@ -19,6 +19,8 @@ load = importlib.util.module_from_spec(spec)
 assert spec.loader is not None
 spec.loader.exec_module(load)
 
+pytestmark = pytest.mark.shared  # the load mix is drawn from the shared faces
+
 
 @pytest.fixture(scope="module")
 def server():

@@ -17,7 +17,7 @@ from aurum.config import Config
 from aurum.engine import blend
 from aurum.geometry import component_scores
 from aurum.paths import models_dir
-from tests.conftest import FACES, LONDON
+from tests.conftest import FACES, FIXTURE_FACE, LONDON
 
 # Measured on the full build: 88.0 % of held-out faces land next to a face of
 # their own cluster (umap's own layout: 88.6 %, chance 26.9 %). Floor with margin.
@@ -48,6 +48,7 @@ def test_missing_artefacts_raise_clear_error(tmp_path):
         population.load_default(tmp_path)
 
 
+@pytest.mark.shared
 def test_every_shared_face_has_cluster_traits_and_map_position(pop):
     expected = {f"faces/{p.stem}" for p in FACES} | \
         {f"london/neutral_front/{p.stem}" for p in LONDON}
@@ -65,6 +66,7 @@ def test_every_shared_face_has_cluster_traits_and_map_position(pop):
     assert [c["id"] for c in lay["clusters"]] == list(range(k))
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("path", FACES[::40] + LONDON[::25], ids=lambda p: p.stem)
 def test_engine_places_reference_face_on_itself(engine, pop, path):
     """A reference photo analysed at run time lands on its stored self: the same
@@ -85,6 +87,7 @@ def test_engine_places_reference_face_on_itself(engine, pop, path):
     assert 0.0 <= vibe["distance_percentile"] <= 100.0
 
 
+@pytest.mark.shared
 def test_mirrored_face_gets_same_vibe(engine, pop):
     import cv2
 
@@ -183,14 +186,15 @@ def test_opt_in_counts_in_reference_plus_store_and_forget(pop, engine, tmp_path,
     monkeypatch.delenv("AURUM_QDRANT_URL", raising=False)
     store.close_shared_store()
     try:
-        a = engine.analyze(LONDON[5])
+        a = engine.analyze(FIXTURE_FACE)
         report = engine.score(a).to_dict()
         pid = pop.opt_in(report, a.population["embedding"])
         st = store.peek_shared_store()
         assert st is not None and st.path == tmp_path / "store" and st.count() == 1
         payload = st.get(pid)["payload"]
         assert payload["scores"]["geometric"] == report["geometric"]["score"]
-        assert "file" not in json.dumps(payload) and str(LONDON[5].name) not in json.dumps(payload)
+        text = json.dumps(payload)
+        assert "file" not in text and FIXTURE_FACE.name not in text
         cfg = _cfg()
         cfg.percentile_population = "reference+store"
         both = pop.percentile({"final": 60.0, "geometric": 60.0}, cfg)
@@ -202,6 +206,7 @@ def test_opt_in_counts_in_reference_plus_store_and_forget(pop, engine, tmp_path,
         store.close_shared_store()
 
 
+@pytest.mark.shared
 @pytest.mark.slow
 def test_build_reference_is_deterministic(tmp_path, shared):
     args = ["--faces", str(shared / "faces"), "--faces", str(shared / "london" / "neutral_front"),
@@ -215,6 +220,7 @@ def test_build_reference_is_deterministic(tmp_path, shared):
     assert not list(Path(tmp_path / "a").glob("*.jpg"))
 
 
+@pytest.mark.shared
 @pytest.mark.slow
 def test_full_build_reproduces_the_committed_artefacts(tmp_path, shared, pop):
     """`python -m aurum build-reference` on a fresh clone rebuilds what is committed.
@@ -237,6 +243,7 @@ def test_full_build_reproduces_the_committed_artefacts(tmp_path, shared, pop):
     assert np.median(np.abs(new_npz["layout"] - ref_npz["layout"])) < 0.05
 
 
+@pytest.mark.shared
 def test_a_smile_is_flagged_on_the_vibe_not_on_a_neutral_face(engine):
     """The vibes were built on neutral faces and a smile moves a face between them:
     the report says so for a smiling photo, and not for the same person's neutral one."""

@@ -11,7 +11,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from aurum.engine import Engine
-from tests.conftest import LONDON
+from tests.conftest import FIXTURES
 
 # What image bytes look like in text: JPEG/PNG magic, raw or base64-encoded.
 IMAGE_MARKERS = ("\\xff\\xd8\\xff", "/9j/", "iVBORw0KGgo", "data:image", "\\x89PNG")
@@ -28,13 +28,13 @@ def _assert_no_image_data(records: list[logging.LogRecord]) -> None:
 def test_library_logs_hold_no_image_data(engine: Engine, caplog, tmp_path: Path):
     caplog.set_level(logging.DEBUG)
     bad = tmp_path / "cut.jpg"
-    bad.write_bytes(LONDON[0].read_bytes()[:5000])
-    for source in (LONDON[0], bad, LONDON[1].read_bytes()):
+    bad.write_bytes(FIXTURES[0].read_bytes()[:5000])
+    for source in (FIXTURES[0], bad, FIXTURES[1].read_bytes()):
         engine.run(source)
     lines = [r.getMessage() for r in caplog.records if r.name == "aurum"]
     assert [line.split(",")[0] for line in lines] == ["analyze: ok", "analyze: truncated_image",
                                                       "analyze: ok"]
-    assert not any(LONDON[0].name in line or "cut.jpg" in line for line in lines)
+    assert not any(FIXTURES[0].name in line or "cut.jpg" in line for line in lines)
     _assert_no_image_data(caplog.records)
 
 
@@ -43,7 +43,7 @@ def test_app_request_leaves_no_image_and_logs_none(server, caplog):
     url, app = server
     caplog.set_level(logging.DEBUG)
     started = time.time()
-    report = Client(url, verbose=False).predict(handle_file(str(LONDON[4])), api_name="/score")
+    report = Client(url, verbose=False).predict(handle_file(str(FIXTURES[2])), api_name="/score")
     assert report["ok"]
     _assert_no_image_data(caplog.records)
     # Nothing image-like was written anywhere under Gradio's private cache since then.
