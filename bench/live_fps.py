@@ -1,0 +1,329 @@
+"""Live tab at camera speed: processed frames per second and capture-to-overlay latency,
+as a visitor's browser sees them, for 1 and for N visitors at once.
+
+Headless Chromium plays a face clip (a committed fixture face, swaying a few pixels,
+30 fps) as its fake webcam. A script injected into each page stamps every frame the
+Live tab captures with a 10-bit sequence number (a row of black/white blocks in the
+grey top-left corner, away from the face) and notes when it was captured. The server
+draws its overlay on that same picture, so when a new overlay image arrives the page
+reads the stamp back from it: one new overlay = one processed frame, and the time
+since that frame's capture is the latency (decode and layout included, up to the next
+animation frame). Nothing in the app knows about the stamp.
+
+    .venv/bin/python bench/live_fps.py                        # launch app.py, 1 and 4 visitors
+    .venv/bin/python bench/live_fps.py --visitors 1 --seconds 10
+    .venv/bin/python bench/live_fps.py --app-dir /tmp/old     # measure another checkout
+    .venv/bin/python bench/live_fps.py --memory-minutes 5     # RSS over a long session
+    .venv/bin/python bench/live_fps.py --url http://127.0.0.1:7860/ --pid 1234
+
+The machine is shared: the header prints the load average; read the figures with it.
+Loopback only. Exits 0 even when a target is missed: it measures, it does not gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FACE = REPO / "tests" / "fixtures" / "faces" / "sfhq_sample_3x6_007.jpg"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run",
+        # Several visitors are several pages of one browser: none may be throttled.
+        "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+        "--disable-backgrounding-occluded-windows"]
+TARGETS = {"fps_1": 10.0, "fps_each_4": 4.0, "latency_p50_ms": 200.0}
+
+BITS, BLOCK, X0, Y0 = 10, 16, 8, 8  # the stamp: 10 blocks of 16 px from (8, 8)
+
+# Runs in every page before Gradio: stamp each webcam frame the moment it is encoded
+# (Gradio's streaming webcam calls canvas.toDataURL("image/jpeg") once per frame), and
+# read the stamp back from each new #live-overlay image.
+INIT_JS = """
+(() => {
+  const BITS = __BITS__, BLOCK = __BLOCK__, X0 = __X0__, Y0 = __Y0__;
+  const caps = new Map(); let seq = 0;
+  const live = {events: [], frameW: 0, unread: 0};
+  window.__live = live;
+  const orig = HTMLCanvasElement.prototype.toDataURL;
+  HTMLCanvasElement.prototype.toDataURL = function (type, q) {
+    if (type === 'image/jpeg' && this.width >= 320) {
+      const ctx = this.getContext('2d');
+      seq = (seq + 1) % (1 << BITS);
+      ctx.save(); ctx.setTransform(1, 0, 0, 1, 0, 0);
+      for (let i = 0; i < BITS; i++) {
+        ctx.fillStyle = (seq >> i) & 1 ? '#fff' : '#000';
+        ctx.fillRect(X0 + i * BLOCK, Y0, BLOCK, BLOCK);
+      }
+      ctx.restore();
+      caps.set(seq, performance.now()); live.frameW = this.width;
+      if (caps.size > 600) caps.delete(caps.keys().next().value);
+    }
+    return orig.call(this, type, q);
+  };
+  const probe = document.createElement('canvas');
+  let lastSrc = null;
+  const read = (src, t) => {
+    const img = new Image();
+    img.onload = () => {
+      const s = img.naturalWidth / (live.frameW || img.naturalWidth);
+      probe.width = img.naturalWidth; probe.height = img.naturalHeight;
+      const c = probe.getContext('2d', {willReadFrequently: true});
+      c.drawImage(img, 0, 0);
+      let v = 0;
+      for (let i = 0; i < BITS; i++) {
+        const x = Math.round((X0 + i * BLOCK + BLOCK / 2) * s);
+        const y = Math.round((Y0 + BLOCK / 2) * s);
+        const p = c.getImageData(x, y, 1, 1).data;
+        if ((p[0] + p[1] + p[2]) / 3 > 128) v |= 1 << i;
+      }
+      const t0 = caps.get(v);
+      live.events.push({t: t, seq: v, latency: t0 === undefined ? null : t - t0});
+      if (live.events.length > 20000) live.events.splice(0, 10000);
+    };
+    img.src = src;
+  };
+  const check = () => {
+    const el = document.querySelector('#live-overlay img');
+    const src = el ? el.getAttribute('src') : null;
+    if (src && src !== lastSrc) {
+      lastSrc = src;
+      requestAnimationFrame(() => read(src, performance.now()));
+    }
+  };
+  new MutationObserver(check).observe(document, {subtree: true, childList: true,
+                                                 attributes: true, attributeFilter: ['src']});
+})();
+""".replace("__BITS__", str(BITS)).replace("__BLOCK__", str(BLOCK)).replace(
+    "__X0__", str(X0)).replace("__Y0__", str(Y0))
+
+
+def write_clip(src: Path, dst: Path, w: int = 640, h: int = 480, frames: int = 60,
+               fps: int = 30) -> None:
+    """A Y4M clip of one photo swaying +-8 px left and right (so the tracker tracks a
+    moving face), on a grey background that leaves room for the stamp."""
+    import cv2
+    from PIL import Image
+
+    im = Image.open(src).convert("RGB")
+    im.thumbnail((h - 40, h - 40))
+    with dst.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for k in range(frames):
+            dx = int(round(8 * np.sin(2 * np.pi * k / frames)))
+            canvas = Image.new("RGB", (w, h), (200, 200, 200))
+            canvas.paste(im, ((w - im.width) // 2 + dx, 40))
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch(app_dir: Path) -> tuple[subprocess.Popen, str]:
+    """`app.py` of `app_dir` on a free loopback port (this venv's Python)."""
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "AURUM_DATA_DIR": tempfile.mkdtemp(prefix="aurum-bench-data-")}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"app.py exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(1)
+    proc.terminate()
+    raise SystemExit("app.py did not start listening within 240 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def tree_rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return round(sum(p.memory_info().rss for p in [proc, *proc.children(True)]) / 1e6, 1)
+    except psutil.Error:
+        return None
+
+
+def start_visitor(browser: Any, url: str) -> Any:
+    """One visitor: a fresh context (own session), the Live tab, camera streaming."""
+    ctx = browser.new_context(viewport={"width": 1360, "height": 1000},
+                              permissions=["camera"])
+    ctx.add_init_script(INIT_JS)
+    pg = ctx.new_page()
+    pg.goto(url)
+    pg.wait_for_selector("#tab-live, button[role=tab]", timeout=120_000)
+    pg.get_by_role("tab", name="Live").click()
+    pg.locator("#live-cam").get_by_text("Click to Access Webcam").click()
+    pg.locator("#live-cam button.capture-button").click()  # start streaming
+    return pg
+
+
+def summarise(events: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any]:
+    inside = [e for e in events if t0 <= e["t"] < t1]
+    lat = np.array([e["latency"] for e in inside if e["latency"] is not None], dtype=float)
+    return {"frames": len(inside), "fps": round(len(inside) / ((t1 - t0) / 1000), 2),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
+            "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+            "unmatched": int(sum(e["latency"] is None for e in inside))}
+
+
+def measure(pw: Any, url: str, visitors: int, seconds: float, warmup: float, clip: Path,
+            pid: int | None) -> dict[str, Any]:
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}"])
+    try:
+        pages = [start_visitor(browser, url) for _ in range(visitors)]
+        for pg in pages:
+            pg.wait_for_selector("#live-overlay img", timeout=120_000)
+        time.sleep(warmup)
+        rss0 = tree_rss_mb(pid)
+        starts = [pg.evaluate("performance.now()") for pg in pages]
+        load0 = os.getloadavg()[0]
+        time.sleep(seconds)
+        out = []
+        for pg, t0 in zip(pages, starts, strict=True):
+            events = pg.evaluate("window.__live.events")
+            shown = pg.evaluate("(document.querySelector('#live-fps') || {}).innerText || null")
+            out.append({**summarise(events, t0, t0 + seconds * 1000), "page_fps": shown})
+        lat = [o["latency_p50_ms"] for o in out if o["latency_p50_ms"] is not None]
+        return {"visitors": visitors, "seconds": seconds, "per_visitor": out,
+                "fps_min": min(o["fps"] for o in out),
+                "fps_mean": round(float(np.mean([o["fps"] for o in out])), 2),
+                "latency_p50_ms": round(float(np.median(lat)), 1) if lat else None,
+                "load_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+                "server_rss_mb": [rss0, tree_rss_mb(pid)]}
+    finally:
+        browser.close()
+
+
+def memory_run(pw: Any, url: str, minutes: float, clip: Path, pid: int | None,
+               every_s: float = 15.0) -> dict[str, Any]:
+    """One visitor streaming for `minutes`; server RSS and the visitor's fps sampled."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}"])
+    try:
+        pg = start_visitor(browser, url)
+        pg.wait_for_selector("#live-overlay img", timeout=120_000)
+        samples = []
+        t_end = time.time() + minutes * 60
+        while time.time() < t_end:
+            now = pg.evaluate("performance.now()")
+            events = pg.evaluate("window.__live.events.slice(-400)")
+            recent = summarise(events, now - every_s * 1000, now)
+            samples.append({"t_s": round(minutes * 60 - (t_end - time.time())),
+                            "rss_mb": tree_rss_mb(pid), "fps": recent["fps"],
+                            "load_1min": round(os.getloadavg()[0], 2)})
+            print(f"  t={samples[-1]['t_s']:4d} s  RSS {samples[-1]['rss_mb']} MB  "
+                  f"fps {recent['fps']}  load {samples[-1]['load_1min']}", flush=True)
+            time.sleep(every_s)
+        rss = [s["rss_mb"] for s in samples if s["rss_mb"] is not None]
+        half = len(rss) // 2
+        return {"minutes": minutes, "samples": samples,
+                "rss_first_min_mb": rss[min(4, len(rss) - 1)] if rss else None,
+                "rss_last_mb": rss[-1] if rss else None,
+                "rss_growth_second_half_mb": round(rss[-1] - rss[half], 1) if rss else None}
+    finally:
+        browser.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--url", help="a running app (loopback only); default: launch app.py")
+    p.add_argument("--pid", type=int, help="the running app's pid, for its RSS")
+    p.add_argument("--app-dir", type=Path, default=REPO, help="checkout whose app.py to launch")
+    p.add_argument("--visitors", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--memory-minutes", type=float, default=0.0,
+                   help="also stream one visitor this long and sample server RSS")
+    p.add_argument("--face", type=Path, default=FACE)
+    p.add_argument("--json", type=Path, help="write every figure here as JSON too")
+    args = p.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    proc = None
+    url, pid = args.url, args.pid
+    if url is None:
+        proc, url = launch(args.app_dir.resolve())
+        pid = proc.pid
+    elif not any(h in url for h in ("127.0.0.1", "localhost", "[::1]")):
+        raise SystemExit("loopback only")
+    result: dict[str, Any] = {"app_dir": str(args.app_dir), "cpus": os.cpu_count(),
+                              "load_at_start": [round(x, 2) for x in os.getloadavg()],
+                              "runs": []}
+    print(f"live fps bench: {url}  cpus {os.cpu_count()}  load {result['load_at_start']}")
+    try:
+        with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+            clip = Path(tmp) / "face.y4m"
+            write_clip(args.face, clip)
+            for n in args.visitors:
+                r = measure(pw, url, n, args.seconds, args.warmup, clip, pid)
+                result["runs"].append(r)
+                print(f"{n} visitor(s): fps min {r['fps_min']} mean {r['fps_mean']}  "
+                      f"latency p50 {r['latency_p50_ms']} ms  load {r['load_1min']}  "
+                      f"RSS {r['server_rss_mb']} MB")
+                for i, v in enumerate(r["per_visitor"]):
+                    print(f"   visitor {i + 1}: {v['frames']} frames  {v['fps']} fps  p50 "
+                          f"{v['latency_p50_ms']} ms  p95 {v['latency_p95_ms']} ms  page "
+                          f"shows {v['page_fps']!r}  unmatched {v['unmatched']}")
+            if args.memory_minutes > 0:
+                print(f"memory: one visitor for {args.memory_minutes:g} min")
+                result["memory"] = m = memory_run(pw, url, args.memory_minutes, clip, pid)
+                print(f"  RSS after ~1 min {m['rss_first_min_mb']} MB, at the end "
+                      f"{m['rss_last_mb']} MB, growth over the second half "
+                      f"{m['rss_growth_second_half_mb']} MB")
+    finally:
+        if proc is not None:
+            stop(proc)
+    for r in result["runs"]:
+        key = "fps_1" if r["visitors"] == 1 else None
+        if key:
+            print(f"target >= {TARGETS[key]} fps, 1 visitor: "
+                  f"{'MET' if r['fps_min'] >= TARGETS[key] else 'MISSED'}")
+        elif r["visitors"] == 4:
+            print(f"target >= {TARGETS['fps_each_4']} fps each, 4 visitors: "
+                  f"{'MET' if r['fps_min'] >= TARGETS['fps_each_4'] else 'MISSED'}")
+        if r["latency_p50_ms"] is not None:
+            print(f"target capture-to-overlay p50 <= {TARGETS['latency_p50_ms']:g} ms, "
+                  f"{r['visitors']} visitor(s): "
+                  f"{'MET' if r['latency_p50_ms'] <= TARGETS['latency_p50_ms'] else 'MISSED'}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
