@@ -85,7 +85,10 @@ def test_committed_shape_basis_matches_a_refit(fronts, ref):
     """The committed basis already uses the canonical signs (a refit on its own shapes
     reproduces it, signs included)."""
     model, _ = shape.fit(fronts, ref["shape_partner"], 8)
-    assert np.abs(model.basis - ref["shape_basis"]).max() < 1e-5
+    # the shapes are rebuilt from 1e-6-rounded numbers, so the basis agrees to ~1e-4;
+    # a flipped sign would differ by 2x the loading (up to 0.1)
+    assert np.all(np.sum(model.basis * ref["shape_basis"], axis=1) > 0.999)
+    assert np.abs(model.basis - ref["shape_basis"]).max() < 1e-3
 
 
 @pytest.mark.parametrize("change", ["shuffled", "jittered"])
