@@ -54,7 +54,7 @@ INIT_JS = """
 (() => {
   const BITS = __BITS__, BLOCK = __BLOCK__, X0 = __X0__, Y0 = __Y0__;
   const caps = new Map(); let seq = 0;
-  const live = {events: [], frameW: 0, unread: 0};
+  const live = {events: [], frameW: 0, captures: []};
   window.__live = live;
   const orig = HTMLCanvasElement.prototype.toDataURL;
   HTMLCanvasElement.prototype.toDataURL = function (type, q) {
@@ -67,7 +67,9 @@ INIT_JS = """
         ctx.fillRect(X0 + i * BLOCK, Y0, BLOCK, BLOCK);
       }
       ctx.restore();
-      caps.set(seq, performance.now()); live.frameW = this.width;
+      const now = performance.now();
+      caps.set(seq, now); live.frameW = this.width; live.captures.push(now);
+      if (live.captures.length > 20000) live.captures.splice(0, 10000);
       if (caps.size > 600) caps.delete(caps.keys().next().value);
     }
     return orig.call(this, type, q);
@@ -215,8 +217,11 @@ def measure(pw: Any, url: str, visitors: int, seconds: float, warmup: float, cli
         out = []
         for pg, t0 in zip(pages, starts, strict=True):
             events = pg.evaluate("window.__live.events")
+            sent = pg.evaluate(f"window.__live.captures.filter(t => t >= {t0} && "
+                               f"t < {t0 + seconds * 1000}).length")
             shown = pg.evaluate("(document.querySelector('#live-fps') || {}).innerText || null")
-            out.append({**summarise(events, t0, t0 + seconds * 1000), "page_fps": shown})
+            out.append({**summarise(events, t0, t0 + seconds * 1000), "page_fps": shown,
+                        "sent_fps": round(sent / seconds, 2)})
         lat = [o["latency_p50_ms"] for o in out if o["latency_p50_ms"] is not None]
         return {"visitors": visitors, "seconds": seconds, "per_visitor": out,
                 "fps_min": min(o["fps"] for o in out),
@@ -298,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                 for i, v in enumerate(r["per_visitor"]):
                     print(f"   visitor {i + 1}: {v['frames']} frames  {v['fps']} fps  p50 "
                           f"{v['latency_p50_ms']} ms  p95 {v['latency_p95_ms']} ms  page "
-                          f"shows {v['page_fps']!r}  unmatched {v['unmatched']}")
+                          f"shows {v['page_fps']!r}  frames sent {v['sent_fps']}/s  "
+                          f"unmatched {v['unmatched']}")
             if args.memory_minutes > 0:
                 print(f"memory: one visitor for {args.memory_minutes:g} min")
                 result["memory"] = m = memory_run(pw, url, args.memory_minutes, clip, pid)

@@ -1,10 +1,22 @@
-"""Live: the webcam is analysed about twice a second and a checklist coaches the
-visitor; Capture scores the frame on the Score tab. Kept small on purpose: the live
-path is where speed work happens."""
+"""Live: the webcam is analysed at camera speed (10+ frames a second for one visitor
+on two cores) and a checklist coaches the visitor; Capture scores the frame on the
+Score tab with the full pipeline.
+
+Each frame gets only what coaching needs (`aurum.live`): a per-session tracking face
+mesh on a downscaled copy, pose, quality judged at the full frame's scale, and the
+coach's tips; no descriptor, rating model or population. The overlay goes back as a
+small JPEG, and the coach and checklist panels are only re-sent when they change.
+Settings are environment variables so the bench can measure each lever
+(bench/live_fps.py, bench/README.md).
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import uuid
+from collections import deque
 from typing import Any
 
 import gradio as gr
@@ -13,6 +25,7 @@ import numpy as np
 from aurum import render
 from aurum.config import Config
 from aurum.engine import Engine
+from aurum.live import LivePool
 from aurum_ui import views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs import score
@@ -23,32 +36,106 @@ LIVE_EMPTY = "Start the camera: the landmarks follow your face here."
 LIVE_LAYERS = ["Contours", "Irises", "Midline"]
 
 
-def on_stream(engine: Engine, frame: np.ndarray | None, cfg: Config) -> dict[str, Any]:
-    """One webcam frame -> overlay, coaching tips, compact checklist (and the true,
-    unmirrored frame kept for Capture)."""
+def _env(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+# How often the browser may send a frame (it never has two in flight): 0.04 s lets a
+# 30 fps camera be sampled as fast as the server answers.
+STREAM_EVERY = _env("AURUM_LIVE_STREAM_EVERY", 0.04)
+CONCURRENCY = int(_env("AURUM_LIVE_CONCURRENCY", 4))  # live visitors served at once
+OVERLAY_SIDE = int(_env("AURUM_LIVE_OVERLAY_SIDE", 480))  # long side of the overlay JPEG
+OVERLAY_QUALITY = int(_env("AURUM_LIVE_OVERLAY_QUALITY", 75))
+MEASURE_SIDE = int(_env("AURUM_LIVE_MEASURE_SIDE", 320))  # what the mesh sees
+STATIC = os.environ.get("AURUM_LIVE_STATIC", "") == "1"  # static-mode mesh (bench lever)
+FULL = os.environ.get("AURUM_LIVE_FULL", "") == "1"  # the full pipeline per frame (bench)
+FPS_WINDOW_S = 2.0
+
+POOL = LivePool(max_trackers=CONCURRENCY, measure_side=MEASURE_SIDE, static=STATIC)
+# Per live session: the panels last sent (unchanged ones are not re-sent) and the
+# times of its recent frames (for #live-fps). Dropped with the session's tracker.
+_SENT: dict[str, dict[str, Any]] = {}
+_SENT_LOCK = threading.Lock()
+
+
+def end_session(key: str | None) -> None:
+    """A live session ended (tab closed, state expired): free its graphs now."""
+    POOL.release(key)
+    with _SENT_LOCK:
+        _SENT.pop(key or "", None)
+
+
+FPS_STYLE = "text-align:right;font-size:0.9rem;opacity:0.8;font-variant-numeric:tabular-nums"
+
+
+def fps_html(fps: float | None) -> str:
+    """Frames this session processed per second over the last two seconds (each one a
+    new overlay in the browser)."""
+    text = "– frames/s" if fps is None else f"{fps:.1f} frames/s"
+    return f'<div class="au-fps" style="{FPS_STYLE}">{text}</div>'
+
+
+def live_overlay_html(mirrored: np.ndarray, shown: np.ndarray | None) -> str:
+    """The preview picture with the landmarks, as a small inline JPEG: the overlay is
+    re-sent every frame, so its size is the frame rate's budget."""
+    small, f = render.fit_image(mirrored, OVERLAY_SIDE)
+    img = render.overlay(small, shown, LIVE_LAYERS, scale=f) if shown is not None else small
+    return (f'<figure class="au-overlay"><img alt="The camera picture with the face '
+            f'landmarks drawn on it" src="{render.data_uri(img, "jpeg", OVERLAY_QUALITY)}"/>'
+            f'</figure>')
+
+
+def on_stream(engine: Engine, frame: np.ndarray | None, cfg: Config,
+              key: str | None = None) -> dict[str, Any]:
+    """One webcam frame -> overlay, coaching tips, compact checklist, measured fps (and
+    the true, unmirrored frame kept for Capture). Panels that did not change since
+    this session's last frame are left out (Gradio keeps them as they are)."""
     if frame is None:
         return {"live-overlay": render.overlay_html(None, None, [], empty=LIVE_EMPTY),
                 "live-coach": render.coach_html(None),
                 "live-quality": render.quality_table_html(None, compact=True),
-                "live-frame": None}
-    t0 = time.perf_counter()
+                "live-frame": None, "live-fps": fps_html(None)}
+    key = key or uuid.uuid4().hex
     # The live camera is mirrored like a mirror (Gradio sends the mirrored picture):
     # measure the true picture, so yaw, and "turn to your left", keep their sign.
     mirrored = np.asarray(frame)
     true = np.ascontiguousarray(mirrored[:, ::-1])
-    analysis = engine.analyze(true)  # full resolution: the resolution check is honest
-    report = engine.score(analysis, cfg).to_dict()
-    small, f = render.fit_image(mirrored, 640)
-    if analysis.ok and analysis.landmarks is not None:
-        shown = analysis.landmarks.copy()  # drawn on the mirrored preview
-        shown[:, 0] = (true.shape[1] - 1) - shown[:, 0]
-        overlay = render.overlay_html(small, shown, LIVE_LAYERS, scale=f)
+    t0 = time.perf_counter()
+    if FULL:
+        analysis = engine.analyze(true)
+        report, lm = engine.score(analysis, cfg).to_dict(), analysis.landmarks
     else:
-        overlay = render.overlay_html(small, None, [])
-    record("live", analysis, t0)
-    return {"live-overlay": overlay, "live-coach": render.coach_html(report),
-            "live-quality": render.quality_table_html(report, compact=True),
-            "live-frame": true}
+        with POOL.tracker(key) as tracker:
+            live = tracker.process(true)
+        report, lm = live.report(cfg), live.landmarks
+    shown = None
+    if lm is not None:
+        shown = lm.copy()  # drawn on the mirrored preview
+        shown[:, 0] = (true.shape[1] - 1) - shown[:, 0]
+    with _SENT_LOCK:
+        sent = _SENT.setdefault(key, {"times": deque(maxlen=64)})
+        times = sent["times"]
+        now = time.monotonic()
+        times.append(now)
+        recent = [t for t in times if now - t <= FPS_WINDOW_S]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) >= 3 else None
+        out: dict[str, Any] = {"live-overlay": live_overlay_html(mirrored, shown),
+                               "live-frame": true, "live-key": key}
+        panels = {"live-coach": render.coach_html(report),
+                  "live-quality": render.quality_table_html(report, compact=True),
+                  "live-fps": fps_html(None if fps is None else round(fps, 1))}
+        for name, value in panels.items():
+            if sent.get(name) != value:
+                out[name] = sent[name] = value
+        log_due = now - sent.get("logged", 0.0) >= 5.0
+        if log_due:
+            sent["logged"] = now
+    if log_due:  # the Status tab's request log: one live row per session every 5 s
+        record("live", None, t0, fps=fps or 0.0)
+    return out
 
 
 def on_capture(engine: Engine, frame: np.ndarray | None, layers: list[str], cfg: Config,
@@ -64,9 +151,10 @@ def on_capture(engine: Engine, frame: np.ndarray | None, layers: list[str], cfg:
 
 
 def build(ui: UI) -> None:
-    gr.Markdown("Live coaching: the camera picture is analysed about twice a second (in "
+    gr.Markdown("Live coaching: the camera picture is analysed many times a second (in "
                 "memory only) and the checklist tells you how to fix the photo. Press "
-                "**Capture & score** when it is all green.", elem_classes=["au-small"])
+                "**Capture & score** when it is all green: that frame gets the full "
+                "analysis.", elem_classes=["au-small"])
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             ui.add("live-cam", gr.Image(sources=["webcam"], streaming=True, type="numpy",
@@ -77,18 +165,23 @@ def build(ui: UI) -> None:
         with gr.Column(scale=5):
             ui.add("live-overlay", gr.HTML(render.overlay_html(None, None, [], empty=LIVE_EMPTY),
                                            elem_id="live-overlay"))
+            ui.add("live-fps", gr.HTML(fps_html(None), elem_id="live-fps"))
             ui.add("live-coach", gr.HTML(render.coach_html(None), elem_id="live-coach"))
             ui.add("live-quality", gr.HTML("", elem_id="live-quality"))
     ui.add("live-frame", gr.State(None))
+    # This visitor's live session (a key into the tracker pool): its graphs are freed
+    # when the state goes (tab closed, or 60 s without a frame).
+    ui.add("live-key", gr.State(None, time_to_live=60, delete_callback=end_session))
 
 
 def wire(ui: UI, engine: Engine) -> None:
-    ui.on(ui["live-cam"].stream, with_engine(on_stream, engine), ["live-cam", "config"],
-          ["live-overlay", "live-coach", "live-quality", "live-frame"],
+    ui.on(ui["live-cam"].stream, with_engine(on_stream, engine),
+          ["live-cam", "config", "live-key"],
+          ["live-overlay", "live-coach", "live-quality", "live-frame", "live-fps", "live-key"],
           # A stream holds its worker for the whole session: several visitors may coach
-          # at once (the mesh pool bounds memory).
-          stream_every=0.5, concurrency_limit=4, time_limit=300, api_visibility="private",
-          show_progress="hidden")
+          # at once (the tracker pool bounds the graphs, one per live session).
+          stream_every=STREAM_EVERY, concurrency_limit=CONCURRENCY, time_limit=600,
+          api_visibility="private", show_progress="hidden")
     ui.on(ui["capture-button"].click, with_engine(on_capture, engine),
           ["live-frame", "layers", "config", "session"], (*score.SCORE_OUTPUTS, "tabs"),
           api_visibility="private", concurrency_id="analyze")
