@@ -136,10 +136,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch(app_dir: Path) -> tuple[subprocess.Popen, str]:
+def launch(app_dir: Path, extra_env: dict[str, str] | None = None
+           ) -> tuple[subprocess.Popen, str]:
     """`app.py` of `app_dir` on a free loopback port (this venv's Python)."""
     port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+    env = {**os.environ, **(extra_env or {}),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "AURUM_DATA_DIR": tempfile.mkdtemp(prefix="aurum-bench-data-")}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env,
@@ -177,6 +179,34 @@ def tree_rss_mb(pid: int | None) -> float | None:
         return None
 
 
+def tree_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) used so far by a process and its children."""
+    if pid is None:
+        return None
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        total = 0.0
+        for p in [proc, *proc.children(True)]:
+            t = p.cpu_times()
+            total += t.user + t.system
+        return total
+    except psutil.Error:
+        return None
+
+
+def browser_pid(clip: Path) -> int | None:
+    """The Chromium started with this clip (its renderers are its children)."""
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if any(str(clip) in c for c in cmd) and not any(c.startswith("--type=") for c in cmd):
+            return p.pid
+    return None
+
+
 def start_visitor(browser: Any, url: str) -> Any:
     """One visitor: a fresh context (own session), the Live tab, camera streaming."""
     ctx = browser.new_context(viewport={"width": 1360, "height": 1000},
@@ -189,6 +219,10 @@ def start_visitor(browser: Any, url: str) -> Any:
     pg.locator("#live-cam").get_by_text("Click to Access Webcam").click()
     pg.locator("#live-cam button.capture-button").click()  # start streaming
     return pg
+
+
+SERVER_FRAMES_JS = ("+((document.querySelector('#live-fps [data-frames]') || {dataset: {}})"
+                    ".dataset.frames || -1)")
 
 
 def summarise(events: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any]:
@@ -211,19 +245,33 @@ def measure(pw: Any, url: str, visitors: int, seconds: float, warmup: float, cli
             pg.wait_for_selector("#live-overlay img", timeout=120_000)
         time.sleep(warmup)
         rss0 = tree_rss_mb(pid)
+        bpid = browser_pid(clip)
+        cpu0 = (tree_cpu_s(pid), tree_cpu_s(bpid))
         starts = [pg.evaluate("performance.now()") for pg in pages]
+        served0 = [pg.evaluate(SERVER_FRAMES_JS) for pg in pages]
         load0 = os.getloadavg()[0]
         time.sleep(seconds)
+        cpu1 = (tree_cpu_s(pid), tree_cpu_s(bpid))
+        served1 = [pg.evaluate(SERVER_FRAMES_JS) for pg in pages]
         out = []
-        for pg, t0 in zip(pages, starts, strict=True):
+        for pg, t0, a, b in zip(pages, starts, served0, served1, strict=True):
             events = pg.evaluate("window.__live.events")
             sent = pg.evaluate(f"window.__live.captures.filter(t => t >= {t0} && "
                                f"t < {t0 + seconds * 1000}).length")
             shown = pg.evaluate("(document.querySelector('#live-fps') || {}).innerText || null")
             out.append({**summarise(events, t0, t0 + seconds * 1000), "page_fps": shown,
-                        "sent_fps": round(sent / seconds, 2)})
+                        "sent_fps": round(sent / seconds, 2),
+                        "server_frames": b - a if a >= 0 and b >= 0 else None})
         lat = [o["latency_p50_ms"] for o in out if o["latency_p50_ms"] is not None]
-        return {"visitors": visitors, "seconds": seconds, "per_visitor": out,
+        frames = max(1, sum(o["frames"] for o in out))
+
+        def per_frame(i: int) -> float | None:
+            a, b = cpu0[i], cpu1[i]
+            return None if a is None or b is None else round((b - a) * 1000 / frames, 1)
+
+        return {"server_cpu_ms_per_frame": per_frame(0),
+                "browser_cpu_ms_per_frame": per_frame(1),
+                "visitors": visitors, "seconds": seconds, "per_visitor": out,
                 "fps_min": min(o["fps"] for o in out),
                 "fps_mean": round(float(np.mean([o["fps"] for o in out])), 2),
                 "latency_p50_ms": round(float(np.median(lat)), 1) if lat else None,
@@ -275,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-minutes", type=float, default=0.0,
                    help="also stream one visitor this long and sample server RSS")
     p.add_argument("--face", type=Path, default=FACE)
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="environment of the launched app, e.g. AURUM_LIVE_STATIC=1 (the "
+                        "live levers, see aurum_ui/tabs/live.py); repeatable")
     p.add_argument("--json", type=Path, help="write every figure here as JSON too")
     args = p.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -282,14 +333,17 @@ def main(argv: list[str] | None = None) -> int:
     proc = None
     url, pid = args.url, args.pid
     if url is None:
-        proc, url = launch(args.app_dir.resolve())
+        proc, url = launch(args.app_dir.resolve(),
+                           dict(e.split("=", 1) for e in args.env))
         pid = proc.pid
     elif not any(h in url for h in ("127.0.0.1", "localhost", "[::1]")):
         raise SystemExit("loopback only")
-    result: dict[str, Any] = {"app_dir": str(args.app_dir), "cpus": os.cpu_count(),
+    result: dict[str, Any] = {"app_dir": str(args.app_dir), "env": args.env,
+                              "cpus": os.cpu_count(),
                               "load_at_start": [round(x, 2) for x in os.getloadavg()],
                               "runs": []}
-    print(f"live fps bench: {url}  cpus {os.cpu_count()}  load {result['load_at_start']}")
+    print(f"live fps bench: {url}  {' '.join(args.env)}  cpus {os.cpu_count()}  "
+          f"load {result['load_at_start']}")
     try:
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
             clip = Path(tmp) / "face.y4m"
@@ -300,11 +354,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{n} visitor(s): fps min {r['fps_min']} mean {r['fps_mean']}  "
                       f"latency p50 {r['latency_p50_ms']} ms  load {r['load_1min']}  "
                       f"RSS {r['server_rss_mb']} MB")
+                print(f"   CPU per processed frame: server {r['server_cpu_ms_per_frame']} ms, "
+                      f"browser {r['browser_cpu_ms_per_frame']} ms")
                 for i, v in enumerate(r["per_visitor"]):
                     print(f"   visitor {i + 1}: {v['frames']} frames  {v['fps']} fps  p50 "
                           f"{v['latency_p50_ms']} ms  p95 {v['latency_p95_ms']} ms  page "
                           f"shows {v['page_fps']!r}  frames sent {v['sent_fps']}/s  "
-                          f"unmatched {v['unmatched']}")
+                          f"unmatched {v['unmatched']}  server processed {v['server_frames']}")
             if args.memory_minutes > 0:
                 print(f"memory: one visitor for {args.memory_minutes:g} min")
                 result["memory"] = m = memory_run(pw, url, args.memory_minutes, clip, pid)

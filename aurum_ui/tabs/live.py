@@ -71,11 +71,12 @@ def end_session(key: str | None) -> None:
 FPS_STYLE = "text-align:right;font-size:0.9rem;opacity:0.8;font-variant-numeric:tabular-nums"
 
 
-def fps_html(fps: float | None) -> str:
+def fps_html(fps: float | None, frames: int = 0) -> str:
     """Frames this session processed per second over the last two seconds (each one a
-    new overlay in the browser)."""
+    new overlay in the browser); `data-frames` counts them all (the bench compares it
+    with the overlays the browser showed)."""
     text = "– frames/s" if fps is None else f"{fps:.1f} frames/s"
-    return f'<div class="au-fps" style="{FPS_STYLE}">{text}</div>'
+    return f'<div class="au-fps" data-frames="{frames}" style="{FPS_STYLE}">{text}</div>'
 
 
 def live_overlay_html(mirrored: np.ndarray, shown: np.ndarray | None) -> str:
@@ -116,7 +117,8 @@ def on_stream(engine: Engine, frame: np.ndarray | None, cfg: Config,
         shown = lm.copy()  # drawn on the mirrored preview
         shown[:, 0] = (true.shape[1] - 1) - shown[:, 0]
     with _SENT_LOCK:
-        sent = _SENT.setdefault(key, {"times": deque(maxlen=64)})
+        sent = _SENT.setdefault(key, {"times": deque(maxlen=64), "frames": 0})
+        sent["frames"] += 1
         times = sent["times"]
         now = time.monotonic()
         times.append(now)
@@ -126,7 +128,7 @@ def on_stream(engine: Engine, frame: np.ndarray | None, cfg: Config,
                                "live-frame": true, "live-key": key}
         panels = {"live-coach": render.coach_html(report),
                   "live-quality": render.quality_table_html(report, compact=True),
-                  "live-fps": fps_html(None if fps is None else round(fps, 1))}
+                  "live-fps": fps_html(None if fps is None else round(fps, 1), sent["frames"])}
         for name, value in panels.items():
             if sent.get(name) != value:
                 out[name] = sent[name] = value
