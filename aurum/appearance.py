@@ -52,20 +52,21 @@ from aurum.geometry import (
     STOMION_UP,
     mirror_pairs,
 )
+from aurum.landmark_names import (
+    BROW_CONTOUR_L,
+    BROW_CONTOUR_R,
+    CHEEK_PATCH_L,
+    CHEEK_PATCH_R,
+    EYE_CONTOUR_L,
+    EYE_CONTOUR_R,
+    FOREHEAD_PATCH,
+    LIPS_INNER_CONTOUR,
+    LIPS_OUTER_CONTOUR,
+    NOSE_TIP,
+)
 
-# --- landmark groups (MediaPipe face mesh; L/R = image left/right, frontal face) ---
-EYE_L = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
-EYE_R = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
-BROW_L = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
-BROW_R = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
-LIPS_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181,
-              91, 146)
-LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178,
-              88, 95)
-CHEEK_L = (117, 118, 101, 36, 205, 187, 147, 123)
-CHEEK_R = (346, 347, 330, 266, 425, 411, 376, 352)
-FOREHEAD = (67, 109, 10, 338, 297, 299, 9, 69)
-NOSE_TIP = 4
+# Landmark points and regions are named once, in aurum.landmark_names: a point and a
+# region never share a name (CHEEK_L is the zygion point, CHEEK_PATCH_L the skin patch).
 
 # Measured on the photometrically normalised crop: robust to exposure, gamma, white
 # balance and (at these scales) resolution; these enter the model.
@@ -159,7 +160,7 @@ def expression(front: np.ndarray) -> dict[str, float]:
     corners_y = (p[MOUTH_L, 1] + p[MOUTH_R, 1]) / 2
     gap_l = p[LID_UP_L, 1] - p[LID_LO_L, 1]
     gap_r = p[LID_UP_R, 1] - p[LID_LO_R, 1]
-    brow_y = (p[list(BROW_L), 1].mean() + p[list(BROW_R), 1].mean()) / 2
+    brow_y = (p[list(BROW_CONTOUR_L), 1].mean() + p[list(BROW_CONTOUR_R), 1].mean()) / 2
     eye_y = (p[IRIS_L, 1] + p[IRIS_R, 1]) / 2
     return {
         "mouth_corner_lift": float((corners_y - centre_y) / mouth_w),
@@ -218,15 +219,15 @@ def _regions(p: np.ndarray, shape: tuple[int, int]) -> _Regions:
     u = ipd / 10.0  # one "unit": a tenth of the pupil distance (about 6.7 px at 224)
     face = _poly(shape, p[list(FACE_OVAL)])
     ek = np.ones((3, 3), np.uint8)
-    eye_l, eye_r = _poly(shape, p[list(EYE_L)]), _poly(shape, p[list(EYE_R)])
+    eye_l, eye_r = _poly(shape, p[list(EYE_CONTOUR_L)]), _poly(shape, p[list(EYE_CONTOUR_R)])
     eyes = eye_l | eye_r
-    brows = _poly(shape, p[list(BROW_L)]) | _poly(shape, p[list(BROW_R)])
-    lips = _poly(shape, p[list(LIPS_OUTER)]) & ~_poly(shape, p[list(LIPS_INNER)])
-    features = cv2.dilate(eyes | brows | _poly(shape, p[list(LIPS_OUTER)]),
+    brows = _poly(shape, p[list(BROW_CONTOUR_L)]) | _poly(shape, p[list(BROW_CONTOUR_R)])
+    lips = _poly(shape, p[list(LIPS_OUTER_CONTOUR)]) & ~_poly(shape, p[list(LIPS_INNER_CONTOUR)])
+    features = cv2.dilate(eyes | brows | _poly(shape, p[list(LIPS_OUTER_CONTOUR)]),
                           np.ones((5, 5), np.uint8))
-    cheek_l = cv2.erode(_poly(shape, p[list(CHEEK_L)]), ek) & ~features
-    cheek_r = cv2.erode(_poly(shape, p[list(CHEEK_R)]), ek) & ~features
-    forehead = cv2.erode(_poly(shape, p[list(FOREHEAD)]), ek) & ~features & face
+    cheek_l = cv2.erode(_poly(shape, p[list(CHEEK_PATCH_L)]), ek) & ~features
+    cheek_r = cv2.erode(_poly(shape, p[list(CHEEK_PATCH_R)]), ek) & ~features
+    forehead = cv2.erode(_poly(shape, p[list(FOREHEAD_PATCH)]), ek) & ~features & face
     corner = np.zeros(shape, np.uint8)
     under = np.zeros(shape, np.uint8)
     naso = np.zeros(shape, np.uint8)
@@ -247,7 +248,8 @@ def _regions(p: np.ndarray, shape: tuple[int, int]) -> _Regions:
     eye_ring = (_ring(eyes, max(2, int(round(1.2 * u)))) & ~cv2.dilate(brows, ek)).astype(bool)
     brow_ring = _ring(brows, max(2, int(round(1.0 * u)))) & ~cv2.dilate(eyes, np.ones((5, 5),
                                                                                        np.uint8))
-    lip_ring = _ring(_poly(shape, p[list(LIPS_OUTER)]), max(2, int(round(1.2 * u)))) & (face > 0)
+    lip_ring = (_ring(_poly(shape, p[list(LIPS_OUTER_CONTOUR)]), max(2, int(round(1.2 * u))))
+                & (face > 0))
     mid_y = p[NOSE_TIP, 1]
     rows = np.arange(shape[0])[:, None]
     upper = (face > 0) & (rows < mid_y) & ~(features > 0)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from aurum import quality_metrics
+from aurum import geometric_components, quality_metrics
 from aurum.errors import AurumError
 
 # The quality metrics' names, in spec order (a live view of `quality_metrics.METRICS`).
@@ -67,25 +67,10 @@ class Component:
     weight: float = 1.0
 
 
-# Ideals are cultural canons quoted by public tools, never laws. Three canons need
-# points the mesh does not have (the hairline; a profile view of the jaw), so
-# their ideal is the London reference median instead: `geometry.IDEAL_SOURCES`
-# says which is which, and the report carries it.
+# Generated from the component specs (`geometric_components`): ideals are cultural
+# canons, never laws, and each spec says where its ideal comes from.
 DEFAULT_COMPONENTS: dict[str, Component] = {
-    "ipd_cheek_ratio": Component(0.46, 0.03),
-    "pupil_mouth_face_ratio": Component(0.41, 0.02),
-    "facial_thirds_ratio": Component(1.0, 0.12),
-    "cheek_jaw_ratio": Component(1.15, 0.05),
-    "face_eye_width_ratio": Component(5.0, 0.35),
-    "intercanthal_eye_ratio": Component(1.05, 0.15),
-    "nose_intercanthal_ratio": Component(1.0, 0.15),
-    "nose_face_ratio": Component(0.25, 0.03),
-    "mouth_nose_ratio": Component(1.56, 0.2),
-    "face_height_width_ratio": Component(1.19, 0.08),
-    "lip_ratio": Component(1.6, 0.35),
-    "canthal_tilt_deg": Component(4.0, 3.0),
-    "jaw_angle_deg": Component(132.7, 4.0),
-    "symmetry_index": Component(0.0, 0.01, weight=1.5),
+    c.name: Component(c.ideal, c.tolerance, c.weight) for c in geometric_components.COMPONENTS
 }
 
 

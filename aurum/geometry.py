@@ -16,60 +16,45 @@ from typing import Any
 import numpy as np
 
 from aurum.config import Config
+from aurum.geometric_components import COMPONENTS
+from aurum.landmark_names import (  # noqa: F401  (re-exported)
+    ALAR_L,
+    ALAR_R,
+    CHEEK_L,
+    CHEEK_R,
+    EYE_IN_L,
+    EYE_IN_R,
+    EYE_OUT_L,
+    EYE_OUT_R,
+    FACE_OVAL,
+    FOREHEAD_TOP,
+    GLABELLA,
+    GONION_L,
+    GONION_R,
+    IRIS_L,
+    IRIS_R,
+    JAW_L,
+    JAW_R,
+    LID_LO_L,
+    LID_LO_R,
+    LID_UP_L,
+    LID_UP_R,
+    LIP_BOTTOM,
+    LIP_TOP,
+    MENTON,
+    MIDLINE,
+    MOUTH_L,
+    MOUTH_R,
+    STOMION_LO,
+    STOMION_UP,
+    SUBNASALE,
+)
 
-# Landmark indices (MediaPipe face mesh; "L"/"R" = image left/right on a frontal face).
-EYE_OUT_L, EYE_IN_L, EYE_OUT_R, EYE_IN_R = 33, 133, 263, 362
-LID_UP_L, LID_LO_L, LID_UP_R, LID_LO_R = 159, 145, 386, 374
-IRIS_L, IRIS_R = 468, 473
-CHEEK_L, CHEEK_R = 234, 454
-JAW_L, JAW_R = 58, 288  # gonion region, for jaw width
-GONION_L, GONION_R = 172, 397  # lower jaw corner, for the jaw angle
-ALAR_L, ALAR_R = 102, 331
-MOUTH_L, MOUTH_R = 61, 291
-LIP_TOP, STOMION_UP, STOMION_LO, LIP_BOTTOM = 0, 13, 14, 17
-SUBNASALE, MENTON, FOREHEAD_TOP, GLABELLA = 2, 152, 10, 9
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67,
-             109)
-MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 164, 0, 11, 12, 13, 14, 15, 16,
-           17, 18, 200, 199, 175, 152)
-
-# What each component measures, for people (the UI and README show these).
-DESCRIPTIONS: dict[str, str] = {
-    "ipd_cheek_ratio": "interpupillary distance / cheekbone width",
-    "pupil_mouth_face_ratio": "pupil line to mouth / face height (forehead top to chin)",
-    "facial_thirds_ratio": "middle third (glabella-subnasale) / lower third (subnasale-chin)",
-    "cheek_jaw_ratio": "cheekbone width / jaw width",
-    "face_eye_width_ratio": "cheekbone width / eye width",
-    "intercanthal_eye_ratio": "inner-eye gap / eye width",
-    "nose_intercanthal_ratio": "nose width / inner-eye gap",
-    "nose_face_ratio": "nose width / cheekbone width",
-    "mouth_nose_ratio": "mouth width / nose width",
-    "face_height_width_ratio": "face height (forehead top to chin) / cheekbone width",
-    "lip_ratio": "lower lip height / upper lip height",
-    "canthal_tilt_deg": "outer eye corner above inner corner, degrees",
-    "jaw_angle_deg": "jaw corner angle seen from the front, degrees",
-    "symmetry_index": "left-right landmark mismatch / cheekbone width (0 = perfect mirror)",
-}
-
-# Where each default ideal comes from: a published canon, or (where the canon needs
-# points a frontal mesh lacks) the median of the 102 London reference faces.
-IDEAL_SOURCES: dict[str, str] = {
-    "ipd_cheek_ratio": "canon 0.46",
-    "pupil_mouth_face_ratio": "reference median (canon 0.36 needs the hairline; the mesh has none)",
-    "facial_thirds_ratio": "canon: equal thirds",
-    "cheek_jaw_ratio": "canon 1.13 (men) to 1.17 (women)",
-    "face_eye_width_ratio": "canon: the face is five eye-widths wide",
-    "intercanthal_eye_ratio": "canon 0.95-1.15",
-    "nose_intercanthal_ratio": "canon: nose as wide as the inner-eye gap",
-    "nose_face_ratio": "canon 0.25",
-    "mouth_nose_ratio": "canon 1.5-1.62",
-    "face_height_width_ratio": "reference median (canon 1.3-1.6 uses the hairline)",
-    "lip_ratio": "canon 1.6",
-    "canthal_tilt_deg": "canon: a few degrees upward",
-    "jaw_angle_deg": "reference median (the 125 degree canon is a profile measure)",
-    "symmetry_index": "perfect mirror symmetry",
-}
+# Landmark names live in `landmark_names` (re-exported here for older imports); what
+# each component means and where its ideal comes from are generated from its spec in
+# `geometric_components`.
+DESCRIPTIONS: dict[str, str] = {c.name: c.description for c in COMPONENTS}
+IDEAL_SOURCES: dict[str, str] = {c.name: c.ideal_source for c in COMPONENTS}
 
 PAIRS_FILE = Path(__file__).with_name("data") / "mesh_pairs.json"
 

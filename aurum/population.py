@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from aurum import geometry, quality, store
+from aurum import geometric_components, geometry, quality, store
 from aurum.config import DEFAULT_COMPONENTS, QUALITY_METRICS, Config
 from aurum.shape import ShapeModel
 
@@ -36,25 +36,11 @@ PLACE_K = 5  # reference points whose map positions place a new face
 N_NEIGHBOURS = 5
 SCORE_FIELDS = ("final", "geometric", "attractiveness")
 
-# Geometry measures a person can read as a trait: (measure, phrase when above the
-# population mean, phrase when below). The symmetry index is left out on purpose:
-# the shape embedding is mirror-averaged, and "asymmetric" is no vibe.
-TRAITS: tuple[tuple[str, str, str, str], ...] = (
-    ("face_height_width_ratio", "long face", "wide face", "face height/width"),
-    ("intercanthal_eye_ratio", "wide-set eyes", "close-set eyes", "inner-eye gap/eye width"),
-    ("canthal_tilt_deg", "upturned eyes", "downturned eyes", "canthal tilt"),
-    ("cheek_jaw_ratio", "tapered jaw", "strong jaw", "cheekbone/jaw width"),
-    ("lip_ratio", "full lower lip", "full upper lip", "lower/upper lip height"),
-    ("mouth_nose_ratio", "wide mouth", "small mouth", "mouth/nose width"),
-    ("nose_face_ratio", "broad nose", "narrow nose", "nose/face width"),
-    ("face_eye_width_ratio", "small eyes for the face", "large eyes for the face",
-     "face/eye width"),
-    ("jaw_angle_deg", "soft jaw angle", "sharp jaw angle", "jaw angle"),
-    ("facial_thirds_ratio", "long midface", "long lower face", "middle/lower third"),
-    ("pupil_mouth_face_ratio", "low-set mouth", "high-set mouth", "eyes-to-mouth/face height"),
-    ("ipd_cheek_ratio", "eyes wide across the cheekbones", "broad cheekbones",
-     "pupil distance/cheekbone width"),
-)
+# Geometry measures a person can read as a trait, from the component specs:
+# (measure, phrase when above the population mean, phrase when below, label).
+TRAITS: tuple[tuple[str, str, str, str], ...] = tuple(
+    (c.name, c.trait.high, c.trait.low, c.trait.label)
+    for c in geometric_components.COMPONENTS if c.trait is not None)
 TRAIT_MIN_Z = 0.2  # smaller cluster-mean deviations are not worth a word
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from aurum import landmark_names as n
 from aurum import quality_metrics as qm
-from aurum.config import Thresholds
-from aurum.geometry import FACE_OVAL, IRIS_L, IRIS_R
+from aurum.config import QUALITY_METRICS, Thresholds  # noqa: F401  (re-exported: build_reference)
 from aurum.pose import Pose
 
 CANON_IED = 64.0  # the face is resampled to this inter-eye distance before sharpness
@@ -27,7 +27,7 @@ def measure(rgb: np.ndarray, lm: np.ndarray, pose: Pose, confidence: float | Non
             symmetry_index: float, bbox: tuple[float, float, float, float]) -> dict[str, Any]:
     """Raw quality values of one face (pixels and degrees, not yet normalised)."""
     h, w = rgb.shape[:2]
-    ied = float(np.hypot(*(lm[IRIS_L, :2] - lm[IRIS_R, :2])))
+    ied = float(_gap(lm, n.IRIS_L, n.IRIS_R))
     face_gray, mask = _face_crop(rgb, lm, ied)
     lap = cv2.Laplacian(face_gray, cv2.CV_64F, ksize=3)
     luma = face_gray[mask].astype(np.float64) if mask.any() else np.zeros(1)
@@ -37,8 +37,8 @@ def measure(rgb: np.ndarray, lm: np.ndarray, pose: Pose, confidence: float | Non
     sharp = lap_var / max(float(luma.var()), 1.0)
     under = float(np.mean(luma <= 25))
     over = float(np.mean(luma >= 245))
-    ear_l = np.hypot(*(lm[159, :2] - lm[145, :2])) / (np.hypot(*(lm[33, :2] - lm[133, :2])) + 1e-9)
-    ear_r = np.hypot(*(lm[386, :2] - lm[374, :2])) / (np.hypot(*(lm[263, :2] - lm[362, :2])) + 1e-9)
+    ear_l = _gap(lm, n.LID_UP_L, n.LID_LO_L) / (_gap(lm, n.EYE_OUT_L, n.EYE_IN_L) + 1e-9)
+    ear_r = _gap(lm, n.LID_UP_R, n.LID_LO_R) / (_gap(lm, n.EYE_OUT_R, n.EYE_IN_R) + 1e-9)
     x0, y0, bw, bh = bbox
     crop_margin = min(x0, y0, w - (x0 + bw), h - (y0 + bh)) / max(bw, bh, 1.0)
     return {
@@ -61,11 +61,16 @@ def measure(rgb: np.ndarray, lm: np.ndarray, pose: Pose, confidence: float | Non
     }
 
 
+def _gap(lm: np.ndarray, a: int, b: int) -> float:
+    """Image-plane distance between two landmarks, in pixels."""
+    return float(np.hypot(*(lm[a, :2] - lm[b, :2])))
+
+
 def _face_crop(rgb: np.ndarray, lm: np.ndarray, ied: float) -> tuple[np.ndarray, np.ndarray]:
     """Grayscale face region resampled to a canonical inter-eye distance, with a mask
     of the skin inside the face oval (so sharpness does not depend on image size)."""
     h, w = rgb.shape[:2]
-    pts = lm[list(FACE_OVAL), :2]
+    pts = lm[list(n.FACE_OVAL), :2]
     x0, y0 = np.floor(pts.min(axis=0)).astype(int)
     x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
     x0, y0 = max(0, x0), max(0, y0)

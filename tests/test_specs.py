@@ -97,3 +97,98 @@ def test_a_reference_built_for_other_components_is_refused(tmp_path):
     models = _stale_models(tmp_path, lambda m: m["measure_names"].pop())
     with pytest.raises(ValueError, match="geometric components.*new here: symmetry_index"):
         population.load_default(models)
+
+
+# ---------------------------------------------------------------- geometric components
+
+
+def test_component_specs_generate_every_table():
+    from aurum import geometric_components as gc
+    from aurum import geometry
+    from aurum.config import DEFAULT_COMPONENTS
+
+    assert list(DEFAULT_COMPONENTS) == list(gc.NAMES)
+    assert list(geometry.DESCRIPTIONS) == list(gc.NAMES) == list(geometry.IDEAL_SOURCES)
+    for spec in gc.COMPONENTS:
+        comp = DEFAULT_COMPONENTS[spec.name]
+        assert (comp.ideal, comp.tolerance, comp.weight) == (spec.ideal, spec.tolerance,
+                                                            spec.weight)
+    traits = {t[0]: t for t in population.TRAITS}
+    assert traits["cheek_jaw_ratio"] == ("cheek_jaw_ratio", "tapered jaw", "strong jaw",
+                                         "cheekbone/jaw width")
+    assert "symmetry_index" not in traits and len(traits) == 12
+
+
+def test_every_component_names_real_landmarks_and_is_measured(analysis):
+    from aurum import geometric_components as gc
+    from aurum import landmark_names as ln
+
+    for spec in gc.COMPONENTS:
+        for name in spec.landmarks:
+            value = getattr(ln, name)  # a point, or a region that says so in its name
+            assert isinstance(value, int) or name in ("MIDLINE", "FACE_OVAL"), name
+    assert list(analysis.geometry) == list(gc.NAMES)  # geometry.measure's keys
+
+
+def test_reference_clusters_use_the_spec_trait_words():
+    pop = population.load_default(models_dir())
+    words = {w for t in population.TRAITS for w in t[1:3]}
+    for cluster in pop.clusters:
+        for d in cluster["trait_details"]:
+            assert d["phrase"] in words
+
+
+# ---------------------------------------------------------------- landmark names
+
+
+def test_each_landmark_name_means_one_thing():
+    from aurum import landmark_names as ln
+
+    region_words = ("_PATCH", "_CONTOUR", "OVAL", "MIDLINE")
+    for name in dir(ln):
+        if not name.isupper() or name == "N_POINTS":
+            continue
+        value = getattr(ln, name)
+        if isinstance(value, tuple):
+            assert any(w in name for w in region_words), f"{name} is a region"
+            assert all(0 <= i < ln.N_POINTS for i in value)
+        else:
+            assert isinstance(value, int) and 0 <= value < ln.N_POINTS, name
+            assert not any(w in name for w in region_words), f"{name} is a point"
+    assert ln.point("MENTON") == 152
+    with pytest.raises(KeyError):
+        ln.point("FACE_OVAL")
+
+
+def test_quality_uses_landmark_names_not_indices():
+    import ast
+    import inspect
+
+    src = inspect.getsource(quality)
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
+            first = node.slice.elts[0]
+            assert not isinstance(first, ast.Constant), ast.unparse(node)
+
+
+# ---------------------------------------------------------------- README recipe
+
+
+def test_recipe_add_a_quality_metric_reaches_the_tune_tab(engine, analysis):
+    """README, Contributing, "Add a quality metric": one spec entry, and the Tune tab
+    has its slider, a slider move re-gates it, the checklist shows it."""
+    from aurum_ui.blocks import build_ui
+    from aurum_ui.state import Session
+    from aurum_ui.tabs import tune
+
+    with quality_metrics.registered(FRAMING):
+        _, ui = build_ui(engine)
+        assert ui["threshold-framing"].label == "Whole face in the picture"
+        values = tune.slider_values(Config())
+        values[tune.sliders().index("threshold-framing")] = 1.0
+        out = tune.on_rescore(engine, Session(analysis=analysis), Config(), *values)
+        framing = out["session"].report["quality"]["metrics"]["framing"]
+        assert framing["threshold"] == 1.0
+        assert "Whole face in the picture" in out["quality-table"]
+    _, ui = build_ui(engine)
+    assert "threshold-framing" not in ui
