@@ -65,6 +65,15 @@ class Population(Protocol):
 
     def percentile(self, scores: dict[str, float | None], config: Config) -> dict[str, Any]: ...
 
+    # What the app shows of the population, and the opt-in store behind it.
+    def map_layout(self) -> dict[str, Any]: ...
+
+    def reference_summary(self, config: Config) -> dict[str, Any]: ...
+
+    def opt_in(self, report_dict: dict[str, Any], embedding: Any) -> str: ...
+
+    def forget(self, point_id: str) -> bool: ...
+
 
 @dataclass
 class Analysis:
@@ -153,8 +162,26 @@ class Engine:
                 else "unavailable: switched off",
                 "descriptor_licence": self.descriptor.licence_summary()
                 if self.descriptor is not None else "n/a",
-                "clip": get_backend().status(),
-                "population": self.population_status}
+                "clip": self.clip.status(),
+                "population": self.population_status,
+                "store": _store_status()}
+
+    @property
+    def clip(self) -> Any:
+        """The CLIP backend: one per process (its weights are large), loaded in the
+        background by `start_background`; until then, and offline, it answers
+        "loading"/"unavailable" at once."""
+        return get_backend()
+
+    def start_background(self) -> None:
+        """Start what loads in the background (CLIP); never blocks a request."""
+        self.clip.start()
+
+    def close(self) -> None:
+        """Release what holds a lock or a connection (the opt-in store)."""
+        from aurum.store import close_shared_store
+
+        close_shared_store()
 
     def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
                 keep_image: bool = False) -> Analysis:
@@ -208,7 +235,7 @@ class Engine:
                 lap("attractiveness")
             # The CLIP backend (Spaces): immediate "loading"/"unavailable" until its
             # background load finishes; its heads are labelled, never blended.
-            clip = get_backend().analyze(rgb, face.landmarks)
+            clip = self.clip.analyze(rgb, face.landmarks)
             result.attractiveness = {**(result.attractiveness
                                         or _status_only(self.attractiveness_status)),
                                      "clip": clip}
@@ -343,6 +370,23 @@ def blend(geometric: float | None, attractiveness: float | None, weight: float, 
         "treat the score with caution"
     return {"score": round(float(value), 2), "weights": weights, "basis": basis,  # type: ignore[arg-type]
             "status": status}
+
+
+def _store_status() -> str:
+    """The opt-in store's state, without opening it (reads never create one)."""
+    import os
+
+    from aurum import store
+
+    if os.environ.get("AURUM_QDRANT_URL"):
+        where = "Qdrant server (AURUM_QDRANT_URL)"
+    else:
+        where = "embedded Qdrant in AURUM_DATA_DIR"
+    if store.peek_shared_store() is not None:
+        return f"ready: {where}, open"
+    if store.store_exists():
+        return f"ready: {where}, opened on first use"
+    return f"empty: {where}, created by the first opt-in"
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,10 +16,8 @@ from typing import Any
 
 import gradio as gr
 
-from aurum.clip_backend import get_backend
 from aurum.config import Config
 from aurum.engine import Engine
-from aurum.store import close_shared_store
 from aurum_ui import api, views
 from aurum_ui.state import STARTUP, Session
 from aurum_ui.tabs import about, live, score, status, tune
@@ -35,7 +33,7 @@ def build_demo(engine: Engine | None = None, tabs: Sequence[ModuleType] = TABS) 
     engine = engine or Engine()
     threading.Thread(target=warm_up, args=(engine,), daemon=True, name="aurum-warm-up").start()
     # Close the embedded opt-in store (its file lock) before the interpreter tears down.
-    atexit.register(close_shared_store)
+    atexit.register(engine.close)
     demo, _ = build_ui(engine, tabs)
     return demo
 
@@ -79,7 +77,7 @@ def warm_up(engine: Engine) -> None:
         STARTUP["warm_up_ms"] = f"failed: {type(exc).__name__}"
     # CLIP loads last and in the background: offline it ends as "unavailable: ...",
     # on Spaces it becomes "ready" while the app already serves the default model.
-    get_backend().start()
+    engine.start_background()
 
 
 def header_html() -> str:

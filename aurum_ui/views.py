@@ -36,7 +36,7 @@ def map_layout(engine: Engine) -> dict[str, Any] | None:
     cache = _cache(engine)
     if "layout" not in cache:
         layout = None
-        if engine.population is not None and hasattr(engine.population, "map_layout"):
+        if engine.population is not None:
             try:
                 layout = engine.population.map_layout()
             except Exception:
@@ -46,7 +46,7 @@ def map_layout(engine: Engine) -> dict[str, Any] | None:
 
 
 def reference_summary(engine: Engine, cfg: Config) -> dict[str, Any] | None:
-    if engine.population is None or not hasattr(engine.population, "reference_summary"):
+    if engine.population is None:
         return None
     try:
         return engine.population.reference_summary(cfg)

@@ -63,7 +63,7 @@ def test_rescore_moves_the_score_without_inference(engine, scored):
     before = sess.report["geometric"]["score"]
     timing = dict(sess.analysis.timing_ms)
     values = tune.slider_values(Config())
-    values[tune.SLIDERS.index(f"weight-{weakest}")] = 0.0
+    values[tune.sliders().index(f"weight-{weakest}")] = 0.0
     out = tune.on_rescore(engine, sess, Config(), *values)
     assert set(out) <= set(tune.RESCORE_OUTPUTS)
     assert out["config"].components[weakest].weight == 0.0
@@ -79,7 +79,7 @@ def test_sliders_round_trip_a_config():
     back = tune.config_from(cfg, tune.slider_values(cfg))
     assert back.to_dict() == cfg.to_dict()
     upd = tune.slider_updates(cfg)
-    assert set(upd) == set(tune.SLIDERS)
+    assert set(upd) == set(tune.sliders())
     assert upd["weight-lip_ratio"]["value"] == 2.5
 
 
@@ -136,7 +136,7 @@ def test_api_returns_the_cli_json(engine):
 
 def test_every_output_name_is_a_component(engine):
     demo, ui = build_ui(engine)
-    names = set(score.SCORE_OUTPUTS) | set(tune.RESCORE_OUTPUTS) | set(tune.SLIDERS)
+    names = set(score.SCORE_OUTPUTS) | set(tune.RESCORE_OUTPUTS) | set(tune.sliders())
     assert names <= set(ui)
     assert {f"tab-{t.ID}" for t in TABS} <= set(ui)
     assert views.map_view(engine, None).keys() <= set(ui)
@@ -147,3 +147,50 @@ def test_an_unwired_output_fails_loudly():
     run = keyed(lambda: {"nowhere": 1}, ui, ["somewhere"])
     with pytest.raises(KeyError, match="nowhere"):
         run()
+
+
+def test_recipe_add_a_tab(engine):
+    """README, Contributing, "Add a tab": a module with TITLE, ID, build(ui) and
+    wire(ui, engine), listed in TABS; its handler is tested like any other."""
+    import types
+
+    import gradio as gr
+
+    tab = types.ModuleType("hello_tab")
+    tab.TITLE, tab.ID = "Hello", "hello"
+
+    def on_hello(engine, name: str) -> dict:
+        return {"hello-out": f"Hello {name}: {engine.status()['face_mesh']}"}
+
+    def build(ui: UI) -> None:
+        ui.add("hello-name", gr.Textbox(elem_id="hello-name"))
+        ui.add("hello-out", gr.HTML(elem_id="hello-out"))
+
+    def wire(ui: UI, engine) -> None:
+        from aurum_ui.wiring import with_engine
+
+        ui.on(ui["hello-name"].submit, with_engine(on_hello, engine), ["hello-name"],
+              ["hello-out"], api_visibility="private")
+
+    tab.build, tab.wire = build, wire
+    demo, ui = build_ui(engine, (*TABS, tab))
+    assert {"tab-hello", "hello-name", "hello-out"} <= set(ui)
+    assert "ready" in on_hello(engine, "Ada")["hello-out"]
+    assert any(getattr(b, "elem_id", None) == "tab-hello" for b in demo.blocks.values())
+
+
+def test_the_engine_owns_every_model_and_the_app_asks_it(engine):
+    """One interface: every part reports a status; the app never probes with hasattr."""
+    from pathlib import Path
+
+    import aurum_ui
+
+    st = engine.status()
+    assert {"face_mesh", "descriptor", "attractiveness", "population", "clip",
+            "store"} <= set(st)
+    assert all(isinstance(v, str) and v for v in st.values())
+    assert engine.clip.status() == st["clip"]
+    root = Path(aurum_ui.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert "hasattr(" not in text and "get_backend" not in text, path

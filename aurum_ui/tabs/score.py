@@ -134,7 +134,7 @@ def _opt_in_html(engine: Engine, agree: bool, sess: Session) -> str:
     if sess.report is None or not sess.report.get("ok"):
         return views.note("Score a photo first: there are no numbers to add yet.")
     pop = engine.population
-    if pop is None or not hasattr(pop, "opt_in"):
+    if pop is None:
         return render.unavailable_html("Opt-in is", views.population_status(engine))
     if sess.opted_in_id:
         return views.note(f"This photo's numbers are already in the population (id "
@@ -164,7 +164,7 @@ def _forget_html(engine: Engine, record_id: str) -> str:
     if not record_id:
         return views.note("Paste the id you were given when you opted in.")
     pop = engine.population
-    if pop is None or not hasattr(pop, "forget"):
+    if pop is None:
         return render.unavailable_html("Deletion is", views.population_status(engine))
     try:
         done = pop.forget(record_id)

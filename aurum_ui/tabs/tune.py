@@ -22,12 +22,24 @@ from aurum_ui.tempdir import TEMP_DIR
 from aurum_ui.wiring import UI, with_engine
 
 TITLE, ID = "Tune", "tune"
-THRESHOLD_NAMES: tuple[str, ...] = ("quality", *QUALITY_METRICS)
-COMPONENT_NAMES: tuple[str, ...] = tuple(DEFAULT_COMPONENTS)
-# Every slider, by name, in the order the events pass their values.
-SLIDERS: tuple[str, ...] = (
-    *(f"threshold-{n}" for n in THRESHOLD_NAMES), "blend-weight",
-    *(s for n in COMPONENT_NAMES for s in (f"weight-{n}", f"ideal-{n}")))
+
+
+def threshold_names() -> tuple[str, ...]:
+    """The overall pass mark and one per quality metric spec (read when the tab is
+    built, so a new spec gets its slider)."""
+    return ("quality", *QUALITY_METRICS)
+
+
+def component_names() -> tuple[str, ...]:
+    return tuple(DEFAULT_COMPONENTS)
+
+
+def sliders() -> tuple[str, ...]:
+    """Every slider, by name, in the order the events pass their values."""
+    return (*(f"threshold-{n}" for n in threshold_names()), "blend-weight",
+            *(s for n in component_names() for s in (f"weight-{n}", f"ideal-{n}")))
+
+
 # Everything a config change refreshes.
 RESCORE_OUTPUTS: tuple[str, ...] = (
     "session", "config", "score-cards", "quality-table", "breakdown-plot", "tune-cards",
@@ -50,22 +62,22 @@ def ideal_range(name: str) -> tuple[float, float, float]:
 
 def config_from(base: Config, values: list[float] | tuple[float, ...]) -> Config:
     """Config = the base (preset / imported file, keeps tolerances) + slider values
-    (in `SLIDERS` order)."""
+    (in `sliders()` order)."""
     cfg = copy.deepcopy(base)
-    v = dict(zip(SLIDERS, values, strict=True))
-    for name in THRESHOLD_NAMES:
+    v = dict(zip(sliders(), values, strict=True))
+    for name in threshold_names():
         setattr(cfg.thresholds, name, float(v[f"threshold-{name}"]))
     cfg.blend_weight = float(v["blend-weight"])
-    for name in COMPONENT_NAMES:
+    for name in component_names():
         cfg.components[name].weight = float(v[f"weight-{name}"])
         cfg.components[name].ideal = float(v[f"ideal-{name}"])
     return cfg
 
 
 def slider_values(cfg: Config) -> list[float]:
-    """The sliders' values for `cfg`, in `SLIDERS` order."""
-    vals = [getattr(cfg.thresholds, n) for n in THRESHOLD_NAMES] + [cfg.blend_weight]
-    for name in COMPONENT_NAMES:
+    """The sliders' values for `cfg`, in `sliders()` order."""
+    vals = [getattr(cfg.thresholds, n) for n in threshold_names()] + [cfg.blend_weight]
+    for name in component_names():
         vals += [cfg.components[name].weight, cfg.components[name].ideal]
     return vals
 
@@ -74,9 +86,9 @@ def slider_updates(cfg: Config) -> dict[str, Any]:
     """Updates that move every slider to `cfg`, widening a range an imported value
     falls outside (a slider silently clamping it would change the config)."""
     out: dict[str, Any] = {f"threshold-{n}": gr.update(value=getattr(cfg.thresholds, n))
-                           for n in THRESHOLD_NAMES}
+                           for n in threshold_names()}
     out["blend-weight"] = gr.update(value=cfg.blend_weight)
-    for name in COMPONENT_NAMES:
+    for name in component_names():
         c = cfg.components[name]
         lo, hi, _ = ideal_range(name)
         out[f"weight-{name}"] = gr.update(value=c.weight, maximum=max(3.0, c.weight))
@@ -168,11 +180,11 @@ def _settings_column(ui: UI) -> None:
         [("reference faces", "reference"), ("reference + opted-in visitors", "reference+store")],
         value="reference", label="Percentile against", elem_id="percentile-population"))
     with gr.Accordion("Quality thresholds", open=True):
-        for name in THRESHOLD_NAMES:
+        for name in threshold_names():
             ui.add(f"threshold-{name}", gr.Slider(
                 0, 1, value=getattr(Config().thresholds, name), step=0.01,
                 label=quality_metrics.labels()[name], elem_id=f"threshold-{name}"))
-    for name in COMPONENT_NAMES:
+    for name in component_names():
         c = DEFAULT_COMPONENTS[name]
         lo, hi, step = ideal_range(name)
         with gr.Accordion(f"{DESCRIPTIONS[name]}", open=False, elem_id=f"acc-{name}"):
@@ -220,17 +232,18 @@ def build(ui: UI) -> None:
 def wire(ui: UI, engine: Engine) -> None:
     quick: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden",
                              "concurrency_id": "rescore"}
-    state = ["session", "base-config", *SLIDERS]
-    ui.on([ui[s].input for s in SLIDERS], with_engine(on_rescore, engine), state,
+    names = sliders()
+    state = ["session", "base-config", *names]
+    ui.on([ui[s].input for s in names], with_engine(on_rescore, engine), state,
           RESCORE_OUTPUTS, trigger_mode="always_last", concurrency_limit=4, **quick)
     ui.on(ui["preset"].input, with_engine(on_preset, engine), ["preset", *state],
-          (*RESCORE_OUTPUTS, "base-config", *SLIDERS, "import-message"),
+          (*RESCORE_OUTPUTS, "base-config", *names, "import-message"),
           concurrency_limit=4, **quick)
     ui.on(ui["percentile-population"].input, with_engine(on_population, engine),
           ["percentile-population", *state], (*RESCORE_OUTPUTS, "base-config"), **quick)
     ui.on(ui["import-config"].upload, with_engine(on_import, engine), ["import-config", *state],
-          (*RESCORE_OUTPUTS, "base-config", "preset", *SLIDERS, "import-message",
+          (*RESCORE_OUTPUTS, "base-config", "preset", *names, "import-message",
            "percentile-population"),
           api_visibility="private", concurrency_id="rescore")
-    ui.on(ui["export-config"].click, on_export, ["base-config", *SLIDERS],
+    ui.on(ui["export-config"].click, on_export, ["base-config", *names],
           ["export-file", "export-text"], api_visibility="private")
