@@ -12,7 +12,7 @@ from aurum import population, quality, quality_metrics, render
 from aurum.config import QUALITY_METRICS, Config, preset
 from aurum.engine import Engine
 from aurum.paths import models_dir
-from tests.conftest import LONDON
+from tests.conftest import FIXTURE_FACE
 
 FRAMING = quality_metrics.QualityMetric(
     "framing", "Whole face in the picture", ("crop_margin",),
@@ -24,7 +24,7 @@ FRAMING = quality_metrics.QualityMetric(
 
 @pytest.fixture(scope="module")
 def analysis(engine):
-    return engine.analyze(LONDON[0])
+    return engine.analyze(FIXTURE_FACE)
 
 
 def test_a_registered_metric_is_in_config_report_and_table(engine, analysis):

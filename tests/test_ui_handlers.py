@@ -16,7 +16,7 @@ from aurum_ui.blocks import TABS, build_ui
 from aurum_ui.state import LATENCY, Session
 from aurum_ui.tabs import live, score, status, tune
 from aurum_ui.wiring import UI, keyed
-from tests.conftest import LONDON
+from tests.conftest import FIXTURE_FACE
 
 CLI_KEYS = {"file", "ok", "error", "image_size", "face", "pose", "quality", "geometric",
             "attractiveness", "final", "percentile", "vibe", "expression", "config",
@@ -26,7 +26,7 @@ CLI_KEYS = {"file", "ok", "error", "image_size", "face", "pose", "quality", "geo
 @pytest.fixture(scope="module")
 def scored(engine):
     """A London face scored through the Score tab's handler."""
-    out = score.on_score(engine, LONDON[0].read_bytes(), list(score.render.DEFAULT_LAYERS),
+    out = score.on_score(engine, FIXTURE_FACE.read_bytes(), list(score.render.DEFAULT_LAYERS),
                          Config(), Session())
     return out
 
@@ -128,9 +128,9 @@ def test_status_lists_models(engine):
 
 
 def test_api_returns_the_cli_json(engine):
-    got = api.api_score(engine, LONDON[0].read_bytes())
+    got = api.api_score(engine, FIXTURE_FACE.read_bytes())
     assert set(got) == CLI_KEYS and got["file"] is None and got["ok"] is True
-    bad = api.api_score(engine, LONDON[0].read_bytes(), "{not json")
+    bad = api.api_score(engine, FIXTURE_FACE.read_bytes(), "{not json")
     assert bad["error"]["code"] == "bad_config"
 
 
