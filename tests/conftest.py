@@ -46,6 +46,15 @@ LONDON = _listing(SHARED / "london" / "neutral_front", 102)
 LONDON_SMILING = _listing(SHARED / "london" / "smiling_front", 102)
 
 
+SHARED_FIXTURES = {"shared", "london_face"}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that asks for a shared-data fixture is a `shared` test even unmarked."""
+    if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+        item.add_marker(pytest.mark.shared)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Runs after `-m` deselection: stop loudly if a selected test needs missing data."""

@@ -101,6 +101,7 @@ def test_import_and_get_backend_do_not_import_torch():
     assert out.split("\n")[:2] == ["unavailable: not started", "False False"]
 
 
+@pytest.mark.shared  # the FaceStats head sample is in ../shared/models
 def test_status_goes_loading_then_ready(tiny_dir, face):
     b = _GatedBackend(tiny_dir, heads=[cb.known_head("facestats_v1")])
     assert b.status() == "unavailable: not started"
@@ -140,6 +141,7 @@ def test_embedding_of_a_face_is_normalised(ready, face):
     assert not np.allclose(batch[0], batch[1])
 
 
+@pytest.mark.shared  # the FaceStats head sample is in ../shared/models
 def test_analyze_returns_every_head(ready, face):
     rgb, lm = face[0]
     r = ready.analyze(rgb, lm)
@@ -174,6 +176,7 @@ def test_analyze_never_raises(ready):
     assert r["status"].startswith("unavailable:") and r["score"] is None
 
 
+@pytest.mark.shared  # the FaceStats head sample is in ../shared/models
 def test_facestats_head_pinned_and_weights_only(monkeypatch):
     spec = cb.known_head("facestats_v1")
     assert cb.sha256_file(spec.path) == cb.KNOWN_HEADS["facestats_v1"]["sha256"]
@@ -201,6 +204,7 @@ def test_head_path_from_env(monkeypatch, tmp_path):
     assert cb.default_heads()[0].path.name == "facestats_regressor_v1.pt"
 
 
+@pytest.mark.shared  # the FaceStats head sample is in ../shared/models
 def test_wrong_sha256_is_refused(tiny_dir, face, monkeypatch):
     good = cb.known_head("facestats_v1")
     bad = cb.HeadSpec(name="tampered", path=good.path, sha256="0" * 64,
@@ -246,6 +250,7 @@ def test_missing_folder_and_disabled(monkeypatch, tmp_path):
     assert d.analyze(np.zeros((4, 4, 3), np.uint8), np.zeros((478, 3)))["score"] is None
 
 
+@pytest.mark.shared  # the FaceStats head sample is in ../shared/models
 def test_model_without_tokenizer_and_other_dim(tmp_path, face):
     folder = _save_tiny(tmp_path / "m64", projection_dim=64, with_tokenizer=False)
     b = cb.ClipBackend(folder, heads=[cb.known_head("facestats_v1")]).start()
