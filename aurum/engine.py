@@ -173,6 +173,15 @@ class Engine:
         "loading"/"unavailable" at once."""
         return get_backend()
 
+    def warm_up(self, example: Any = None) -> None:
+        """Initialise the models before the first visitor: a full analysis of `example`
+        when given (every graph; the first inference costs ~0.6 s), else the face-mesh
+        graphs only."""
+        if example is not None:
+            self.analyze(example)
+        else:
+            self.finder.warm_up()
+
     def start_background(self) -> None:
         """Start what loads in the background (CLIP); never blocks a request."""
         self.clip.start()

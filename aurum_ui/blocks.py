@@ -67,11 +67,7 @@ def warm_up(engine: Engine) -> None:
     try:
         # A full analysis of the bundled example initialises every MediaPipe graph
         # (the first inference costs ~0.6 s); without the example, build the graphs.
-        example = views.example_path()
-        if example is not None:
-            engine.analyze(example)
-        else:
-            engine.finder.warm_up()
+        engine.warm_up(views.example_path())
         STARTUP["warm_up_ms"] = round((time.perf_counter() - t0) * 1000, 1)
     except Exception as exc:  # a failed warm-up only costs the first request time
         STARTUP["warm_up_ms"] = f"failed: {type(exc).__name__}"

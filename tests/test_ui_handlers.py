@@ -194,3 +194,12 @@ def test_the_engine_owns_every_model_and_the_app_asks_it(engine):
     for path in root.rglob("*.py"):
         text = path.read_text()
         assert "hasattr(" not in text and "get_backend" not in text, path
+
+
+def test_warm_up_goes_through_the_engine(engine):
+    from aurum_ui.blocks import warm_up
+    from aurum_ui.state import STARTUP
+
+    warm_up(engine)
+    assert isinstance(STARTUP["warm_up_ms"], float)
+    engine.warm_up(None)  # no example photo: the mesh graphs alone
