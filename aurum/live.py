@@ -9,11 +9,13 @@ second, so it gets much less:
   first frame the mesh follows the face from its own last landmarks and skips the
   detector. Tracking has state, so each live session gets its own graph
   (`LiveTracker`), and `LivePool` bounds how many exist and releases idle ones.
-- The mesh and the detector run on a downscaled copy of the frame (the mesh model
-  sees a 192 px face crop whatever the frame size). Their outputs are relative
-  coordinates, so the landmarks come back in the *full* frame's pixels and the
-  quality checks (the eye distance for resolution, sharpness, exposure) are judged
-  on the full frame, as for a photo of that size.
+- The mesh and the detector run on a copy whose long side is at most MEASURE_SIDE
+  (the mesh model sees a 192 px face crop whatever the frame size). Their outputs are
+  relative coordinates, so the landmarks come back in the *full* frame's pixels and
+  the quality checks (the eye distance for resolution, sharpness, exposure) are judged
+  on the full frame, as for a photo of that size. Measured: downscaling a 640 x 480
+  or 1280 x 720 frame to 320 px saved no CPU (9-10 ms a frame either way; the graph
+  crops the face itself), so only frames larger than 640 px are shrunk.
 - The short-range face detector still runs on every (small) frame: the quality
   checklist's "detector confidence" is its score, as in the full pipeline.
 
@@ -43,7 +45,7 @@ from aurum.pose import Pose, estimate_pose, frontalise
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-MEASURE_SIDE = 320  # the long side of the copy the mesh and detector see
+MEASURE_SIDE = 640  # the long side of the copy the mesh and detector see
 IDLE_RELEASE_S = 20.0  # a session silent this long gives its graphs back
 MAX_TRACKERS = 4  # live sessions with graphs at once (the stream's concurrency)
 N_LANDMARKS = 478

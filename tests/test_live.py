@@ -61,7 +61,7 @@ def test_live_checks_agree_with_the_full_pipeline(engine, path):
 
 
 def test_resolution_is_judged_at_the_full_frame_scale():
-    """The mesh sees a 320 px copy, but the eye distance is the frame's own."""
+    """The mesh sees at most a 640 px copy, but the eye distance is the frame's own."""
     small = webcam_frame(FIXTURES[1], 640, 480)
     big = np.asarray(Image.fromarray(small).resize((1280, 960), Image.BICUBIC))
     ied_small = live_report(small)["raw"]["inter_eye_px"]
