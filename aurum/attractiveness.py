@@ -3,8 +3,13 @@
 `load_default(models_dir)` reads `attractiveness_v1.json`, written by
 `python -m aurum train-attractiveness` (see `aurum.train_attractiveness` and
 `models/MODEL_CARD.md`). The file is plain data: feature names, standardisation,
-the shape space, the learner's coefficients, the calibration and the
-cross-validated figures that every result carries with it. No pickles.
+the shape space (when shape features are used), the learner's coefficients, the
+calibration, the cross-validated figures that every result carries with it and the
+interval half-width taken from the cross-validated residuals. No pickles.
+
+Features may include the 128 values of the L2-normalised face descriptor
+(`aurum.descriptor`, names `descriptor_000`...): they come from `ctx.descriptor`, are
+used for one dot product and are never copied into the result.
 
 The 0-100 score is a linear map of the predicted mean rating on the raters' 1-7
 scale: 0 = every rater would answer 1, 50 = 4 (the middle of the scale),
@@ -25,7 +30,10 @@ import numpy as np
 from aurum.appearance import FeatureError, RawFeatures, ShapeSpace, raw_features
 
 MODEL_FILE = "attractiveness_v1.json"
-FORMAT = "aurum.attractiveness/1"
+FORMAT = "aurum.attractiveness/2"
+FORMATS = ("aurum.attractiveness/1", FORMAT)
+DESCRIPTOR_PREFIX = "descriptor_"
+DESCRIPTOR_NAMES = [f"{DESCRIPTOR_PREFIX}{i:03d}" for i in range(128)]
 SCALE_MIN, SCALE_MAX = 1.0, 7.0
 # More hidden features than this and the estimate would lean on imputation too much.
 MAX_IMPUTED = 4
@@ -38,6 +46,13 @@ CALIBRATION = ("linear map of the predicted mean rating on the raters' 1-7 scale
                "span 1.6-5.7 (scores 9-78)")
 
 
+def interval_text(rating: float, half_width: float, coverage: float) -> str:
+    """The honest reading of one estimate, e.g. 'panel rating about 3.2 +- 0.6'."""
+    return (f"panel rating about {rating:.1f} \u00b1 {half_width:.1f} on the 1-7 scale "
+            f"({coverage * 100:.0f} % of the London faces' mean ratings fell within this "
+            "distance of their cross-validated prediction)")
+
+
 def rating_to_score(rating: float) -> float:
     """The calibration: position of a mean rating on the 1-7 scale, as 0-100."""
     r = min(SCALE_MAX, max(SCALE_MIN, float(rating)))
@@ -48,7 +63,7 @@ class LearnedAttractiveness:
     """A linear (or RBF-kernel) model of mean ratings on standardised face features."""
 
     def __init__(self, spec: dict[str, Any], source: str | None = None) -> None:
-        if spec.get("format") != FORMAT:
+        if spec.get("format") not in FORMATS:
             raise ValueError(f"not an {FORMAT} model file (format={spec.get('format')!r})")
         self.spec = spec
         self.source = source
@@ -59,9 +74,18 @@ class LearnedAttractiveness:
         self.mean = np.asarray(feats["mean"], dtype=np.float64)
         self.scale = np.asarray(feats["scale"], dtype=np.float64)
         self.clip_z = float(feats.get("clip_z", math.inf))
-        self.space = ShapeSpace.from_dict(spec["shape_space"])
-        self.shape_names = self.space.names()
-        self.scalar_names = [n for n in self.names if n not in set(self.shape_names)]
+        self.space = ShapeSpace.from_dict(spec["shape_space"]) \
+            if spec.get("shape_space") else None
+        self.shape_names = self.space.names() if self.space is not None else []
+        self._desc_idx = [i for i, n in enumerate(self.names)
+                          if n.startswith(DESCRIPTOR_PREFIX)]
+        if self._desc_idx and [self.names[i] for i in self._desc_idx] != DESCRIPTOR_NAMES:
+            raise ValueError("the descriptor features must be descriptor_000..127 in order")
+        self.uses_descriptor = bool(self._desc_idx)
+        self.scalar_names = [n for n in self.names if n not in set(self.shape_names)
+                             and not n.startswith(DESCRIPTOR_PREFIX)]
+        self.uses_raw = bool(self.scalar_names) or any(n in self.names
+                                                       for n in self.shape_names)
         self._shape_idx = [self.names.index(n) for n in self.shape_names if n in self.names]
         self._shape_pick = [i for i, n in enumerate(self.shape_names) if n in self.names]
         self._scalar_idx = [self.names.index(n) for n in self.scalar_names]
@@ -92,16 +116,29 @@ class LearnedAttractiveness:
             "data": spec["data"]["name"],
             "cv": val["kfold"]["scheme"],
         }
+        sex_r = val.get("within_sex_pearson_r")
+        if sex_r:
+            self.validity["within_sex_pearson_r"] = dict(sex_r)
+        unc = spec.get("uncertainty") or {}
+        self.half_width = float(unc["half_width_rating"]) if unc else None
+        self.coverage = float(unc.get("coverage", 0.8)) if unc else None
+        self.uncertainty_method = str(unc.get("method", "")) if unc else ""
         self.calibration = str(spec["calibration"]["text"])
         self._ratings = sorted(float(v) for v in spec["data"]["rating_means_sorted"])
 
     # -- features -----------------------------------------------------------------
-    def vector(self, raw: RawFeatures) -> tuple[np.ndarray, list[str]]:
-        """Feature vector in `self.names` order and the names that were imputed."""
+    def vector(self, raw: RawFeatures | None, descriptor: Any = None
+               ) -> tuple[np.ndarray, list[str]]:
+        """Feature vector in `self.names` order and the names that were imputed
+        (descriptor values are never imputed: the caller checks they exist)."""
         x = np.full(len(self.names), np.nan)
-        x[self._shape_idx] = self.space.transform(raw.shape)[self._shape_pick]
-        for i, name in zip(self._scalar_idx, self.scalar_names, strict=True):
-            x[i] = raw.scalars.get(name, math.nan)
+        if raw is not None:
+            if self.space is not None and self._shape_idx:
+                x[self._shape_idx] = self.space.transform(raw.shape)[self._shape_pick]
+            for i, name in zip(self._scalar_idx, self.scalar_names, strict=True):
+                x[i] = raw.scalars.get(name, math.nan)
+        if self.uses_descriptor and descriptor is not None:
+            x[self._desc_idx] = descriptor.normalised()
         missing = [self.names[i] for i in np.flatnonzero(~np.isfinite(x))]
         return x, missing
 
@@ -143,17 +180,26 @@ class LearnedAttractiveness:
                 f"rho={v['spearman_rho_10fold']:.2f}, n={v['n_faces']})")
 
     def analyze(self, ctx: Any) -> dict[str, Any]:
+        descriptor = getattr(ctx, "descriptor", None)
+        if self.uses_descriptor and descriptor is None:
+            reason = str(getattr(ctx, "descriptor_status", "unavailable: not computed"))
+            reason = reason.removeprefix("unavailable: ")
+            return {"score": None, "model": self.name,
+                    "status": f"unavailable: the face descriptor is unavailable ({reason})"}
         try:
-            raw = raw_features(ctx)
-            return self.analyze_raw(raw)
+            raw = raw_features(ctx) if self.uses_raw else None
+            return self.analyze_raw(raw, descriptor)
         except FeatureError as exc:
             return {"score": None, "status": f"unavailable: {exc}", "model": self.name}
         except Exception as exc:  # never take the request down
             return {"score": None, "model": self.name,
                     "status": f"unavailable: feature extraction failed ({type(exc).__name__})"}
 
-    def analyze_raw(self, raw: RawFeatures) -> dict[str, Any]:
-        x, missing = self.vector(raw)
+    def analyze_raw(self, raw: RawFeatures | None, descriptor: Any = None) -> dict[str, Any]:
+        if self.uses_descriptor and descriptor is None:
+            return {"score": None, "model": self.name,
+                    "status": "unavailable: the face descriptor is unavailable"}
+        x, missing = self.vector(raw, descriptor)
         if len(missing) > MAX_IMPUTED:
             return {"score": None, "model": self.name,
                     "status": f"unavailable: {len(missing)} features could not be measured "
@@ -164,9 +210,13 @@ class LearnedAttractiveness:
             return {"score": None, "model": self.name,
                     "status": "unavailable: the prediction is not a number"}
         rating = min(SCALE_MAX, max(SCALE_MIN, rating))
-        clipped = [self.names[i] for i in np.flatnonzero(
-            np.abs((x - self.mean) / self.scale) > self.clip_z)]
-        return {
+        beyond = np.abs((x - self.mean) / self.scale) > self.clip_z
+        clipped = [self.names[i] for i in np.flatnonzero(beyond)
+                   if not self.names[i].startswith(DESCRIPTOR_PREFIX)]
+        n_desc = int(beyond[self._desc_idx].sum()) if self._desc_idx else 0
+        if n_desc:  # a count only: which dimensions would describe the person
+            clipped.append(f"descriptor ({n_desc} of 128 dimensions)")
+        out = {
             "score": round(rating_to_score(rating), 2),
             "status": "ok",
             "model": self.name,
@@ -180,6 +230,20 @@ class LearnedAttractiveness:
             "out_of_range": clipped,
             "attribution": ATTRIBUTION,
         }
+        if self.half_width is not None and self.coverage is not None:
+            hw = self.half_width
+            lo, hi = max(SCALE_MIN, rating - hw), min(SCALE_MAX, rating + hw)
+            out["uncertainty"] = {
+                "rating_plus_minus": round(hw, 2),
+                "rating_interval": [round(lo, 2), round(hi, 2)],
+                "score_plus_minus": round(hw / (SCALE_MAX - SCALE_MIN) * 100.0, 1),
+                "score_interval": [round(rating_to_score(lo), 1),
+                                   round(rating_to_score(hi), 1)],
+                "coverage": self.coverage,
+                "method": self.uncertainty_method,
+                "text": interval_text(rating, hw, self.coverage),
+            }
+        return out
 
 
 def load(path: Path) -> LearnedAttractiveness:

@@ -28,10 +28,12 @@ from aurum.paths import REPO_DIR, shared_dir
 
 # (key, label, comparison, target). Kept in one place so the table, the JSON and
 # bench/README.md say the same thing.
+# The bare models are the face mesh and the face descriptor (issue 13): the engine's
+# overhead is judged against both, and the p95 budget includes the descriptor.
 TARGETS: list[tuple[str, str, str, float]] = [
-    ("ratio_e2e_to_bare_mesh", "analyze+score / bare face mesh (p50)", "<=", 1.5),
+    ("ratio_e2e_to_bare_mesh", "analyze+score / bare mesh+descriptor (p50)", "<=", 1.5),
     ("cpu_ratio_e2e_to_bare_mesh", "same ratio in process CPU time (p50)", "<=", 1.5),
-    ("london_e2e_p95_ms", "analyze+score p95 on 1350x1350 (ms)", "<", 50.0),
+    ("london_e2e_p95_ms", "analyze+score p95 on 1350x1350 (ms)", "<=", 150.0),
     ("slider_p50_ms", "slider re-score p50 (ms)", "<", 2.0),
     ("rss_growth_mb", "RSS growth 100 -> last score (MB)", "<", 20.0),
 ]
@@ -65,22 +67,40 @@ def _rss_mb() -> float:
 
 def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
     """Per image: analyze from the file (read + decode included, as the CLI does), score,
-    and the bare face mesh on the same decoded pixels, interleaved."""
+    and the bare models (face mesh, then the descriptor in the mesh's box) on the same
+    decoded pixels, interleaved."""
     import mediapipe as mp
 
+    from aurum.descriptor import get_model
     from aurum.imaging import load_image
+
+    desc = get_model()
+    has_desc = desc.load()
+
+    def bare_descriptor(rgb: np.ndarray, found: Any) -> float:
+        if not has_desc or not found:
+            return 0.0
+        h, w = rgb.shape[:2]
+        pts = np.array([(p.x * w, p.y * h) for p in found[0].landmark])
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        t = time.perf_counter()
+        desc.compute(rgb, (x0, y0, x1 - x0, y1 - y0))
+        return (time.perf_counter() - t) * 1e3
 
     bare = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
                                            max_num_faces=1)
     rows = []
     try:
         warm = load_image(paths[0])
-        bare.process(warm)
+        bare_descriptor(warm, bare.process(warm).multi_face_landmarks)
         engine.score(engine.analyze(paths[0]), config)
         for path in paths:
             rgb = load_image(path)
             c0, t0 = time.process_time(), time.perf_counter()
             found = bare.process(rgb).multi_face_landmarks
+            mesh_ms = (time.perf_counter() - t0) * 1e3
+            desc_ms = bare_descriptor(rgb, found)
             c1, t1 = time.process_time(), time.perf_counter()
             analysis = engine.analyze(path)
             t2 = time.perf_counter()
@@ -88,6 +108,7 @@ def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
             c3, t3 = time.process_time(), time.perf_counter()
             rows.append({"file": path.name, "size": list(rgb.shape[1::-1]),
                          "bare_ms": (t1 - t0) * 1e3, "bare_found": bool(found),
+                         "bare_mesh_only_ms": mesh_ms, "bare_descriptor_ms": desc_ms,
                          "analyze_ms": (t2 - t1) * 1e3, "score_ms": (t3 - t2) * 1e3,
                          "e2e_ms": (t3 - t1) * 1e3, "ok": report.ok,
                          "bare_cpu_ms": (c1 - c0) * 1e3, "e2e_cpu_ms": (c3 - c1) * 1e3,
@@ -118,6 +139,8 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "score_ms": _stats([r["score_ms"] for r in rows]),
         "e2e_ms": e2e,
         "bare_mesh_ms": bare,
+        "bare_mesh_only_ms": _stats([r["bare_mesh_only_ms"] for r in rows]),
+        "bare_descriptor_ms": _stats([r["bare_descriptor_ms"] for r in rows]),
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
         "ratio_p50": round(e2e["p50"] / bare["p50"], 3) if bare["p50"] else None,
         "e2e_cpu_ms": e2e_cpu,
@@ -259,11 +282,13 @@ def table(r: dict[str, Any]) -> str:
             row(f"    stage {stage}", s)
         row("  score", part["score_ms"])
         row("  analyze+score (end to end)", part["e2e_ms"])
-        row("  bare FaceMesh.process (decoded)", part["bare_mesh_ms"])
+        row("  bare FaceMesh.process (decoded)", part["bare_mesh_only_ms"])
+        row("  bare descriptor (dlib, mesh box)", part["bare_descriptor_ms"])
+        row("  bare mesh + descriptor", part["bare_mesh_ms"])
         row("  ratio e2e / bare, per image", part["ratio_per_image"])
         lines.append(f"  {'ratio of p50s e2e / bare':<40}{_fmt(part['ratio_p50']):>10}")
         row("  analyze+score, process CPU time", part["e2e_cpu_ms"])
-        row("  bare FaceMesh, process CPU time", part["bare_mesh_cpu_ms"])
+        row("  bare mesh+descriptor, process CPU", part["bare_mesh_cpu_ms"])
         lines.append(f"  {'ratio of CPU p50s e2e / bare':<40}{_fmt(part['cpu_ratio_p50']):>10}")
     row("slider re-score (cached analysis) ms", r["slider"]["ms"])
     mem = r["memory"]

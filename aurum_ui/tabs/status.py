@@ -20,7 +20,7 @@ from aurum_ui.wiring import UI, with_engine
 
 TITLE, ID = "Status", "status"
 PACKAGES = ("gradio", "mediapipe", "numpy", "opencv-contrib-python", "plotly", "scikit-learn",
-            "umap-learn")
+            "umap-learn", "dlib-bin", "face-recognition-models")
 
 
 def versions() -> dict[str, str]:
@@ -43,7 +43,10 @@ def status(engine: Engine) -> dict[str, Any]:
                         "removed at exit",
                         "uploads": f"read into memory on arrival, file deleted "
                                    f"{UPLOAD_GRACE_S:g} s later",
-                        "overlays": "sent inline, never written"}}
+                        "overlays": "sent inline, never written",
+                        "face_descriptor": "identity template: computed in memory for one "
+                                           "request, used by the attractiveness model, "
+                                           "dropped; never stored, logged or returned"}}
 
 
 def latency_html() -> str:
