@@ -76,13 +76,14 @@ INIT_JS = """
   };
   const probe = document.createElement('canvas');
   let lastSrc = null;
-  const read = (src, t) => {
-    const img = new Image();
-    img.onload = () => {
-      const s = img.naturalWidth / (live.frameW || img.naturalWidth);
-      probe.width = img.naturalWidth; probe.height = img.naturalHeight;
+  const read = (el, t) => {
+    // Read the stamp from the displayed <img> itself (no second decode of the image).
+    el.decode().then(() => {
+      if (!el.naturalWidth) return;
+      const s = el.naturalWidth / (live.frameW || el.naturalWidth);
+      probe.width = el.naturalWidth; probe.height = el.naturalHeight;
       const c = probe.getContext('2d', {willReadFrequently: true});
-      c.drawImage(img, 0, 0);
+      c.drawImage(el, 0, 0);
       let v = 0;
       for (let i = 0; i < BITS; i++) {
         const x = Math.round((X0 + i * BLOCK + BLOCK / 2) * s);
@@ -93,15 +94,14 @@ INIT_JS = """
       const t0 = caps.get(v);
       live.events.push({t: t, seq: v, latency: t0 === undefined ? null : t - t0});
       if (live.events.length > 20000) live.events.splice(0, 10000);
-    };
-    img.src = src;
+    }, () => {});
   };
   const check = () => {
     const el = document.querySelector('#live-overlay img');
     const src = el ? el.getAttribute('src') : null;
     if (src && src !== lastSrc) {
       lastSrc = src;
-      requestAnimationFrame(() => read(src, performance.now()));
+      requestAnimationFrame(() => read(el, performance.now()));
     }
   };
   new MutationObserver(check).observe(document, {subtree: true, childList: true,

@@ -50,8 +50,8 @@ def _env(name: str, default: float) -> float:
 # 0.1 s 10 fps (its cap), 63-77 ms; Gradio's default 0.5 s caps it at 2.
 STREAM_EVERY = _env("AURUM_LIVE_STREAM_EVERY", 0.066)
 CONCURRENCY = int(_env("AURUM_LIVE_CONCURRENCY", 4))  # live visitors served at once
-OVERLAY_SIDE = int(_env("AURUM_LIVE_OVERLAY_SIDE", 480))  # long side of the overlay JPEG
-OVERLAY_QUALITY = int(_env("AURUM_LIVE_OVERLAY_QUALITY", 75))
+OVERLAY_SIDE = int(_env("AURUM_LIVE_OVERLAY_SIDE", 400))  # long side of the overlay JPEG
+OVERLAY_QUALITY = int(_env("AURUM_LIVE_OVERLAY_QUALITY", 70))
 MEASURE_SIDE = int(_env("AURUM_LIVE_MEASURE_SIDE", 640))  # what the mesh sees
 STATIC = os.environ.get("AURUM_LIVE_STATIC", "") == "1"  # static-mode mesh (bench lever)
 FULL = os.environ.get("AURUM_LIVE_FULL", "") == "1"  # the full pipeline per frame (bench)
