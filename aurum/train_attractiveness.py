@@ -908,9 +908,8 @@ def fit_final(cache: FeatureCache, names: list[str], learner: str, model_id: str
     if "descriptor" in groups.values():
         spec["descriptor"] = {
             "source": "aurum.descriptor: dlib face-recognition ResNet v1, 5-point "
-                      "alignment inside the MediaPipe face box, 150 px chip, padding 0.25, "
-                      "mean of the chip's and its mirror image's outputs; L2-normalised "
-                      "before standardisation",
+                      "alignment inside the MediaPipe face box, 150 px chip, padding 0.25; "
+                      "L2-normalised before standardisation",
             "weights_sha256": dict(SHA256), "licences": dict(LICENCES)}
     if space is not None:
         spec["shape_space"] = space.to_dict()
@@ -1178,10 +1177,7 @@ def model_card(spec: dict[str, Any], model: LearnedAttractiveness, ds: Dataset) 
         "",
         "dlib's face-recognition ResNet v1 (128-D), run on the aligned 150 px chip: dlib's "
         "**5-point** shape predictor (eye corners, base of the nose) inside the MediaPipe "
-        "face box, `dlib.get_face_chip` (padding 0.25), then the network on the chip and on "
-        "its mirror image, averaged (the network alone is not mirror-symmetric: on 17 "
-        "London and SFHQ faces a mirrored photo moved the score by 1.4 points on average, "
-        "up to 4.2; with the average 0.6, up to 1.1). The "
+        "face box, `dlib.get_face_chip` (padding 0.25), `compute_face_descriptor`. The "
         "68-point predictor is never used (its training data, iBUG 300-W, is licensed for "
         "non-commercial use only). Measured in development: the descriptor from the 5 "
         "points inside the MediaPipe box differs from the one inside dlib's own HOG "
@@ -1412,7 +1408,13 @@ def model_card(spec: dict[str, Any], model: LearnedAttractiveness, ds: Dataset) 
         "invariance were not checked, and choosing one now, after seeing its r, would "
         "flatter it; they are leads for the next round, validated on held-out sets.",
         "",
-        "From development (not recomputed by this command): the previous model "
+        "From development (not recomputed by this command): **mirror averaging** of the "
+        "descriptor (the network on the chip and on its mirror image, outputs averaged) "
+        "cut the score change of a mirrored photo from 1.4 points on average (up to 4.2, "
+        "17 London and SFHQ faces) to 0.6 (up to 1.1), but a full run of this command "
+        "with it gave London 10-fold r 0.60 (women 0.48, men 0.46) and a hair-colour "
+        "spread among women above its chance level, so the single chip is kept and a "
+        "mirrored photo can move a score by a few points. The previous model "
         "(`london-pls-v1`, PLS on the 41 features: 10-fold r 0.52, women 0.44, men 0.21, "
         "smiling change 4.0 points, SFHQ ethnicity spread among men 12.6 vs chance 10.7, "
         "hair-colour spread among women 15.1 vs chance 11.4). A probe found that simple "
