@@ -43,6 +43,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         # Several visitors are several pages of one browser: none may be throttled.
         "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
         "--disable-backgrounding-occluded-windows"]
+VIEWPORT = {"width": 1360, "height": 1000}
 TARGETS = {"fps_1": 10.0, "fps_each_4": 4.0, "latency_p50_ms": 200.0}
 
 BITS, BLOCK, X0, Y0 = 10, 16, 8, 8  # the stamp: 10 blocks of 16 px from (8, 8)
@@ -209,8 +210,7 @@ def browser_pid(clip: Path) -> int | None:
 
 def start_visitor(browser: Any, url: str) -> Any:
     """One visitor: a fresh context (own session), the Live tab, camera streaming."""
-    ctx = browser.new_context(viewport={"width": 1360, "height": 1000},
-                              permissions=["camera"])
+    ctx = browser.new_context(viewport=VIEWPORT, permissions=["camera"])
     ctx.add_init_script(INIT_JS)
     pg = ctx.new_page()
     pg.goto(url)
@@ -323,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-minutes", type=float, default=0.0,
                    help="also stream one visitor this long and sample server RSS")
     p.add_argument("--face", type=Path, default=FACE)
+    p.add_argument("--camera-fps", type=int, default=30,
+                   help="the fake camera's frame rate (the issue's figure is at 30)")
+    p.add_argument("--viewport", default="1360x1000", help="each page's size, WxH")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="environment of the launched app, e.g. AURUM_LIVE_STATIC=1 (the "
                         "live levers, see aurum_ui/tabs/live.py); repeatable")
@@ -338,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         pid = proc.pid
     elif not any(h in url for h in ("127.0.0.1", "localhost", "[::1]")):
         raise SystemExit("loopback only")
+    global VIEWPORT
+    VIEWPORT = dict(zip(("width", "height"), map(int, args.viewport.split("x")), strict=True))
     result: dict[str, Any] = {"app_dir": str(args.app_dir), "env": args.env,
+                              "camera_fps": args.camera_fps, "viewport": args.viewport,
                               "cpus": os.cpu_count(),
                               "load_at_start": [round(x, 2) for x in os.getloadavg()],
                               "runs": []}
@@ -347,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
             clip = Path(tmp) / "face.y4m"
-            write_clip(args.face, clip)
+            write_clip(args.face, clip, fps=args.camera_fps)
             for n in args.visitors:
                 r = measure(pw, url, n, args.seconds, args.warmup, clip, pid)
                 result["runs"].append(r)
