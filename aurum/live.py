@@ -210,7 +210,7 @@ class LivePool:
         self.idle_s = idle_s
         self.tracker_kw = tracker_kw
         self._lock = threading.Condition()
-        # key -> [tracker, last used (monotonic), busy]
+        # key -> [tracker, last used (monotonic), busy, released while busy]
         self._slots: OrderedDict[str, list[Any]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -232,7 +232,7 @@ class LivePool:
                     break
                 if slot is None and (len(self._slots) < self.max_trackers
                                      or self._evict_locked()):
-                    slot = self._slots[key] = [None, time.monotonic(), False]
+                    slot = self._slots[key] = [None, time.monotonic(), False, False]
                     break
                 self._lock.wait(0.05)  # this session's previous frame, or a full pool
             slot[2] = True
@@ -246,7 +246,9 @@ class LivePool:
         finally:
             with self._lock:
                 slot[1], slot[2] = time.monotonic(), False
-                if not ok:  # a graph that raised may be broken: start afresh next time
+                # A graph that raised may be broken: start afresh next time. A session
+                # that ended during its last frame goes now.
+                if (not ok or slot[3]) and self._slots.get(key) is slot:
                     self._drop_locked(key)
                 self._lock.notify_all()
 
@@ -259,7 +261,7 @@ class LivePool:
             if slot is not None and not slot[2]:
                 self._drop_locked(key)
             elif slot is not None:
-                slot[1] = -1e18  # busy: idle at once when it returns, swept next call
+                slot[3] = True  # busy: closed when its frame in flight returns
 
     def close_all(self) -> None:
         with self._lock:

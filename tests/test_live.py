@@ -132,6 +132,11 @@ def test_pool_bounds_and_releases_graphs():
     with pool.tracker("d"):
         pass
     assert pool.keys() == ["d"]  # "c" sat idle: released at the next call
+    pool.idle_s = 60.0
+    with pool.tracker("e"):
+        pool.release("e")  # the session ends while its frame is being measured
+        assert pool.keys() == ["d", "e"]
+    assert pool.keys() == ["d"]
     pool.close_all()
     assert len(pool) == 0
 
