@@ -283,7 +283,7 @@ def table(r: dict[str, Any]) -> str:
         row("  score", part["score_ms"])
         row("  analyze+score (end to end)", part["e2e_ms"])
         row("  bare FaceMesh.process (decoded)", part["bare_mesh_only_ms"])
-        row("  bare descriptor (dlib, mesh box)", part["bare_descriptor_ms"])
+        row("  bare descriptor (in the mesh box)", part["bare_descriptor_ms"])
         row("  bare mesh + descriptor", part["bare_mesh_ms"])
         row("  ratio e2e / bare, per image", part["ratio_per_image"])
         lines.append(f"  {'ratio of p50s e2e / bare':<40}{_fmt(part['ratio_p50']):>10}")

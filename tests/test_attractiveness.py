@@ -160,11 +160,16 @@ def test_london_scores_track_the_ratings_out_of_sample_direction(engine, spec):
 @pytest.mark.shared
 @pytest.mark.parametrize("path", [LONDON[3], LONDON[60], FACES[10]], ids=lambda p: p.name)
 def test_mirrored_face_scores_almost_the_same(engine, path):
+    """The descriptor network is not mirror-symmetric: measured, a mirrored photo moves
+    the score by 1.4 points on average, at most 4.2 on 17 faces (the model card says
+    why mirror averaging was not kept). The bound is well inside the stated interval."""
     rgb = load_image(path)
     a = engine.run(rgb).to_dict()["attractiveness"]
     b = engine.run(np.ascontiguousarray(rgb[:, ::-1])).to_dict()["attractiveness"]
     assert a["status"] == b["status"] == "ok"
-    assert abs(a["score"] - b["score"]) < 3.0, (a["score"], b["score"])
+    bound = 5.0 if engine.attractiveness.uses_descriptor else 3.0
+    assert abs(a["score"] - b["score"]) < bound, (a["score"], b["score"])
+    assert bound < a["uncertainty"]["score_plus_minus"] / 2
 
 
 @pytest.mark.shared
@@ -195,27 +200,41 @@ def test_bad_features_give_unavailable_not_an_exception(model, contexts):
     ctx = contexts[0]
     good = model.analyze(ctx)
     assert good["status"] == "ok"
-    broken = replace(ctx, front=np.full_like(ctx.front, np.nan))
+    broken = replace(ctx, front=np.full_like(ctx.front, np.nan), descriptor=None,
+                     descriptor_status="unavailable: dlib is not installed")
     out = model.analyze(broken)
     assert out["score"] is None and out["status"].startswith("unavailable: ")
-    tiny = replace(ctx, front=ctx.front[:10])
+    tiny = replace(ctx, front=ctx.front[:10], descriptor=None)
     out = model.analyze(tiny)
     assert out["score"] is None and out["status"].startswith("unavailable: ")
+    if model.uses_descriptor:  # the reason says which part is missing
+        assert "descriptor" in model.analyze(broken)["status"]
+        assert "dlib is not installed" in model.analyze(broken)["status"]
+    if model.uses_raw:
+        bad_shape = replace(ctx, front=np.full_like(ctx.front, np.nan))
+        out = model.analyze(bad_shape)
+        assert out["score"] is None and out["status"].startswith("unavailable: ")
 
 
 @pytest.mark.shared
 def test_hidden_regions_are_imputed_up_to_a_limit(model, contexts):
     from aurum.appearance import raw_features
 
-    raw = raw_features(contexts[1])
-    base = model.analyze_raw(raw)
+    ctx = contexts[1]
+    raw = raw_features(ctx)
+    base = model.analyze_raw(raw, ctx.descriptor)
     assert base["status"] == "ok" and base["imputed"] == []
-    one = RawFeatures(raw.shape, {**raw.scalars, "wrinkle_forehead": math.nan})
-    res = model.analyze_raw(one)
-    assert res["status"] == "ok" and res["imputed"] == ["wrinkle_forehead"]
+    if not model.scalar_names:  # a descriptor-only model: nothing to impute, none imputed
+        assert model.analyze_raw(None, ctx.descriptor)["score"] == base["score"]
+        out = model.analyze_raw(raw, None)
+        assert out["score"] is None and "descriptor" in out["status"]
+        return
+    one = RawFeatures(raw.shape, {**raw.scalars, model.scalar_names[0]: math.nan})
+    res = model.analyze_raw(one, ctx.descriptor)
+    assert res["status"] == "ok" and res["imputed"] == [model.scalar_names[0]]
     names = [n for n in model.scalar_names][: attr.MAX_IMPUTED + 1]
     many = RawFeatures(raw.shape, {**raw.scalars, **{n: math.nan for n in names}})
-    res = model.analyze_raw(many)
+    res = model.analyze_raw(many, ctx.descriptor)
     assert res["score"] is None and res["status"].startswith("unavailable: ")
 
 
@@ -223,15 +242,98 @@ def test_hidden_regions_are_imputed_up_to_a_limit(model, contexts):
 def test_contributions_add_up_to_the_prediction(model, contexts):
     from aurum.appearance import raw_features
 
-    out = model.analyze_raw(raw_features(contexts[2]))
-    if out["contributions"] is None:
-        pytest.skip("kernel model: no additive contributions")
+    ctx = contexts[2]
+    out = model.analyze_raw(raw_features(ctx), ctx.descriptor)
+    assert out["contributions"] is not None, "the shipped model is linear"
     total = model.intercept + sum(out["contributions"].values())
     assert total == pytest.approx(out["rating_estimate"], abs=0.01)
 
 
-def test_shape_space_is_mirror_invariant_and_round_trips(spec):
-    space = ShapeSpace.from_dict(spec["shape_space"])
+@pytest.mark.shared
+def test_every_score_carries_an_honest_interval(model, spec, contexts):
+    """The interval comes from the stored cross-validated residuals: its half-width is
+    their 80th percentile, so about 80 % of the London faces' ratings lie inside."""
+    import csv
+
+    from aurum.paths import shared_dir
+
+    unc = spec["uncertainty"]
+    rows = list(csv.DictReader((shared_dir() / "london" / "london_faces_scores.csv").open()))
+    ratings = {r["face_id"]: float(r["rating_mean"]) for r in rows}
+    y = np.array([ratings[f] for f in spec["data"]["face_ids"]])
+    resid = np.abs(np.array(spec["validation"]["oof_kfold"]) - y[None, :]).ravel()
+    assert unc["half_width_rating"] == pytest.approx(np.quantile(resid, unc["coverage"]),
+                                                     abs=1e-3)
+    assert np.mean(resid <= unc["half_width_rating"]) == pytest.approx(unc["coverage"],
+                                                                      abs=0.01)
+    out = model.analyze(contexts[0])
+    u = out["uncertainty"]
+    lo, hi = u["rating_interval"]
+    assert lo <= out["rating_estimate"] <= hi
+    assert u["rating_plus_minus"] == pytest.approx(unc["half_width_rating"], abs=0.01)
+    assert u["score_plus_minus"] == pytest.approx(unc["half_width_rating"] / 6 * 100, abs=0.1)
+    assert f"panel rating about {out['rating_estimate']:.1f} ± " in u["text"]
+
+
+@pytest.mark.shared
+def test_interval_is_shown_on_the_card_and_in_the_breakdown(engine):
+    from aurum import render
+
+    report = engine.run(LONDON[9]).to_dict()
+    u = report["attractiveness"]["uncertainty"]
+    cards = render.score_cards_html(report)
+    assert f"± {u['score_plus_minus']:.0f}" in cards
+    assert f"± {u['rating_plus_minus']:.1f}" in cards
+    fig = render.breakdown_figure(report)
+    blend = next(t for t in fig["data"] if t.get("name") == "blend")
+    w = report["final"]["weights"]["attractiveness"]
+    assert blend["error_y"]["array"][1] == pytest.approx(u["score_plus_minus"] * w, abs=0.01)
+    assert "±" in blend["text"][1]
+
+
+def test_ridge_fit_is_order_and_jitter_invariant():
+    """BLAS-independent and reproducible: shuffling the faces or jittering the inputs by
+    1e-9 leaves the stored (6-significant-digit) coefficients unchanged."""
+    from aurum.train_attractiveness import _sig, fit_ridge
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(90, 128))
+    y = x[:, :5].sum(axis=1) * 0.1 + rng.normal(0, 0.5, 90)
+    a = fit_ridge(x, y)
+    perm = rng.permutation(90)
+    b = fit_ridge(x[perm], y[perm])
+    c = fit_ridge(x + rng.normal(0, 1e-9, x.shape), y + rng.normal(0, 1e-9, 90))
+    assert a.params == b.params == c.params
+    assert _sig(a.coef) == _sig(b.coef) == _sig(c.coef)
+    assert f"{a.intercept:.7g}" == f"{b.intercept:.7g}" == f"{c.intercept:.7g}"
+
+
+def test_spread_chance_level_separates_effect_from_noise():
+    from aurum.train_attractiveness import spread_with_chance
+
+    rng = np.random.default_rng(2)
+    labels = [f"g{i % 5}" for i in range(50)]
+    noise = rng.normal(40, 8, 50)
+    null = spread_with_chance(noise, labels, ["f"] * 50, n_shuffles=2000)
+    assert null["spread"] > 0 and null["chance_95"] > 0
+    shifted = noise + np.array([15.0 if lab == "g0" else 0.0 for lab in labels])
+    hit = spread_with_chance(shifted, labels, ["f"] * 50, n_shuffles=2000)
+    assert hit["spread"] > hit["chance_95"] and hit["p"] < 0.05
+    assert hit["groups"]["g0"]["deviation"] > hit["groups"]["g0"]["chance_95_abs_deviation"]
+    # groups below the minimum size are left out
+    few = spread_with_chance(noise[:12], labels[:10] + ["tiny", "tiny"], ["f"] * 12,
+                             n_shuffles=200)
+    assert "tiny" not in few["groups"]
+
+
+@pytest.mark.shared
+def test_shape_space_is_mirror_invariant_and_round_trips(spec, contexts):
+    if spec.get("shape_space"):
+        space = ShapeSpace.from_dict(spec["shape_space"])
+    else:  # a descriptor-only model ships no shape space: fit one on three faces
+        from aurum.appearance import shape2d
+
+        space = ShapeSpace.fit(np.stack([shape2d(c.front) for c in contexts]), 2)
     rng = np.random.default_rng(0)
     shape = space.mean_shape * 500 + rng.normal(0, 2.0, space.mean_shape.shape)
     from aurum.appearance import mirror_shape
@@ -264,7 +366,7 @@ def test_retraining_reproduces_the_stored_model(tmp_path, spec):
     from aurum.train_attractiveness import main
 
     rc = main(["--data", str(shared_dir() / "london"), "--out", str(tmp_path),
-               "--robustness-faces", "0", "--no-faces", "--quiet"])
+               "--robustness-faces", "0", "--quiet"])
     assert rc == 0
     new = json.loads((tmp_path / attr.MODEL_FILE).read_text())
     assert (tmp_path / "MODEL_CARD.md").read_text().startswith("# Model card")
