@@ -131,6 +131,22 @@ def write_clip(src: Path, dst: Path, w: int = 640, h: int = 480, frames: int = 6
             f.write(cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
+BROWSER_NICE = 0  # --browser-nice
+
+
+def chromium() -> str:
+    """The Chromium binary, or a wrapper that starts it at a lower CPU priority: the
+    visitors' browsers stand in for other machines, and on this 2-core box they
+    otherwise take the CPU the server needs (see bench/README.md)."""
+    if BROWSER_NICE <= 0:
+        return CHROMIUM
+    wrapper = Path(tempfile.gettempdir()) / f"aurum-chromium-nice{BROWSER_NICE}"
+    if not wrapper.exists():
+        wrapper.write_text(f'#!/bin/sh\nexec nice -n {BROWSER_NICE} {CHROMIUM} "$@"\n')
+        wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -236,7 +252,7 @@ def summarise(events: list[dict[str, Any]], t0: float, t1: float) -> dict[str, A
 
 def measure(pw: Any, url: str, visitors: int, seconds: float, warmup: float, clip: Path,
             pid: int | None) -> dict[str, Any]:
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+    browser = pw.chromium.launch(executable_path=chromium(), args=[
         *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={clip}"])
     try:
@@ -284,7 +300,7 @@ def measure(pw: Any, url: str, visitors: int, seconds: float, warmup: float, cli
 def memory_run(pw: Any, url: str, minutes: float, clip: Path, pid: int | None,
                every_s: float = 15.0) -> dict[str, Any]:
     """One visitor streaming for `minutes`; server RSS and the visitor's fps sampled."""
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+    browser = pw.chromium.launch(executable_path=chromium(), args=[
         *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={clip}"])
     try:
@@ -326,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--camera-fps", type=int, default=30,
                    help="the fake camera's frame rate (the issue's figure is at 30)")
     p.add_argument("--viewport", default="1360x1000", help="each page's size, WxH")
+    p.add_argument("--browser-nice", type=int, default=0,
+                   help="run Chromium at this nice level (e.g. 10): the server then gets "
+                        "the CPU first, as if the visitors were on other machines")
+    p.add_argument("--camera-size", default="640x480",
+                   help="the fake camera's frame size, WxH (at least 320 wide: the stamp)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="environment of the launched app, e.g. AURUM_LIVE_STATIC=1 (the "
                         "live levers, see aurum_ui/tabs/live.py); repeatable")
@@ -341,10 +362,13 @@ def main(argv: list[str] | None = None) -> int:
         pid = proc.pid
     elif not any(h in url for h in ("127.0.0.1", "localhost", "[::1]")):
         raise SystemExit("loopback only")
-    global VIEWPORT
+    global VIEWPORT, BROWSER_NICE
+    BROWSER_NICE = args.browser_nice
     VIEWPORT = dict(zip(("width", "height"), map(int, args.viewport.split("x")), strict=True))
     result: dict[str, Any] = {"app_dir": str(args.app_dir), "env": args.env,
                               "camera_fps": args.camera_fps, "viewport": args.viewport,
+                              "camera_size": args.camera_size,
+                              "browser_nice": args.browser_nice,
                               "cpus": os.cpu_count(),
                               "load_at_start": [round(x, 2) for x in os.getloadavg()],
                               "runs": []}
@@ -353,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
             clip = Path(tmp) / "face.y4m"
-            write_clip(args.face, clip, fps=args.camera_fps)
+            cw, ch = map(int, args.camera_size.split("x"))
+            write_clip(args.face, clip, cw, ch, fps=args.camera_fps)
             for n in args.visitors:
                 r = measure(pw, url, n, args.seconds, args.warmup, clip, pid)
                 result["runs"].append(r)

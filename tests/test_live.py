@@ -106,6 +106,33 @@ def test_live_handler_measures_the_unmirrored_picture(engine, monkeypatch):
     assert "<img" in out["live-overlay"] and "frames/s" in out["live-fps"]
 
 
+def test_live_handler_takes_the_browsers_raw_payload(engine):
+    """The stream skips Gradio's pre-processing: the handler gets the webcam's JPEG
+    data URI itself, decodes it to RGB (not BGR) and still un-mirrors it."""
+    import base64
+
+    import cv2
+
+    from aurum_ui.tabs import live
+
+    true = webcam_frame(FIXTURES[3])
+    mirrored = np.ascontiguousarray(true[:, ::-1])
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(mirrored, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode()
+    out = live.on_stream(engine, {"url": uri, "path": None}, Config(), "raw")
+    live.end_session("raw")
+    got = out["live-frame"].astype(float)
+    assert got.shape == true.shape
+    assert np.abs(got - true).mean() < 3  # JPEG-close to the true picture...
+    assert np.abs(got - mirrored).mean() > 3 * np.abs(got - true).mean()  # ...not its mirror
+    assert np.abs(got - true[..., ::-1]).mean() > 3 * np.abs(got - true).mean()  # RGB
+    assert "<img" in out["live-overlay"] and "No face was found" not in out["live-coach"]
+    assert live.decode_frame({"url": "data:image/jpeg;base64,"}) is None
+    assert live.decode_frame(None) is None
+
+
 def test_live_frame_without_a_face_says_so(engine):
     from aurum_ui.tabs import live
 

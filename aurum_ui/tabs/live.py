@@ -12,6 +12,7 @@ Settings are environment variables so the bench can measure each lever
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ import uuid
 from collections import deque
 from typing import Any
 
+import cv2
 import gradio as gr
 import numpy as np
 
@@ -56,6 +58,7 @@ MEASURE_SIDE = int(_env("AURUM_LIVE_MEASURE_SIDE", 640))  # what the mesh sees
 STATIC = os.environ.get("AURUM_LIVE_STATIC", "") == "1"  # static-mode mesh (bench lever)
 FULL = os.environ.get("AURUM_LIVE_FULL", "") == "1"  # the full pipeline per frame (bench)
 FPS_WINDOW_S = 2.0
+LEAN = os.environ.get("AURUM_LIVE_LEAN", "1") != "0"  # skip Gradio's pre/post-processing
 
 POOL = LivePool(max_trackers=CONCURRENCY, measure_side=MEASURE_SIDE, static=STATIC)
 # Per live session: the panels last sent (unchanged ones are not re-sent) and the
@@ -92,11 +95,28 @@ def live_overlay_html(mirrored: np.ndarray, shown: np.ndarray | None) -> str:
             f'</figure>')
 
 
-def on_stream(engine: Engine, frame: np.ndarray | None, cfg: Config,
+def decode_frame(frame: Any) -> np.ndarray | None:
+    """The webcam frame as RGB uint8. The stream event skips Gradio's pre-processing
+    (each of its steps is a hop through the server's one event-loop thread, which all
+    live visitors share), so the frame arrives as the browser's payload, a JPEG data
+    URI, and is decoded here, in the handler's worker thread (OpenCV releases the GIL)."""
+    if frame is None or isinstance(frame, np.ndarray):
+        return frame
+    url = frame.get("url") if isinstance(frame, dict) else getattr(frame, "url", None)
+    if not isinstance(url, str) or not url.startswith("data:") or "," not in url:
+        return None
+    buf = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def on_stream(engine: Engine, frame: Any, cfg: Config,
               key: str | None = None) -> dict[str, Any]:
     """One webcam frame -> overlay, coaching tips, compact checklist, measured fps (and
     the true, unmirrored frame kept for Capture). Panels that did not change since
-    this session's last frame are left out (Gradio keeps them as they are)."""
+    this session's last frame are left out (Gradio keeps them as they are). `frame`
+    is an RGB array or the browser's raw payload (see `decode_frame`)."""
+    frame = decode_frame(frame)
     if frame is None:
         return {"live-overlay": render.overlay_html(None, None, [], empty=LIVE_EMPTY),
                 "live-coach": render.coach_html(None),
@@ -186,6 +206,12 @@ def wire(ui: UI, engine: Engine) -> None:
           # A stream holds its worker for the whole session: several visitors may coach
           # at once (the tracker pool bounds the graphs, one per live session).
           stream_every=STREAM_EVERY, concurrency_limit=CONCURRENCY, time_limit=600,
+          # No pre/post-processing: the handler decodes the frame and returns plain
+          # HTML. Gradio runs each of those steps as a separate hop to a worker thread
+          # and back through the server's single event loop, which every visitor's
+          # frames and answers go through; measured with four visitors, see
+          # bench/README.md.
+          preprocess=not LEAN, postprocess=not LEAN,
           api_visibility="private", show_progress="hidden")
     ui.on(ui["capture-button"].click, with_engine(on_capture, engine),
           ["live-frame", "layers", "config", "session"], (*score.SCORE_OUTPUTS, "tabs"),
