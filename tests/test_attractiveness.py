@@ -360,6 +360,7 @@ def test_pls_matches_scikit_learn():
 
 @pytest.mark.shared
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # 3 candidates x 4 learners x 5 repeats + the SFHQ faces
 def test_retraining_reproduces_the_stored_model(tmp_path, spec):
     """Re-run the training command into a temp dir: same figures, same coefficients."""
     from aurum.paths import shared_dir
