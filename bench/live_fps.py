@@ -297,6 +297,156 @@ def measure(pw: Any, url: str, visitors: int, seconds: float, warmup: float, cli
         browser.close()
 
 
+# ------------------------------------------------------------ the protocol-level client
+
+def _stream_fn(url: str) -> tuple[int, int]:
+    """(fn_index, trigger id) of the stream event of `#live-cam`, from the app's config."""
+    import httpx
+
+    cfg = httpx.get(url.rstrip("/") + "/config", timeout=30).json()
+    cam = next(c["id"] for c in cfg["components"]
+               if (c.get("props") or {}).get("elem_id") == "live-cam")
+    for i, dep in enumerate(cfg["dependencies"]):
+        for target, event in dep["targets"]:
+            if target == cam and event == "stream":
+                return int(dep.get("id", i)), cam
+    raise SystemExit("no stream event on #live-cam")
+
+
+def _stamped_frames(face: Path, w: int, h: int) -> list[np.ndarray]:
+    """The clip's frames as the mirrored webcam shows them (the stamp goes on after)."""
+    from PIL import Image
+
+    im = Image.open(face).convert("RGB")
+    im.thumbnail((h - 40, h - 40))
+    out = []
+    for k in range(30):
+        dx = int(round(8 * np.sin(2 * np.pi * k / 30)))
+        canvas = Image.new("RGB", (w, h), (200, 200, 200))
+        canvas.paste(im, ((w - im.width) // 2 + dx, 40))
+        out.append(np.ascontiguousarray(np.asarray(canvas)[:, ::-1]))
+    return out
+
+
+def _stamp_uri(frames: list[np.ndarray], seq: int) -> str:
+    import base64
+
+    import cv2
+
+    a = frames[seq % len(frames)].copy()
+    for i in range(BITS):
+        a[Y0:Y0 + BLOCK, X0 + i * BLOCK:X0 + (i + 1) * BLOCK] = 255 if (seq >> i) & 1 else 0
+    ok, jpg = cv2.imencode(".jpg", a[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode()
+
+
+def _read_stamp(html: str, frame_w: int) -> int | None:
+    import base64
+
+    import cv2
+
+    i = html.find("base64,")
+    if i < 0:
+        return None
+    j = html.find('"', i)
+    im = cv2.imdecode(np.frombuffer(base64.b64decode(html[i + 7:j]), np.uint8),
+                      cv2.IMREAD_GRAYSCALE)
+    s, v = im.shape[1] / frame_w, 0
+    for k in range(BITS):
+        if im[round((Y0 + BLOCK / 2) * s), round((X0 + k * BLOCK + BLOCK / 2) * s)] > 128:
+            v |= 1 << k
+    return v
+
+
+def measure_protocol(url: str, visitors: int, seconds: float, warmup: float, face: Path,
+                     size: tuple[int, int], every: float, pid: int | None) -> dict[str, Any]:
+    """N visitors without a browser: each joins the stream event as the page does
+    (`queue/join`, then `stream/{event_id}` posts of stamped JPEG frames every `every`
+    seconds, answers read from `queue/data`), so only the server's cost is measured
+    (and this one light Python client's). Same stamp, same figures as the browser run."""
+    import asyncio
+    import random
+    import string
+
+    import httpx
+
+    fn_index, trigger = _stream_fn(url)
+    frames = _stamped_frames(face, *size)
+    base = url.rstrip("/") + "/gradio_api"
+
+    async def visitor(client: httpx.AsyncClient, t_start: float, t_end: float
+                      ) -> dict[str, Any]:
+        sh = "".join(random.choices(string.ascii_lowercase + string.digits, k=11))
+        sent: dict[int, float] = {}
+        got: list[tuple[float, float | None]] = []
+
+        def body(uri: str) -> dict[str, Any]:
+            return {"data": [{"url": uri}, None, None], "fn_index": fn_index,
+                    "event_data": {"value": {"url": uri}, "is_value_data": True},
+                    "trigger_id": trigger, "session_hash": sh}
+
+        seq = 1
+        sent[seq] = time.perf_counter()
+        r = await client.post(f"{base}/queue/join", json=body(_stamp_uri(frames, seq)))
+        event_id = r.json()["event_id"]
+
+        async def reader() -> None:
+            async with client.stream("GET", f"{base}/queue/data", timeout=None,
+                                     params={"session_hash": sh}) as resp:
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    msg = json.loads(line[5:])
+                    for d in (msg.get("output") or {}).get("data") or []:
+                        if isinstance(d, str) and "au-overlay" in d:
+                            now = time.perf_counter()
+                            v = _read_stamp(d, size[0])
+                            got.append((now, now - sent[v] if v in sent else None))
+                    if msg.get("msg") == "process_completed":
+                        return
+
+        task = asyncio.create_task(reader())
+        while time.perf_counter() < t_end:
+            await asyncio.sleep(every)
+            seq = (seq + 1) % (1 << BITS)
+            uri = _stamp_uri(frames, seq)
+            sent[seq] = time.perf_counter()
+            await client.post(f"{base}/stream/{event_id}", json=body(uri))
+        await client.post(f"{base}/stream/{event_id}/close", json={})
+        task.cancel()
+        inside = [g for g in got if g[0] >= t_start]
+        lat = np.array([g[1] * 1000 for g in inside if g[1] is not None], dtype=float)
+        return {"frames": len(inside), "fps": round(len(inside) / (t_end - t_start), 2),
+                "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
+                "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+                "sent_fps": round(1 / every, 2), "page_fps": None, "unmatched": 0,
+                "server_frames": None}
+
+    async def run() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            t0 = time.perf_counter()
+            return await asyncio.gather(*[visitor(client, t0 + warmup, t0 + warmup + seconds)
+                                          for _ in range(visitors)])
+
+    load0, cpu0 = os.getloadavg()[0], tree_cpu_s(pid)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as ex:  # its own event loop (Playwright's runs here)
+        out = ex.submit(lambda: asyncio.run(run())).result()
+    cpu1 = tree_cpu_s(pid)
+    frames_n = max(1, sum(o["frames"] for o in out))
+    lat = [o["latency_p50_ms"] for o in out if o["latency_p50_ms"] is not None]
+    return {"client": "protocol", "visitors": visitors, "seconds": seconds, "per_visitor": out,
+            "server_cpu_ms_per_frame": None if cpu0 is None or cpu1 is None else
+            round((cpu1 - cpu0) * 1000 / frames_n, 1),  # warm-up frames included
+            "browser_cpu_ms_per_frame": None,
+            "fps_min": min(o["fps"] for o in out),
+            "fps_mean": round(float(np.mean([o["fps"] for o in out])), 2),
+            "latency_p50_ms": round(float(np.median(lat)), 1) if lat else None,
+            "load_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+            "server_rss_mb": [None, tree_rss_mb(pid)]}
+
+
 def memory_run(pw: Any, url: str, minutes: float, clip: Path, pid: int | None,
                every_s: float = 15.0) -> dict[str, Any]:
     """One visitor streaming for `minutes`; server RSS and the visitor's fps sampled."""
@@ -342,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--camera-fps", type=int, default=30,
                    help="the fake camera's frame rate (the issue's figure is at 30)")
     p.add_argument("--viewport", default="1360x1000", help="each page's size, WxH")
+    p.add_argument("--client", choices=["browser", "protocol"], default="browser",
+                   help="browser: headless Chromium pages (the issue's figure); protocol: "
+                        "a light Python client speaking Gradio's stream protocol (the "
+                        "server's capacity without four browsers on the same 2 cores)")
+    p.add_argument("--stream-every", type=float, default=0.066,
+                   help="protocol client: seconds between frames (the app's stream_every)")
     p.add_argument("--browser-nice", type=int, default=0,
                    help="run Chromium at this nice level (e.g. 10): the server then gets "
                         "the CPU first, as if the visitors were on other machines")
@@ -368,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"app_dir": str(args.app_dir), "env": args.env,
                               "camera_fps": args.camera_fps, "viewport": args.viewport,
                               "camera_size": args.camera_size,
-                              "browser_nice": args.browser_nice,
+                              "browser_nice": args.browser_nice, "client": args.client,
                               "cpus": os.cpu_count(),
                               "load_at_start": [round(x, 2) for x in os.getloadavg()],
                               "runs": []}
@@ -380,7 +536,11 @@ def main(argv: list[str] | None = None) -> int:
             cw, ch = map(int, args.camera_size.split("x"))
             write_clip(args.face, clip, cw, ch, fps=args.camera_fps)
             for n in args.visitors:
-                r = measure(pw, url, n, args.seconds, args.warmup, clip, pid)
+                if args.client == "protocol":
+                    r = measure_protocol(url, n, args.seconds, args.warmup, args.face,
+                                         (cw, ch), args.stream_every, pid)
+                else:
+                    r = measure(pw, url, n, args.seconds, args.warmup, clip, pid)
                 result["runs"].append(r)
                 print(f"{n} visitor(s): fps min {r['fps_min']} mean {r['fps_mean']}  "
                       f"latency p50 {r['latency_p50_ms']} ms  load {r['load_1min']}  "
