@@ -206,8 +206,8 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
     t_an = time.perf_counter() - t0
     dim = min(n_components, n - 1)
     model, ratio = shape.fit(data["fronts"], mirror_pairs(), dim)
-    model.mean = np.round(model.mean, 8)
-    model.basis = np.round(model.basis, 8)
+    model.mean = np.round(model.mean, 8) + 0.0  # no -0.0: its sign is the kernel's
+    model.basis = np.round(model.basis, 8) + 0.0
     emb = np.round(model.embed_many(data["fronts"]), 6)
     ks = range(K_RANGE.start, min(K_RANGE.stop, max(K_RANGE.start + 1, n // 8)))
     if k is None:
