@@ -15,6 +15,7 @@ animation frame). Nothing in the app knows about the stamp.
     .venv/bin/python bench/live_fps.py --app-dir /tmp/old     # measure another checkout
     .venv/bin/python bench/live_fps.py --memory-minutes 5     # RSS over a long session
     .venv/bin/python bench/live_fps.py --url http://127.0.0.1:7860/ --pid 1234
+    .venv/bin/python bench/live_fps.py --client protocol      # no browser: the server alone
 
 The machine is shared: the header prints the load average; read the figures with it.
 Loopback only. Exits 0 even when a target is missed: it measures, it does not gate.
