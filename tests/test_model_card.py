@@ -102,3 +102,17 @@ def test_a_missing_figure_fails_loudly():
     del spec["validation"]["loo"]["mae"]
     with pytest.raises(jinja2.UndefinedError, match="mae"):
         render(spec)
+
+
+def test_committed_card_is_the_template_rendering_of_the_committed_spec():
+    """The training script writes its card through the template: rendering the
+    committed JSON reproduces the committed card byte for byte, without retraining."""
+    import json
+    from pathlib import Path
+
+    from aurum.train_attractiveness import CARD_FILE, MODEL_FILE, render_card
+
+    models = Path(__file__).resolve().parent.parent / "models"
+    spec = json.loads((models / MODEL_FILE).read_text(encoding="utf-8"))
+    committed = (models / CARD_FILE).read_text(encoding="utf-8")
+    assert render_card(spec) == committed
