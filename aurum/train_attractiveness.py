@@ -920,15 +920,9 @@ def fit_final(cache: FeatureCache, names: list[str], learner: str, model_id: str
 COVERAGE = 0.8
 
 
-def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 20,
-          faces: Path | None = None,
-          progress: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], str]:
-    """Validate each candidate, choose by the fixed rule, fit on everything; returns
-    (model spec, model card)."""
-    t0 = time.perf_counter()
-    y = ds.y
-    cache = FeatureCache(ds)
-    data_block = {
+def _data_block(ds: Dataset) -> dict[str, Any]:
+    """The spec's `data` block: what the model was fitted on, down to each rating."""
+    return {
         "name": "Face Research Lab London Set (102 neutral frontal faces, mean of "
                 "2,513 raters, 1-7 scale)",
         "attribution": ATTRIBUTION,
@@ -939,63 +933,71 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
         "rating_means_sorted": sorted(f.rating for f in ds.faces),
         "failures": ds.failures,
     }
-    progress("  measuring the shared SFHQ faces ...")
-    sf = collect_shared(faces)
 
-    candidates: dict[str, Candidate] = {}
-    for cname, groups in CANDIDATES.items():
-        names = _names(groups)
-        learners: dict[str, dict[str, Any]] = {}
-        for lname in LEARNERS:
-            learners[lname] = repeated_cv(cache, names, lname, seeds)
-            progress(f"  {cname:22s} {lname:13s} 10-fold r={learners[lname]['pearson_r']:.3f}"
-                     f" (SD {learners[lname]['pearson_r_sd']:.3f})")
-        winner = choose_learner(learners)
-        cv = learners[winner]
-        oof_mean = cv["oof"].mean(axis=0)
-        oof0, smile0 = oof_predictions(cache, names, winner, seeds[0], with_smiling=True)
-        smiling = _smiling(ds, oof0, smile0, seeds[0])
-        residuals = london_residuals(ds, oof_mean)
-        slug = cname.replace(" + ", "-").replace(" ", "-")
-        spec = fit_final(cache, names, winner, f"{MODEL_ID_PREFIX}-{slug}-"
-                         f"{winner.replace('_', '-')}-v2", data_block)
-        spec["validation"] = _r({"kfold": {"pearson_r": cv["pearson_r"],
-                                           "spearman_rho": cv["spearman_rho"],
-                                           "mae": cv["mae"], "scheme": "10-fold"},
-                                 "loo": {"pearson_r": math.nan, "spearman_rho": math.nan,
-                                         "mae": math.nan}})
-        model = LearnedAttractiveness(spec)
-        scores, clipped = score_shared(model, sf) if sf is not None else (None, [])
-        fairness = shared_fairness(sf, scores) if sf is not None else {}
 
-        def below(d: dict[str, Any] | None) -> bool | None:
-            if not d or d.get("spread") is None:
-                return None
-            return bool(d["spread"] < d["chance_95"])
+def _below_chance(d: dict[str, Any] | None) -> bool | None:
+    """A spread check: passed, failed, or None when there were too few groups."""
+    if not d or d.get("spread") is None:
+        return None
+    return bool(d["spread"] < d["chance_95"])
 
-        checks = {"smiling": smiling["mean_abs_change"] <= SMILING_LIMIT,
-                  "sfhq_ethnicity_men": below(fairness.get("ethnicity_men")),
-                  "sfhq_hair_women": below(fairness.get("hair_women")),
-                  "london_ethnicity_residuals": below(residuals)}
-        candidates[cname] = Candidate(cname, names, learners, winner, cv,
-                                      _within_sex(ds, oof_mean), smiling, residuals, model,
-                                      spec, scores, clipped, fairness, checks)
-        progress(f"  -> {cname}: {winner}, r={cv['pearson_r']:.3f}, within sex "
-                 f"{candidates[cname].within_sex}, smiling "
-                 f"{smiling['mean_abs_change']:.2f}, checks {checks}")
 
-    # the selection rule (SELECTION_RULE)
+def validate_candidate(cache: FeatureCache, cname: str, groups: Sequence[str],
+                       seeds: Sequence[int], data_block: dict[str, Any],
+                       sf: SharedFaces | None, progress: Callable[[str], None]) -> Candidate:
+    """One candidate representation: its learner by nested CV, its invariance and
+    fairness checks, and its model fitted on every face (so the checks that need a
+    model, the SFHQ spreads, score the one that would ship)."""
+    ds = cache.ds
+    names = _names(groups)
+    learners: dict[str, dict[str, Any]] = {}
+    for lname in LEARNERS:
+        learners[lname] = repeated_cv(cache, names, lname, seeds)
+        progress(f"  {cname:22s} {lname:13s} 10-fold r={learners[lname]['pearson_r']:.3f}"
+                 f" (SD {learners[lname]['pearson_r_sd']:.3f})")
+    winner = choose_learner(learners)
+    cv = learners[winner]
+    oof_mean = cv["oof"].mean(axis=0)
+    oof0, smile0 = oof_predictions(cache, names, winner, seeds[0], with_smiling=True)
+    smiling = _smiling(ds, oof0, smile0, seeds[0])
+    residuals = london_residuals(ds, oof_mean)
+    slug = cname.replace(" + ", "-").replace(" ", "-")
+    spec = fit_final(cache, names, winner, f"{MODEL_ID_PREFIX}-{slug}-"
+                     f"{winner.replace('_', '-')}-v2", data_block)
+    spec["validation"] = _r({"kfold": {"pearson_r": cv["pearson_r"],
+                                       "spearman_rho": cv["spearman_rho"],
+                                       "mae": cv["mae"], "scheme": "10-fold"},
+                             "loo": {"pearson_r": math.nan, "spearman_rho": math.nan,
+                                     "mae": math.nan}})
+    model = LearnedAttractiveness(spec)
+    scores, clipped = score_shared(model, sf) if sf is not None else (None, [])
+    fairness = shared_fairness(sf, scores) if sf is not None else {}
+    checks = {"smiling": smiling["mean_abs_change"] <= SMILING_LIMIT,
+              "sfhq_ethnicity_men": _below_chance(fairness.get("ethnicity_men")),
+              "sfhq_hair_women": _below_chance(fairness.get("hair_women")),
+              "london_ethnicity_residuals": _below_chance(residuals)}
+    cand = Candidate(cname, names, learners, winner, cv, _within_sex(ds, oof_mean), smiling,
+                     residuals, model, spec, scores, clipped, fairness, checks)
+    progress(f"  -> {cname}: {winner}, r={cv['pearson_r']:.3f}, within sex "
+             f"{cand.within_sex}, smiling {smiling['mean_abs_change']:.2f}, checks {checks}")
+    return cand
+
+
+def select(candidates: dict[str, Candidate]) -> Candidate:
+    """The selection rule (SELECTION_RULE, steps 3 and 4), fixed before the run."""
     eligible = [c for c in candidates.values() if c.failed == 0]
     if eligible:
         best = max(eligible, key=lambda c: c.cv["pearson_r"])
         bar = best.cv["pearson_r"] - best.cv["pearson_r_sd"]
-        chosen = next(c for c in eligible if c.cv["pearson_r"] >= bar)
-    else:
-        chosen = min(candidates.values(), key=lambda c: (c.failed, -c.cv["pearson_r"]))
-    progress(f"  chosen: {chosen.name} ({chosen.learner})")
-    names, winner, main_cv = chosen.names, chosen.learner, chosen.cv
+        return next(c for c in eligible if c.cv["pearson_r"] >= bar)
+    return min(candidates.values(), key=lambda c: (c.failed, -c.cv["pearson_r"]))
 
-    # ablation-style comparisons with the chosen learner
+
+def feature_set_table(cache: FeatureCache, chosen: Candidate, seeds: Sequence[int],
+                      progress: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Ablation-style comparisons with the chosen learner: leads for the next round,
+    never a choice of this one (they were not checked for fairness or invariance)."""
+    names, winner, main_cv = chosen.names, chosen.learner, chosen.cv
     sets: dict[str, list[str]] = {
         "descriptor": _names(["descriptor"]),
         "descriptor + shape": _names(["descriptor", "shape"]),
@@ -1013,24 +1015,22 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
         feature_sets[label] = {k: res[k] for k in ("pearson_r", "pearson_r_sd",
                                                     "spearman_rho", "mae")}
         feature_sets[label]["n_features"] = len(fnames)
-        feature_sets[label]["within_sex_pearson_r"] = _within_sex(ds, res["oof"].mean(axis=0))
+        feature_sets[label]["within_sex_pearson_r"] = _within_sex(cache.ds,
+                                                                  res["oof"].mean(axis=0))
         progress(f"  {label:60s} r={res['pearson_r']:.3f}")
-    tried = {"smiling_augmentation": smiling_augmented_cv(cache, names, winner, seeds)}
+    return feature_sets
 
-    loo_pred, _ = oof_predictions(cache, names, winner, None)
-    loo = _stats(loo_pred, y)
-    oof_mean = main_cv["oof"].mean(axis=0)
-    by_sex = _group_table(ds, oof_mean, lambda f: f.sex)
-    by_eth = _group_table(ds, oof_mean, lambda f: f.eth)
 
-    # the interval: cross-validated residuals of every repeat, pooled
+def interval(ds: Dataset, main_cv: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:
+    """The interval on every score: cross-validated residuals of every repeat, pooled,
+    so its width is what a held-out London face sees, not a training-set fit."""
+    y = ds.y
     resid = (main_cv["oof"] - y[None, :]).ravel()
     half = float(np.quantile(np.abs(resid), COVERAGE))
     by_sex_cov = {sx: float(np.mean(np.abs((main_cv["oof"] - y[None, :])[:, [
         i for i, f in enumerate(ds.faces) if f.sex == sx]]) <= half))
         for sx in sorted({f.sex for f in ds.faces})}
-    spec = chosen.spec
-    spec["uncertainty"] = _r({
+    return _r({
         "method": f"{COVERAGE * 100:.0f}th percentile of the absolute 10-fold CV residuals "
                   f"(all {len(seeds)} repeats pooled, {resid.size} residuals): the panel's "
                   "mean rating of a London-like photo falls within +- this of the estimate "
@@ -1039,6 +1039,49 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
         "half_width_score": half / 6 * 100,
         "coverage_by_sex": by_sex_cov,
         "residual_sd_rating": float(np.std(resid))})
+
+
+def _cand_summary(c: Candidate) -> dict[str, Any]:
+    """A candidate's row of the card: its figures and which checks it passed."""
+    return {"features": CANDIDATE_TEXT[c.name], "n_features": len(c.names),
+            "learner": c.learner,
+            "learners": {k: {m: v[m] for m in ("pearson_r", "pearson_r_sd",
+                                               "spearman_rho", "mae")}
+                         for k, v in c.learners.items()},
+            "pearson_r": c.cv["pearson_r"], "pearson_r_sd": c.cv["pearson_r_sd"],
+            "within_sex_pearson_r": c.within_sex,
+            "smiling_mean_abs_change": c.smiling["mean_abs_change"],
+            "sfhq": c.fairness, "london_residuals_by_ethnicity": c.residuals,
+            "checks": c.checks, "failed_checks": c.failed}
+
+
+def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 20,
+          faces: Path | None = None,
+          progress: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], str]:
+    """Validate each candidate, choose by the fixed rule, fit on everything; returns
+    (model spec, model card)."""
+    t0 = time.perf_counter()
+    y = ds.y
+    cache = FeatureCache(ds)
+    data_block = _data_block(ds)
+    progress("  measuring the shared SFHQ faces ...")
+    sf = collect_shared(faces)
+    candidates = {cname: validate_candidate(cache, cname, groups, seeds, data_block, sf,
+                                            progress)
+                  for cname, groups in CANDIDATES.items()}
+    chosen = select(candidates)
+    progress(f"  chosen: {chosen.name} ({chosen.learner})")
+    names, winner, main_cv = chosen.names, chosen.learner, chosen.cv
+
+    feature_sets = feature_set_table(cache, chosen, seeds, progress)
+    tried = {"smiling_augmentation": smiling_augmented_cv(cache, names, winner, seeds)}
+    loo_pred, _ = oof_predictions(cache, names, winner, None)
+    loo = _stats(loo_pred, y)
+    oof_mean = main_cv["oof"].mean(axis=0)
+    by_sex = _group_table(ds, oof_mean, lambda f: f.sex)
+    by_eth = _group_table(ds, oof_mean, lambda f: f.eth)
+    spec = chosen.spec
+    spec["uncertainty"] = interval(ds, main_cv, seeds)
     within_sex = {row["group"]: row["r_within"] for row in by_sex}
     model = chosen.model
     progress("  robustness and timing ...")
@@ -1046,18 +1089,6 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
     timing = request_timing(model, ds.contexts)
     shared = shared_label_table(sf, chosen.shared_scores, chosen.shared_clipped) \
         if sf is not None else []
-
-    def cand_summary(c: Candidate) -> dict[str, Any]:
-        return {"features": CANDIDATE_TEXT[c.name], "n_features": len(c.names),
-                "learner": c.learner,
-                "learners": {k: {m: v[m] for m in ("pearson_r", "pearson_r_sd",
-                                                   "spearman_rho", "mae")}
-                             for k, v in c.learners.items()},
-                "pearson_r": c.cv["pearson_r"], "pearson_r_sd": c.cv["pearson_r_sd"],
-                "within_sex_pearson_r": c.within_sex,
-                "smiling_mean_abs_change": c.smiling["mean_abs_change"],
-                "sfhq": c.fairness, "london_residuals_by_ethnicity": c.residuals,
-                "checks": c.checks, "failed_checks": c.failed}
 
     spec["validation"] = _r({
         "kfold": {"scheme": f"10-fold CV repeated {len(seeds)} times (KFold shuffle seeds "
@@ -1073,7 +1104,7 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
         "learners": {k: {m: v[m] for m in ("pearson_r", "pearson_r_sd", "spearman_rho", "mae")}
                      for k, v in chosen.learners.items()},
         "chosen_learner": winner,
-        "candidates": {k: cand_summary(c) for k, c in candidates.items()},
+        "candidates": {k: _cand_summary(c) for k, c in candidates.items()},
         "chosen_candidate": chosen.name,
         "selection_rule": SELECTION_RULE,
         "tried": tried,
