@@ -190,7 +190,7 @@ def _input_column(ui: UI) -> None:
         # told from an upload here: no mirroring, so left and right (and the coach's
         # advice) stay true.
         buttons=[], webcam_options=gr.WebcamOptions(mirror=False),
-        placeholder="## Drop a photo here\nor click to upload, or use the webcam. One "
+        placeholder="Drop a photo here\n\nor click to upload, or use the webcam. One "
                     "adult face, looking at the camera, neutral expression, even light."))
     image_in.grace_s = UPLOAD_GRACE_S
     ex = views.example_path()
