@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,10 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.load import _tree_rss, launch, stop  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 FACE = REPO / "tests" / "fixtures" / "faces" / "sfhq_sample_3x6_007.jpg"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -148,53 +150,7 @@ def chromium() -> str:
     return str(wrapper)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def launch(app_dir: Path, extra_env: dict[str, str] | None = None
-           ) -> tuple[subprocess.Popen, str]:
-    """`app.py` of `app_dir` on a free loopback port (this venv's Python)."""
-    port = _free_port()
-    env = {**os.environ, **(extra_env or {}),
-           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "AURUM_DATA_DIR": tempfile.mkdtemp(prefix="aurum-bench-data-")}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"app.py exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, f"http://127.0.0.1:{port}/"
-        except OSError:
-            time.sleep(1)
-    proc.terminate()
-    raise SystemExit("app.py did not start listening within 240 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def tree_rss_mb(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        return round(sum(p.memory_info().rss for p in [proc, *proc.children(True)]) / 1e6, 1)
-    except psutil.Error:
-        return None
+tree_rss_mb = _tree_rss
 
 
 def tree_cpu_s(pid: int | None) -> float | None:

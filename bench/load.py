@@ -149,18 +149,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _launch() -> tuple[subprocess.Popen, str]:
+def launch(app_dir: Path = REPO, extra_env: dict[str, str] | None = None
+           ) -> tuple[subprocess.Popen, str]:
+    """`app.py` of `app_dir` on a free loopback port (this venv's Python), with its opt-in
+    store in a throw-away folder; returns once it listens."""
     port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+    env = {**os.environ, **(extra_env or {}),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env.setdefault("AURUM_DATA_DIR", tempfile.mkdtemp(prefix="aurum-bench-data-"))
+    # stderr to a file, not a pipe: a long run's log lines would fill a pipe nobody reads
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env,
+                            stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 240
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"app.py exited with {proc.returncode}: "
-                             f"{(proc.stderr.read() if proc.stderr else '')[-2000:]}")
+            log.seek(0)
+            raise SystemExit(f"app.py exited with {proc.returncode}: {log.read()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return proc, url
@@ -168,6 +175,10 @@ def _launch() -> tuple[subprocess.Popen, str]:
             time.sleep(1)
     proc.terminate()
     raise SystemExit("app.py did not start listening within 240 s")
+
+
+def _launch() -> tuple[subprocess.Popen, str]:
+    return launch(REPO)
 
 
 def stop(proc: subprocess.Popen) -> None:
