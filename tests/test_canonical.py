@@ -45,8 +45,10 @@ def test_fix_signs_ignores_the_incoming_sign(ref):
     basis = ref["shape_basis"]
     flips = np.where(np.arange(len(basis)) % 2 == 0, -1.0, 1.0)[:, None]
     assert np.array_equal(canonical.fix_signs(basis * flips), canonical.fix_signs(basis))
-    # every committed component is far from a tie (1e-9 moves a cosine by ~1e-9)
-    assert canonical.sign_margins(basis).min() > 1e-4
+    # every committed component is far from a tie: its |cosine| with the reference is
+    # typically 1/sqrt(936) = 0.03 and at worst ~5e-5 here, while a 1e-9 jitter or a
+    # kernel's rounding moves a cosine by ~1e-9 (the refit tests below measure that)
+    assert canonical.sign_margins(basis).min() > 1e-6
 
 
 def test_old_rule_ties_on_symmetric_shapes(ref):
