@@ -39,7 +39,7 @@ import numpy as np
 
 from aurum import geometry, quality
 from aurum.config import Config
-from aurum.engine import describe_expression, expression_cues
+from aurum.engine import StageTimer, describe_expression, expression_cues
 from aurum.errors import AurumError
 from aurum.pose import Pose, estimate_pose, frontalise
 
@@ -129,16 +129,10 @@ class LiveTracker:
     def process(self, rgb: np.ndarray) -> LiveFrame:
         """Measure one un-mirrored RGB frame (H, W, 3 uint8). Never raises for a frame
         without a face: the error goes in `.error`, as in `Engine.analyze`."""
-        t = time.perf_counter()
         h, w = rgb.shape[:2]
         out = LiveFrame(image_size=(w, h))
         timing = out.timing_ms
-
-        def lap(name: str) -> None:
-            nonlocal t
-            now = time.perf_counter()
-            timing[name] = round((now - t) * 1000, 3)
-            t = now
+        lap = StageTimer(timing)
 
         small = np.ascontiguousarray(downscale(rgb, self.measure_side))
         lap("downscale")
