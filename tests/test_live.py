@@ -226,3 +226,24 @@ def test_live_streams_at_5_fps_or_more(server, tmp_path):
     m = re.search(r"([\d.]+) frames/s", shown)
     assert m and float(m.group(1)) > 0, shown
     assert coach.strip() and "No face was found" not in coach, coach  # the face is coached
+
+
+def test_live_page_asks_for_a_webcam_size_and_paces_its_frames(engine):
+    """The page asks for a 640 x 480 camera (Gradio's default asks 1920 x 1440), sends a
+    frame only while fewer than two await an answer (assets/live_flow.js, keyed on the
+    overlay's frame count), and #live-fps is not re-sent with every frame."""
+    from aurum_ui.tabs import live
+
+    assert live.camera_constraints("640x480") == {
+        "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}
+    assert live.camera_constraints("320x240@15")["video"]["frameRate"] == {"ideal": 15.0,
+                                                                          "max": 15.0}
+    assert live.camera_constraints("") is None
+    assert live.FLOW_JS and "#live-cam video" in live.FLOW_JS and "__MAX_AHEAD__" not in \
+        live.FLOW_JS and "data-frames" in live.FLOW_JS
+    frame = np.ascontiguousarray(webcam_frame(FIXTURES[0])[:, ::-1])
+    outs = [live.on_stream(engine, frame, Config(), "pace") for _ in range(3)]
+    live.end_session("pace")
+    assert [re.search(r'data-frames="(\d+)"', o["live-overlay"]).group(1) for o in outs] \
+        == ["1", "2", "3"]
+    assert "live-fps" in outs[0] and not any("live-fps" in o for o in outs[1:])

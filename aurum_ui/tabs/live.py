@@ -5,7 +5,10 @@ Score tab with the full pipeline.
 Each frame gets only what coaching needs (`aurum.live`): a per-session tracking face
 mesh on a downscaled copy, pose, quality judged at the full frame's scale, and the
 coach's tips; no descriptor, rating model or population. The overlay goes back as a
-small JPEG, and the coach and checklist panels are only re-sent when they change.
+small JPEG, and the coach and checklist panels are only re-sent when they change. In
+the page, the camera is asked for 640 x 480 and a frame is sent only while fewer than
+two await an answer (assets/live_flow.js): with four visitors on one machine the
+browsers' CPU, spent on frames the server would drop, was what limited them.
 Settings are environment variables so the bench can measure each lever
 (bench/live_fps.py, bench/README.md).
 """
@@ -28,6 +31,7 @@ from aurum import render
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.live import LivePool
+from aurum.paths import REPO_DIR
 from aurum_ui import views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs import score
@@ -58,7 +62,17 @@ MEASURE_SIDE = int(_env("AURUM_LIVE_MEASURE_SIDE", 640))  # what the mesh sees
 STATIC = os.environ.get("AURUM_LIVE_STATIC", "") == "1"  # static-mode mesh (bench lever)
 FULL = os.environ.get("AURUM_LIVE_FULL", "") == "1"  # the full pipeline per frame (bench)
 FPS_WINDOW_S = 2.0
+FPS_EVERY_S = float(_env("AURUM_LIVE_FPS_EVERY", 1.0))  # #live-fps is re-sent at most this often
+# The camera size the page asks for (Gradio's default asks for 1920 x 1440, and a real
+# webcam then streams 1080p frames: each one is drawn twice, JPEG-encoded and posted
+# by the browser, 15 times a second). "WxH", or "" for Gradio's default.
+CAPTURE = os.environ.get("AURUM_LIVE_CAPTURE", "640x480")
 LEAN = os.environ.get("AURUM_LIVE_LEAN", "1") != "0"  # skip Gradio's pre/post-processing
+# The page sends a frame only while fewer than two await an answer (assets/live_flow.js);
+# AURUM_LIVE_FLOW=0 leaves Gradio's fixed-rate sending (a bench lever).
+FLOW_AHEAD = int(_env("AURUM_LIVE_AHEAD", 2))  # frames awaiting an answer, at most
+FLOW_JS = (REPO_DIR / "assets" / "live_flow.js").read_text(encoding="utf-8").replace(
+    "__MAX_AHEAD__", str(FLOW_AHEAD)) if os.environ.get("AURUM_LIVE_FLOW", "1") != "0" else None
 
 POOL = LivePool(max_trackers=CONCURRENCY, measure_side=MEASURE_SIDE, static=STATIC)
 # Per live session: the panels last sent (unchanged ones are not re-sent) and the
@@ -77,22 +91,38 @@ def end_session(key: str | None) -> None:
 FPS_STYLE = "text-align:right;font-size:0.9rem;opacity:0.8;font-variant-numeric:tabular-nums"
 
 
-def fps_html(fps: float | None, frames: int = 0) -> str:
+def fps_html(fps: float | None) -> str:
     """Frames this session processed per second over the last two seconds (each one a
-    new overlay in the browser); `data-frames` counts them all (the bench compares it
-    with the overlays the browser showed)."""
+    new overlay in the browser). Re-sent at most once a second: every changed panel is
+    a DOM update in the visitor's browser, and the browser's CPU is what limits four
+    visitors on one machine (bench/README.md)."""
     text = "– frames/s" if fps is None else f"{fps:.1f} frames/s"
-    return f'<div class="au-fps" data-frames="{frames}" style="{FPS_STYLE}">{text}</div>'
+    return f'<div class="au-fps" style="{FPS_STYLE}">{text}</div>'
 
 
-def live_overlay_html(mirrored: np.ndarray, shown: np.ndarray | None) -> str:
+def camera_constraints(spec: str = CAPTURE) -> dict[str, Any] | None:
+    """getUserMedia constraints for a "WxH" or "WxH@FPS" camera (None: Gradio's
+    default); the frame rate is a bench lever (the preview costs the page CPU)."""
+    size, _, fps = spec.lower().partition("@")
+    try:
+        w, h = (int(v) for v in size.split("x"))
+        video: dict[str, Any] = {"width": {"ideal": w}, "height": {"ideal": h}}
+        if fps:
+            video["frameRate"] = {"ideal": float(fps), "max": float(fps)}
+    except ValueError:
+        return None
+    return {"video": video}
+
+
+def live_overlay_html(mirrored: np.ndarray, shown: np.ndarray | None, frames: int = 0) -> str:
     """The preview picture with the landmarks, as a small inline JPEG: the overlay is
-    re-sent every frame, so its size is the frame rate's budget."""
+    re-sent every frame, so its size is the frame rate's budget. `data-frames` counts
+    this session's processed frames (the bench compares it with the overlays shown)."""
     small, f = render.fit_image(mirrored, OVERLAY_SIDE)
     img = render.overlay(small, shown, LIVE_LAYERS, scale=f) if shown is not None else small
-    return (f'<figure class="au-overlay"><img alt="The camera picture with the face '
-            f'landmarks drawn on it" src="{render.data_uri(img, "jpeg", OVERLAY_QUALITY)}"/>'
-            f'</figure>')
+    return (f'<figure class="au-overlay" data-frames="{frames}"><img alt="The camera '
+            f'picture with the face landmarks drawn on it" '
+            f'src="{render.data_uri(img, "jpeg", OVERLAY_QUALITY)}"/></figure>')
 
 
 def decode_frame(frame: Any) -> np.ndarray | None:
@@ -147,11 +177,14 @@ def on_stream(engine: Engine, frame: Any, cfg: Config,
         times.append(now)
         recent = [t for t in times if now - t <= FPS_WINDOW_S]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) >= 3 else None
-        out: dict[str, Any] = {"live-overlay": live_overlay_html(mirrored, shown),
-                               "live-frame": true, "live-key": key}
+        out: dict[str, Any] = {
+            "live-overlay": live_overlay_html(mirrored, shown, sent["frames"]),
+            "live-frame": true, "live-key": key}
         panels = {"live-coach": render.coach_html(report),
-                  "live-quality": render.quality_table_html(report, compact=True),
-                  "live-fps": fps_html(None if fps is None else round(fps, 1), sent["frames"])}
+                  "live-quality": render.quality_table_html(report, compact=True)}
+        if now - sent.get("fps_at", -FPS_EVERY_S) >= FPS_EVERY_S:
+            sent["fps_at"] = now
+            panels["live-fps"] = fps_html(None if fps is None else round(fps, 1))
         for name, value in panels.items():
             if sent.get(name) != value:
                 out[name] = sent[name] = value
@@ -184,12 +217,13 @@ def build(ui: UI) -> None:
         with gr.Column(scale=5):
             ui.add("live-cam", gr.Image(sources=["webcam"], streaming=True, type="numpy",
                                         label="Camera", elem_id="live-cam",
-                                        webcam_options=gr.WebcamOptions(mirror=True)))
+                                        webcam_options=gr.WebcamOptions(
+                                            mirror=True, constraints=camera_constraints())))
             ui.add("capture-button", gr.Button("Capture & score", variant="primary",
                                                elem_id="capture-button"))
         with gr.Column(scale=5):
             ui.add("live-overlay", gr.HTML(render.overlay_html(None, None, [], empty=LIVE_EMPTY),
-                                           elem_id="live-overlay"))
+                                           elem_id="live-overlay", js_on_load=FLOW_JS))
             ui.add("live-fps", gr.HTML(fps_html(None), elem_id="live-fps"))
             ui.add("live-coach", gr.HTML(render.coach_html(None), elem_id="live-coach"))
             ui.add("live-quality", gr.HTML("", elem_id="live-quality"))
