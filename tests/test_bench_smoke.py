@@ -51,6 +51,7 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path: Path):
     assert cli["exit_code"] == 0 and cli["lines"] == cli["images"] == cli["ok"]
     assert cli["images_per_s"] > 0
     keys = {t["key"] for t in r["targets"]}
-    assert keys == {"ratio_e2e_to_bare_mesh", "cpu_ratio_e2e_to_bare_mesh", "london_e2e_p95_ms",
-                    "slider_p50_ms", "rss_growth_mb"}
+    assert keys == {"ratio_e2e_to_bare_mesh", "ratio_e2e_to_pipeline_models",
+                    "cpu_ratio_e2e_to_bare_mesh", "london_e2e_p95_ms", "slider_p50_ms",
+                    "rss_growth_mb"}
     assert all(isinstance(t["met"], bool) for t in r["targets"])
