@@ -262,3 +262,30 @@ def test_live_frames_leave_the_panels_status_trackers_alone(engine):
     assert len(deps) == 1, deps
     assert deps[0]["show_progress"] == "hidden"
     assert deps[0]["show_progress_on"] == [ui["live-key"]._id]
+
+
+def test_tracked_frames_keep_the_detector_score_between_detections(monkeypatch):
+    """The detector runs on a newly found face and on every DETECT_EVERY-th tracked frame;
+    the frames between keep its score (the checklist's detector confidence)."""
+    from aurum import live as live_lib
+
+    calls = []
+    confidence = live_lib.LiveTracker._confidence
+
+    def spy(self, *a):
+        calls.append(self.frames)
+        return confidence(self, *a)
+
+    monkeypatch.setattr(live_lib.LiveTracker, "_confidence", spy)
+    tracker = LiveTracker()
+    try:
+        frames = [tracker.process(webcam_frame(FIXTURES[0], dx=k % 3))
+                  for k in range(2 * live_lib.DETECT_EVERY + 1)]
+    finally:
+        tracker.close()
+    assert all(f.ok for f in frames) and all(f.tracked for f in frames[1:])
+    every = live_lib.DETECT_EVERY
+    assert calls == [1, 1 + every, 1 + 2 * every]
+    conf = [f.quality_raw["confidence"] for f in frames]
+    assert conf[0] is not None and conf[0] > 0.5
+    assert conf[1:every] == [conf[0]] * (every - 1)
