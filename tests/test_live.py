@@ -289,3 +289,21 @@ def test_tracked_frames_keep_the_detector_score_between_detections(monkeypatch):
     conf = [f.quality_raw["confidence"] for f in frames]
     assert conf[0] is not None and conf[0] > 0.5
     assert conf[1:every] == [conf[0]] * (every - 1)
+
+
+def test_checklist_is_resent_when_a_check_flips_not_for_every_number(engine, monkeypatch):
+    """The compact checklist's numbers move on every frame; it is re-sent at once when a
+    check passes or fails, and otherwise at most every QUALITY_EVERY_S."""
+    from aurum_ui.tabs import live
+
+    monkeypatch.setattr(live, "QUALITY_EVERY_S", 60.0)  # a slow machine must not matter
+    frame = np.ascontiguousarray(webcam_frame(FIXTURES[0])[:, ::-1])
+    dark = (frame.astype(np.float32) * 0.15).astype(np.uint8)
+    try:
+        outs = [live.on_stream(engine, f, Config(), "checks")
+                for f in (frame, np.roll(frame, 2, axis=1), np.roll(frame, 4, axis=1), dark)]
+    finally:
+        live.end_session("checks")
+    assert "live-quality" in outs[0]
+    assert "live-quality" not in outs[1] and "live-quality" not in outs[2]
+    assert "live-quality" in outs[3] and "au-fail" in outs[3]["live-quality"]

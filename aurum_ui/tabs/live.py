@@ -63,6 +63,10 @@ STATIC = os.environ.get("AURUM_LIVE_STATIC", "") == "1"  # static-mode mesh (ben
 FULL = os.environ.get("AURUM_LIVE_FULL", "") == "1"  # the full pipeline per frame (bench)
 FPS_WINDOW_S = 2.0
 FPS_EVERY_S = float(_env("AURUM_LIVE_FPS_EVERY", 1.0))  # #live-fps is re-sent at most this often
+# The checklist's numbers move a little on every frame, so it was re-sent (and its
+# table rebuilt in the page) with every frame. It is re-sent at once when a check
+# passes or fails, otherwise at most this often (s).
+QUALITY_EVERY_S = float(_env("AURUM_LIVE_QUALITY_EVERY", 0.5))
 # The camera size the page asks for (Gradio's default asks for 1920 x 1440, and a real
 # webcam then streams 1080p frames: each one is drawn twice, JPEG-encoded and posted
 # by the browser, 15 times a second). "WxH", or "" for Gradio's default.
@@ -145,6 +149,14 @@ def decode_frame(frame: Any) -> np.ndarray | None:
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def _verdicts(report: dict[str, Any]) -> tuple[Any, ...]:
+    """What the checklist says, without its numbers: a face or not, and each check's
+    pass or fail."""
+    q = report.get("quality") or {}
+    return (report.get("ok"), tuple(sorted((name, bool(m.get("passed")))
+                                           for name, m in (q.get("metrics") or {}).items())))
+
+
 def on_stream(engine: Engine, frame: Any, cfg: Config,
               key: str | None = None) -> dict[str, Any]:
     """One webcam frame -> overlay, coaching tips, compact checklist, measured fps (and
@@ -190,9 +202,15 @@ def on_stream(engine: Engine, frame: Any, cfg: Config,
         if now - sent.get("fps_at", -FPS_EVERY_S) >= FPS_EVERY_S:
             sent["fps_at"] = now
             panels["live-fps"] = fps_html(None if fps is None else round(fps, 1))
+        verdicts = _verdicts(report)
+        if verdicts == sent.get("verdicts") and \
+                now - sent.get("quality_at", -QUALITY_EVERY_S) < QUALITY_EVERY_S:
+            panels.pop("live-quality")  # same checks, same results: the numbers can wait
         for name, value in panels.items():
             if sent.get(name) != value:
                 out[name] = sent[name] = value
+                if name == "live-quality":
+                    sent["verdicts"], sent["quality_at"] = verdicts, now
         log_due = now - sent.get("logged", 0.0) >= 5.0
         if log_due:
             sent["logged"] = now
