@@ -5,7 +5,9 @@ Score tab with the full pipeline.
 Each frame gets only what coaching needs (`aurum.live`): a per-session tracking face
 mesh on a downscaled copy, pose, quality judged at the full frame's scale, and the
 coach's tips; no descriptor, rating model or population. The overlay goes back as a
-small JPEG, and the coach and checklist panels are only re-sent when they change. In
+small JPEG; the coach is re-sent only when it changes, the checklist when a check flips
+(its numbers at most twice a second), and no panel shows Gradio's progress timer (each
+one restarted on every frame: a fifth of the page's CPU, bench/README.md). In
 the page, the camera is asked for 640 x 480 and a frame is sent only while fewer than
 two await an answer (assets/live_flow.js): with four visitors on one machine the
 browsers' CPU, spent on frames the server would drop, was what limited them.
