@@ -18,6 +18,7 @@ Settings are environment variables so the bench can measure each lever
 from __future__ import annotations
 
 import base64
+import math
 import os
 import threading
 import time
@@ -69,6 +70,7 @@ FPS_EVERY_S = float(_env("AURUM_LIVE_FPS_EVERY", 1.0))  # #live-fps is re-sent a
 # table rebuilt in the page) with every frame. It is re-sent at once when a check
 # passes or fails, otherwise at most this often (s).
 QUALITY_EVERY_S = float(_env("AURUM_LIVE_QUALITY_EVERY", 0.5))
+LOG_EVERY_S = 5.0  # one Status-tab row per live session this often
 # The camera size the page asks for (Gradio's default asks for 1920 x 1440, and a real
 # webcam then streams 1080p frames: each one is drawn twice, JPEG-encoded and posted
 # by the browser, 15 times a second). "WxH", or "" for Gradio's default.
@@ -151,6 +153,16 @@ def decode_frame(frame: Any) -> np.ndarray | None:
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def _due(sent: dict[str, Any], key: str, every_s: float, now: float,
+         now_anyway: bool = False) -> bool:
+    """Whether a session's `key` is due (`every_s` since it last was, or `now_anyway`);
+    if so, marks it done at `now`."""
+    if now_anyway or now - sent.get(key, -math.inf) >= every_s:
+        sent[key] = now
+        return True
+    return False
+
+
 def _verdicts(report: dict[str, Any]) -> tuple[Any, ...]:
     """What the checklist says, without its numbers: a face or not, and each check's
     pass or fail."""
@@ -191,31 +203,28 @@ def on_stream(engine: Engine, frame: Any, cfg: Config,
     with _SENT_LOCK:
         sent = _SENT.setdefault(key, {"times": deque(maxlen=64), "frames": 0})
         sent["frames"] += 1
+        frames = sent["frames"]
         times = sent["times"]
         now = time.monotonic()
         times.append(now)
         recent = [t for t in times if now - t <= FPS_WINDOW_S]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) >= 3 else None
-        out: dict[str, Any] = {
-            "live-overlay": live_overlay_html(mirrored, shown, sent["frames"]),
-            "live-frame": true, "live-key": key}
-        panels = {"live-coach": render.coach_html(report),
-                  "live-quality": render.quality_table_html(report, compact=True)}
-        if now - sent.get("fps_at", -FPS_EVERY_S) >= FPS_EVERY_S:
-            sent["fps_at"] = now
+        panels = {"live-coach": render.coach_html(report)}
+        if _due(sent, "fps_at", FPS_EVERY_S, now):
             panels["live-fps"] = fps_html(None if fps is None else round(fps, 1))
         verdicts = _verdicts(report)
-        if verdicts == sent.get("verdicts") and \
-                now - sent.get("quality_at", -QUALITY_EVERY_S) < QUALITY_EVERY_S:
-            panels.pop("live-quality")  # same checks, same results: the numbers can wait
-        for name, value in panels.items():
-            if sent.get(name) != value:
-                out[name] = sent[name] = value
-                if name == "live-quality":
-                    sent["verdicts"], sent["quality_at"] = verdicts, now
-        log_due = now - sent.get("logged", 0.0) >= 5.0
-        if log_due:
-            sent["logged"] = now
+        # Same checks, same results: the numbers can wait.
+        if _due(sent, "quality_at", QUALITY_EVERY_S, now,
+                now_anyway=verdicts != sent.get("verdicts")):
+            sent["verdicts"] = verdicts
+            panels["live-quality"] = render.quality_table_html(report, compact=True)
+        out: dict[str, Any] = {n: v for n, v in panels.items() if sent.get(n) != v}
+        sent.update(out)
+        log_due = _due(sent, "logged", LOG_EVERY_S, now)
+    # The overlay (resize, drawing, JPEG) is the frame's costly output: made outside the
+    # lock every visitor's frames share.
+    out.update({"live-overlay": live_overlay_html(mirrored, shown, frames),
+                "live-frame": true, "live-key": key})
     if log_due:  # the Status tab's request log: one live row per session every 5 s
         record("live", None, t0, fps=fps or 0.0)
     return out
