@@ -184,6 +184,14 @@ def browser_pid(clip: Path) -> int | None:
     return None
 
 
+def fake_camera_browser(pw: Any, clip: Path, extra_args: list[str] | tuple[str, ...] = ()
+                        ) -> Any:
+    """Headless Chromium whose camera plays `clip` (a Y4M file), granted without asking."""
+    return pw.chromium.launch(executable_path=chromium(), args=[
+        *ARGS, *extra_args, "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+
+
 def start_visitor(browser: Any, url: str) -> Any:
     """One visitor: a fresh context (own session), the Live tab, camera streaming."""
     ctx = browser.new_context(viewport=VIEWPORT, permissions=["camera"])
@@ -217,9 +225,7 @@ def summarise(events: list[dict[str, Any]], t0: float, t1: float) -> dict[str, A
 
 def measure(pw: Any, url: str, visitors: int, seconds: float, warmup: float, clip: Path,
             pid: int | None) -> dict[str, Any]:
-    browser = pw.chromium.launch(executable_path=chromium(), args=[
-        *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={clip}"])
+    browser = fake_camera_browser(pw, clip)
     try:
         pages = []
         for i in range(visitors):
@@ -420,9 +426,7 @@ def measure_protocol(url: str, visitors: int, seconds: float, warmup: float, fac
 def memory_run(pw: Any, url: str, minutes: float, clip: Path, pid: int | None,
                every_s: float = 15.0) -> dict[str, Any]:
     """One visitor streaming for `minutes`; server RSS and the visitor's fps sampled."""
-    browser = pw.chromium.launch(executable_path=chromium(), args=[
-        *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={clip}"])
+    browser = fake_camera_browser(pw, clip)
     try:
         pg = start_visitor(browser, url)
         pg.wait_for_selector("#live-overlay img", timeout=120_000)

@@ -140,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
             clip = Path(tmp) / "face.y4m"
             lf.write_clip(lf.FACE, clip, *map(int, args.camera_size.split("x")))
-            browser = pw.chromium.launch(executable_path=lf.CHROMIUM, args=[
-                *lf.ARGS, *args.arg, "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={clip}"])
+            browser = lf.fake_camera_browser(pw, clip, args.arg)
             pids = (proc.pid, lf.browser_pid(clip))
             try:
                 pages = []
