@@ -26,13 +26,13 @@ an `Analysis`, a report, the JSON of the API or CLI, a log line or the opt-in st
 `Descriptor.__repr__` hides the values so that even a stray debug print or a logged
 exception cannot leak them.
 
-Runtime: the network runs on torch's CPU kernels (`aurum.descriptor_torch`, the same
-weights read from the same file; equal to dlib within 1e-4; 17 ms against dlib's
-106 ms a face here) when torch imports, otherwise on dlib's own BLAS-free kernels.
-Importing torch costs about 1-2 s at start-up and about 240 MB of memory
-(`AURUM_DESCRIPTOR_BACKEND=dlib` trades that for 6x slower descriptors). `AURUM_DESCRIPTOR_BACKEND`
-(`torch` | `dlib`) forces one; training uses dlib, the reference runtime, so rebuilt
-artefacts do not depend on torch's kernel choice.
+Runtime: the network runs on OpenCV's dnn kernels (`aurum.descriptor_net`: the same
+weights, read from the same file and handed to `cv2.dnn` as an in-memory ONNX graph;
+equal to dlib within 1e-4; about 8 ms against dlib's 80-106 ms a face here). OpenCV is
+already loaded for MediaPipe, so this runtime costs no import time and little memory
+(torch, the runtime before it, cost 1-2 s at start-up and about 190 MB).
+`AURUM_DESCRIPTOR_BACKEND` (`opencv` | `dlib`) forces one; training uses dlib, the
+reference runtime, so rebuilt artefacts do not depend on OpenCV's kernel choice.
 
 Weights: PyPI `face-recognition-models` 0.3.0 (Davis King's dlib models, packaged by
 Adam Geitgey). The files are loaded once, lazily, and checked against a pinned SHA-256;
@@ -223,7 +223,7 @@ class DescriptorModel:
                                or "auto").lower()
         self.backend = "none"
         self.backend_note = ""
-        self._torch: Any = None
+        self._fast: Any = None
         self._check_sha = check_sha
         self._lock = threading.Lock()
         self._loaded = False
@@ -265,12 +265,11 @@ class DescriptorModel:
                 self._dlib = dlib
                 self.sha256 = SHA256[RESNET_FILE]
                 self.backend = "dlib"
-                if self.backend_wanted in ("auto", "torch"):
-                    # Synchronous: loading torch in a background thread (serving on
-                    # dlib meanwhile) was measured and did not bring the first score
-                    # sooner on 2 busy cores (the import holds the GIL), and one
-                    # runtime for every request is simpler to reason about.
-                    self._load_torch(paths[RESNET_FILE])
+                if self.backend_wanted in ("auto", "opencv"):
+                    self._load_opencv(paths[RESNET_FILE])
+                elif self.backend_wanted != "dlib":
+                    self.backend_note = (f"unknown AURUM_DESCRIPTOR_BACKEND "
+                                         f"{self.backend_wanted!r} (opencv | dlib)")
                 self._loaded = True
             except DescriptorError as exc:
                 self._error = str(exc)
@@ -281,24 +280,16 @@ class DescriptorModel:
                 log.warning("face descriptor unavailable: %s", self._error)
             return self._loaded
 
-    def _load_torch(self, weights: Path) -> None:
+    def _load_opencv(self, weights: Path) -> None:
         try:
-            from aurum.descriptor_torch import TorchResNet
+            from aurum.descriptor_net import OpenCVResNet
 
-            net = TorchResNet(weights, threads=1)
-            self._torch, self.backend, self.backend_note = net, "torch", ""
-        except Exception as exc:  # no torch: dlib's kernels, said so
-            self.backend_note = (f"torch runtime unavailable "
+            net = OpenCVResNet(weights)
+            self._fast, self.backend, self.backend_note = net, "opencv", ""
+        except Exception as exc:  # e.g. an OpenCV without dnn: dlib's kernels, said so
+            self.backend_note = (f"OpenCV runtime unavailable "
                                  f"({type(exc).__name__}: {str(exc)[:120]})")
             log.warning("face descriptor on dlib: %s", self.backend_note)
-
-    def wait_for_runtime(self, timeout: float = 60.0) -> str:
-        """Block until a background torch load has finished (bench and tests)."""
-        t0 = time.perf_counter()
-        while self.backend_note == "torch runtime loading" and \
-                time.perf_counter() - t0 < timeout:
-            time.sleep(0.05)
-        return self.backend
 
     @property
     def ready(self) -> bool:
@@ -306,7 +297,8 @@ class DescriptorModel:
 
     def status(self) -> str:
         if self._loaded:
-            runtime = ("torch CPU kernels (equal to dlib within 1e-4)" if self.backend == "torch"
+            runtime = ("OpenCV dnn kernels (equal to dlib within 1e-4)"
+                       if self.backend == "opencv"
                        else "dlib-bin kernels" + (f"; {self.backend_note}"
                                                   if self.backend_note else ""))
             return (f"ready: dlib face-recognition ResNet v1 (128-D, aligned on five "
@@ -392,7 +384,7 @@ class DescriptorModel:
             raise DescriptorError("the descriptor needs an RGB image")
         img = np.ascontiguousarray(rgb, dtype=np.uint8)
         points = mesh_five_points(landmarks)
-        net = self._torch  # read once: a background load may set it at any time
+        net = self._fast
         with self._lock:
             pair = []
             for view in CHIP_VIEWS:
@@ -407,7 +399,7 @@ class DescriptorModel:
             if net is None:
                 values = np.mean([np.array(self._net.compute_face_descriptor(c),
                                            dtype=np.float64) for c in pair], axis=0)
-        if net is not None:  # outside dlib's lock: the torch net has its own
+        if net is not None:  # outside dlib's lock: the OpenCV net has its own
             values = net.forward_batch(pair).mean(axis=0)
         if values.shape != (DIM,) or not np.all(np.isfinite(values)):
             raise DescriptorError("the descriptor is not a finite 128-D vector")
@@ -427,13 +419,13 @@ class DescriptorModel:
 
     def compute_chip(self, chip: np.ndarray, runtime: str = "dlib") -> Descriptor:
         """The descriptor of an already aligned chip on one runtime (`dlib` or
-        `torch`): used to compare the two."""
+        `opencv`): used to compare the two."""
         self._require()
         img = np.ascontiguousarray(chip, dtype=np.uint8)
-        if runtime == "torch":
-            if self._torch is None:
-                raise DescriptorError(self.backend_note or "the torch runtime is not loaded")
-            return Descriptor(self._torch.forward(img))
+        if runtime == "opencv":
+            if self._fast is None:
+                raise DescriptorError(self.backend_note or "the OpenCV runtime is not loaded")
+            return Descriptor(self._fast.forward(img))
         with self._lock:
             values = np.array(self._net.compute_face_descriptor(img), dtype=np.float64)
         return Descriptor(values)

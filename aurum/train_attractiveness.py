@@ -159,7 +159,7 @@ def _engine() -> tuple[Any, _Recorder]:
 
     engine = Engine(load_optional=False, pool_size=1)
     # dlib's own kernels, the reference runtime: rebuilt artefacts do not depend on
-    # which CPU kernels torch picks (the runtimes agree within 1e-4 anyway)
+    # which CPU kernels OpenCV picks (the runtimes agree within 1e-4 anyway)
     engine.descriptor = DescriptorModel(backend="dlib")
     rec = _Recorder()
     engine.attractiveness = rec

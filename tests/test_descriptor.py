@@ -271,23 +271,23 @@ def test_artefacts_hold_no_descriptor_of_a_training_face(eng):
     assert _leaks_precise(nums, d) <= 32
 
 
-def test_torch_runtime_equals_dlib_within_1e4_on_shared_faces(dmodel, eng):
-    """The fast runtime (same weights file, torch kernels) against dlib's own, on the
-    same aligned chips of London and SFHQ faces."""
-    torch_model = DescriptorModel(backend="torch")
-    assert torch_model.load() and torch_model.backend == "torch", torch_model.status()
+def test_opencv_runtime_equals_dlib_within_1e4_on_shared_faces(dmodel, eng):
+    """The fast runtime (same weights file, OpenCV's dnn kernels) against dlib's own, on
+    the same aligned chips of London and SFHQ faces."""
+    fast = DescriptorModel(backend="opencv")
+    assert fast.load() and fast.backend == "opencv", fast.status()
     worst = 0.0
     for path in (LONDON[0], LONDON[40], LONDON_SMILING[7], FACES[0], FACES[120], FACES[250]):
         rgb = load_image(path)
-        chip = torch_model.chip(rgb, eng.finder.find(rgb).landmarks)
-        a = torch_model.compute_chip(chip, "dlib").values
-        b = torch_model.compute_chip(chip, "torch").values
+        chip = fast.chip(rgb, eng.finder.find(rgb).landmarks)
+        a = fast.compute_chip(chip, "dlib").values
+        b = fast.compute_chip(chip, "opencv").values
         worst = max(worst, float(np.abs(a - b).max()))
     assert worst < 1e-4, worst
 
 
 def test_weights_reader_refuses_another_file(tmp_path):
-    from aurum.descriptor_torch import FormatError, read_weights
+    from aurum.descriptor_net import FormatError, read_weights
 
     bad = tmp_path / "x.dat"
     bad.write_bytes(b"\x01\x05con_4" + b"\x00" * 64)
