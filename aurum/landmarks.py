@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -188,7 +189,7 @@ class FaceFinder:
         crop, x0, y0, f = _square_crop(rgb, box)
         cx = crop.shape[1] / 2.0
         plain = _central_mesh(g.mesh, crop)
-        flipped = _central_mesh(g.mesh, np.ascontiguousarray(crop[:, ::-1]))
+        flipped = _central_mesh(g.mesh, cv2.flip(crop, 1))  # numpy's [:, ::-1] copy: 3 ms
         if plain is None and flipped is None:
             return None
         if flipped is not None:
@@ -396,10 +397,38 @@ def _meshes(mesh, rgb: np.ndarray) -> list[np.ndarray]:
     h, w = rgb.shape[:2]
     out = []
     for face in res.multi_face_landmarks or []:
-        a = np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], dtype=np.float64)
+        a = landmark_array(face, w, h)
         if a.shape[0] == N_LANDMARKS:
             out.append(a)
     return out
+
+
+# One NormalizedLandmark as MediaPipe serialises it: field 1 (length 15) holding x, y, z
+# as float32 fields 1-3 (tags 0x0d, 0x15, 0x1d). 17 bytes when all three are non-zero
+# and there is no visibility or presence.
+_LM_RECORD = 17
+_LM_TAGS = ((0, 0x0A), (1, 0x0F), (2, 0x0D), (7, 0x15), (12, 0x1D))
+
+
+def landmark_array(face: Any, w: int, h: int) -> np.ndarray:
+    """(n, 3) photo-pixel landmarks of one face (x * w, y * h, z * w), float64.
+
+    Why not a loop over `face.landmark`: reading 478 protobuf objects' attributes
+    cost about 0.25 ms a mesh, 2 ms a request over its eight passes. The serialised
+    message is read with numpy instead when its layout is the plain one (every record
+    17 bytes, the tags where they belong); otherwise (a zero coordinate is left out of
+    the bytes, an extra field is present) the loop runs. Both give the same floats: the
+    float32 values widened to float64 and multiplied by the image size.
+    """
+    buf = face.SerializeToString()
+    n = len(buf) // _LM_RECORD
+    if n and len(buf) == n * _LM_RECORD:
+        rec = np.frombuffer(buf, dtype=np.uint8).reshape(n, _LM_RECORD)
+        if all(bool(np.all(rec[:, col] == tag)) for col, tag in _LM_TAGS):
+            cols = np.concatenate([np.arange(3, 7), np.arange(8, 12), np.arange(13, 17)])
+            xyz = np.ascontiguousarray(rec[:, cols]).view("<f4").astype(np.float64)
+            return xyz * np.array([float(w), float(h), float(w)])
+    return np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], dtype=np.float64)
 
 
 def _box_of(lm: np.ndarray) -> tuple[float, float, float, float]:

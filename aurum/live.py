@@ -42,6 +42,7 @@ from aurum import geometry, quality
 from aurum.config import Config
 from aurum.engine import StageTimer, describe_expression, expression_cues
 from aurum.errors import AurumError
+from aurum.landmarks import landmark_array
 from aurum.pose import Pose, estimate_pose, frontalise
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -154,8 +155,7 @@ class LiveTracker:
             out.error = AurumError("no_face", NO_FACE)
             timing["total"] = round(sum(timing.values()), 3)
             return out
-        lm = np.array([(p.x * w, p.y * h, p.z * w) for p in faces[0].landmark],
-                      dtype=np.float64)
+        lm = landmark_array(faces[0], w, h)
         if lm.shape[0] != N_LANDMARKS:
             out.error = AurumError("no_face", NO_FACE)
             return out
