@@ -268,8 +268,12 @@ class DescriptorModel:
                 if self.backend_wanted in ("auto", "opencv"):
                     self._load_opencv(paths[RESNET_FILE])
                 elif self.backend_wanted != "dlib":
+                    # e.g. "torch", the runtime before OpenCV's: say so, loudly, as
+                    # dlib's kernels are about ten times slower.
                     self.backend_note = (f"unknown AURUM_DESCRIPTOR_BACKEND "
-                                         f"{self.backend_wanted!r} (opencv | dlib)")
+                                         f"{self.backend_wanted!r} (opencv | dlib); "
+                                         f"running on dlib's slower kernels")
+                    log.warning("face descriptor: %s", self.backend_note)
                 self._loaded = True
             except DescriptorError as exc:
                 self._error = str(exc)
@@ -425,7 +429,10 @@ class DescriptorModel:
         if runtime == "opencv":
             if self._fast is None:
                 raise DescriptorError(self.backend_note or "the OpenCV runtime is not loaded")
-            return Descriptor(self._fast.forward(img))
+            try:
+                return Descriptor(self._fast.forward(img))
+            except ValueError as exc:
+                raise DescriptorError(str(exc)) from exc
         with self._lock:
             values = np.array(self._net.compute_face_descriptor(img), dtype=np.float64)
         return Descriptor(values)

@@ -46,7 +46,9 @@ class _Reader:
         self.data = data
         self.pos = pos
 
-    def int(self) -> int:
+    def integer(self) -> int:
+        if self.pos >= len(self.data):
+            raise FormatError("the file ends inside a layer")
         head = self.data[self.pos]
         size, negative = head & 0x0F, bool(head & 0x80)
         if size > 8:
@@ -57,26 +59,32 @@ class _Reader:
         return -value if negative else value
 
     def float_details(self) -> float:
-        mantissa = self.int()
-        exponent = self.int()
+        mantissa = self.integer()
+        exponent = self.integer()
         return float(mantissa) * 2.0 ** exponent
 
     def tensor(self) -> np.ndarray:
-        if self.int() != 2:
+        if self.integer() != 2:
             raise FormatError(f"unexpected tensor version at byte {self.pos}")
-        dims = [self.int() for _ in range(4)]
+        dims = [self.integer() for _ in range(4)]
         n = int(np.prod(dims))
+        if n < 0 or self.pos + 4 * n > len(self.data):
+            raise FormatError(f"a tensor of {dims} runs past the end of the file")
         values = np.frombuffer(self.data, dtype="<f4", count=n, offset=self.pos)
         self.pos += 4 * n
         return values.reshape(dims).astype(np.float32)
 
     def alias(self) -> tuple[int, int, int, int]:
-        if self.int() != 1:
+        if self.integer() != 1:
             raise FormatError(f"unexpected alias-tensor version at byte {self.pos}")
-        return tuple(self.int() for _ in range(4))  # type: ignore[return-value]
+        return tuple(self.integer() for _ in range(4))  # type: ignore[return-value]
 
 
 def _find_all(data: bytes, tag: bytes) -> list[int]:
+    """Where each layer of one kind starts: after its version string as dlib writes it
+    (a one-byte integer 0x01, the length, the characters). Searching for it skips the
+    relu, tag and add_prev records between the layers, which carry no parameters; a
+    chance match inside float data would break the layer counts checked below."""
     key = bytes([1, len(tag)]) + tag
     out, i = [], data.find(key)
     while i >= 0:
@@ -94,8 +102,8 @@ def read_weights(path: Path) -> dict[str, Any]:
     for pos in _find_all(data, b"con_4"):
         r = _Reader(data, pos)
         params = r.tensor().ravel()
-        n_filters, nr, nc = r.int(), r.int(), r.int()
-        stride_y, stride_x, pad_y, pad_x = r.int(), r.int(), r.int(), r.int()
+        n_filters, nr, nc = r.integer(), r.integer(), r.integer()
+        stride_y, stride_x, pad_y, pad_x = r.integer(), r.integer(), r.integer(), r.integer()
         fshape = r.alias()
         bshape = r.alias()
         nw = int(np.prod(fshape))
@@ -110,11 +118,12 @@ def read_weights(path: Path) -> dict[str, Any]:
         gshape = r.alias()
         k = int(np.prod(gshape))
         affines.append({"gamma": params[:k], "beta": params[k:2 * k]})
+    # Newer dlib versions write the same fully connected layer as "fc_3".
     fcs = _find_all(data, b"fc_2") + _find_all(data, b"fc_3")
     if len(fcs) != 1:
         raise FormatError(f"expected one fully connected layer, found {len(fcs)}")
     r = _Reader(data, fcs[0])
-    n_out, n_in = r.int(), r.int()
+    n_out, n_in = r.integer(), r.integer()
     fc = r.tensor().ravel()[:n_in * n_out].reshape(n_in, n_out)
     inputs = _find_all(data, b"input_rgb_image_sized")
     if len(inputs) != 1:
@@ -137,7 +146,9 @@ BLOCKS = ([(32, False)] * 3 + [(64, True)] + [(64, False)] * 3 + [(128, True)]
 # -- the ONNX graph, written by hand --------------------------------------------------
 _FLOAT, _INT64 = 1, 7  # onnx TensorProto.DataType
 _ATTR_INTS = 7  # onnx AttributeProto.AttributeType
-_OPSET = 13  # Pad takes its pads as an input from opset 11; 13 is what cv2.dnn reads
+# Opset 13 with IR version 7 (ONNX 1.8): Pad takes `pads` as an input (opset >= 11), and
+# OpenCV 4.11's importer reads every op used here at this opset.
+_OPSET = 13
 
 
 def _varint(n: int) -> bytes:
@@ -173,6 +184,7 @@ def _ints_attr(name: str, values: Any) -> bytes:
 
 
 def _node(op: str, inputs: list[str], output: str, attrs: tuple[bytes, ...] = ()) -> bytes:
+    # Each node has one output, and the node is named after it (field 3).
     return (b"".join(_bytes_field(1, i) for i in inputs) + _bytes_field(2, output)
             + _bytes_field(3, output) + _bytes_field(4, op)
             + b"".join(_bytes_field(5, a) for a in attrs))
@@ -234,11 +246,18 @@ def onnx_graph(w: dict[str, Any], size: int = 150) -> bytes:
 
     x, hw = conv_affine("data", 0, size)
     x = relu(x)
+    # No pads on either pool: dlib's max_pool<3,3,2,2> and avg_pool<2,2,2,2> pad 0 when
+    # the stride is not 1.
     out = name("maxpool")
     nodes.append(_node("MaxPool", [x], out, (_ints_attr("kernel_shape", (3, 3)),
                                              _ints_attr("strides", (2, 2)))))
     x, hw, channels, i = out, _out_size(hw, 3, 2, 0), int(w["convs"][0]["weight"].shape[0]), 1
     for filters, down in BLOCKS:
+        # Which blocks down-sample comes from BLOCKS: the file must agree with it.
+        first = w["convs"][i]
+        if (tuple(first["stride"]) != ((2, 2) if down else (1, 1))
+                or first["weight"].shape[0] != filters):
+            raise FormatError(f"convolution {i} does not match the expected network")
         y, hw_y = conv_affine(x, i, hw)
         y, hw_y = conv_affine(relu(y), i + 1, hw_y)
         i += 2
@@ -278,7 +297,9 @@ class OpenCVResNet:
 
         w = read_weights(weights)
         self.means = np.asarray(w["means"], dtype=np.float32).reshape(1, 3, 1, 1)
-        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_graph(w), dtype=np.uint8))
+        self.size = 150  # the graph's padding is worked out for this chip size
+        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_graph(w, self.size),
+                                                         dtype=np.uint8))
         self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         # A cv2.dnn.Net keeps its activations between calls: one forward at a time.
@@ -290,11 +311,13 @@ class OpenCVResNet:
 
     def forward(self, chip: np.ndarray) -> np.ndarray:
         """128-D descriptor of one 150 x 150 RGB uint8 chip."""
+        if np.shape(chip) != (self.size, self.size, 3):
+            raise ValueError(f"the chip must be {self.size} x {self.size} x 3, "
+                             f"not {np.shape(chip)}")
         blob = self._blob(chip)
         with self._lock:
             self.net.setInput(blob)
-            out = self.net.forward()
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+            return np.array(self.net.forward(), dtype=np.float64).reshape(-1)
 
     def forward_batch(self, chips: list[np.ndarray]) -> np.ndarray:
         """(n, 128) descriptors of n chips (one forward each: n is 1 or 2)."""

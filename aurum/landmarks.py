@@ -189,7 +189,8 @@ class FaceFinder:
         crop, x0, y0, f = _square_crop(rgb, box)
         cx = crop.shape[1] / 2.0
         plain = _central_mesh(g.mesh, crop)
-        flipped = _central_mesh(g.mesh, cv2.flip(crop, 1))  # numpy's [:, ::-1] copy: 3 ms
+        # cv2.flip: numpy's reverse-and-copy of the 640 px crop cost 3 ms.
+        flipped = _central_mesh(g.mesh, cv2.flip(crop, 1))
         if plain is None and flipped is None:
             return None
         if flipped is not None:
@@ -404,10 +405,12 @@ def _meshes(mesh, rgb: np.ndarray) -> list[np.ndarray]:
 
 
 # One NormalizedLandmark as MediaPipe serialises it: field 1 (length 15) holding x, y, z
-# as float32 fields 1-3 (tags 0x0d, 0x15, 0x1d). 17 bytes when all three are non-zero
-# and there is no visibility or presence.
+# as float32 fields 1-3 (tags 0x0d, 0x15, 0x1d), each followed by its 4 payload bytes.
+# 17 bytes when x, y and z are all set (any value, 0.0 included: landmark.proto is
+# proto2, which keeps set fields) and visibility and presence are not.
 _LM_RECORD = 17
 _LM_TAGS = ((0, 0x0A), (1, 0x0F), (2, 0x0D), (7, 0x15), (12, 0x1D))
+_LM_FLOAT_COLS = np.r_[3:7, 8:12, 13:17]
 
 
 def landmark_array(face: Any, w: int, h: int) -> np.ndarray:
@@ -416,17 +419,18 @@ def landmark_array(face: Any, w: int, h: int) -> np.ndarray:
     Why not a loop over `face.landmark`: reading 478 protobuf objects' attributes
     cost about 0.25 ms a mesh, 2 ms a request over its eight passes. The serialised
     message is read with numpy instead when its layout is the plain one (every record
-    17 bytes, the tags where they belong); otherwise (a zero coordinate is left out of
-    the bytes, an extra field is present) the loop runs. Both give the same floats: the
-    float32 values widened to float64 and multiplied by the image size.
+    17 bytes, the tags where they belong); otherwise (a coordinate left unset, an extra
+    field such as visibility) the loop runs. The fast path is only an optimisation: a
+    MediaPipe that wrote visibility would turn it off, correctly but slower, and
+    tests/test_core.py's length check is the tripwire for that. Both give the same
+    floats: the float32 values widened to float64 and multiplied by the image size.
     """
     buf = face.SerializeToString()
     n = len(buf) // _LM_RECORD
     if n and len(buf) == n * _LM_RECORD:
         rec = np.frombuffer(buf, dtype=np.uint8).reshape(n, _LM_RECORD)
         if all(bool(np.all(rec[:, col] == tag)) for col, tag in _LM_TAGS):
-            cols = np.concatenate([np.arange(3, 7), np.arange(8, 12), np.arange(13, 17)])
-            xyz = np.ascontiguousarray(rec[:, cols]).view("<f4").astype(np.float64)
+            xyz = np.ascontiguousarray(rec[:, _LM_FLOAT_COLS]).view("<f4").astype(np.float64)
             return xyz * np.array([float(w), float(h), float(w)])
     return np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], dtype=np.float64)
 

@@ -252,10 +252,24 @@ def test_landmarks_read_from_the_bytes_equal_the_protobuf_loop():
     fast = landmark_array(face, w, h)
     assert fast.shape == (478, 3) and np.array_equal(fast, loop)
 
-    odd = landmark_pb2.NormalizedLandmarkList()
-    odd.CopyFrom(face)
-    odd.landmark[5].z = 0.0  # its record is now 12 bytes: the loop must run
-    odd.landmark[9].visibility = 0.5  # an extra field in another record
-    expected = np.array([(p.x * w, p.y * h, p.z * w) for p in odd.landmark])
-    got = landmark_array(odd, w, h)
-    assert np.array_equal(got, expected) and got[5, 2] == 0.0
+    # proto2: a coordinate set to 0.0 is still written, so the fast path still runs.
+    zero = landmark_pb2.NormalizedLandmarkList()
+    zero.CopyFrom(face)
+    zero.landmark[5].z = 0.0
+    assert len(zero.SerializeToString()) == 478 * 17
+    got = landmark_array(zero, w, h)
+    assert got[5, 2] == 0.0 and np.array_equal(got[6:], loop[6:])
+
+    # An unset coordinate (its record is 12 bytes) and an extra field (visibility)
+    # each move the tags off their columns: the loop runs and gives the same floats.
+    for change in ("unset", "visibility"):
+        odd = landmark_pb2.NormalizedLandmarkList()
+        odd.CopyFrom(face)
+        if change == "unset":
+            odd.landmark[5].ClearField("z")
+            assert len(odd.SerializeToString()) == 478 * 17 - 5
+        else:
+            odd.landmark[9].visibility = 0.5
+            assert len(odd.SerializeToString()) == 478 * 17 + 5
+        expected = np.array([(p.x * w, p.y * h, p.z * w) for p in odd.landmark])
+        assert np.array_equal(landmark_array(odd, w, h), expected), change

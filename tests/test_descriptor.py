@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aurum import descriptor as desc_mod
-from aurum.descriptor import SHA256, Descriptor, DescriptorModel, get_model
+from aurum.descriptor import SHA256, Descriptor, DescriptorError, DescriptorModel, get_model
 from aurum.engine import Engine
 from aurum.imaging import load_image
 from aurum.paths import REPO_DIR, models_dir
@@ -291,8 +291,26 @@ def test_weights_reader_refuses_another_file(tmp_path):
 
     bad = tmp_path / "x.dat"
     bad.write_bytes(b"\x01\x05con_4" + b"\x00" * 64)
-    with pytest.raises((FormatError, ValueError, IndexError)):
+    with pytest.raises(FormatError):
         read_weights(bad)
+    folder = desc_mod.weights_dir()
+    if folder is not None:  # the real file cut short: refused, not misread
+        cut = tmp_path / "cut.dat"
+        cut.write_bytes((folder / desc_mod.RESNET_FILE).read_bytes()[:5_000_000])
+        with pytest.raises(FormatError):
+            read_weights(cut)
+
+
+def test_opencv_runtime_refuses_a_chip_of_another_size_and_an_unknown_backend(
+        monkeypatch):
+    fast = DescriptorModel(backend="opencv")
+    assert fast.load(), fast.status()
+    with pytest.raises(DescriptorError, match="150 x 150"):
+        fast.compute_chip(np.zeros((160, 160, 3), np.uint8), "opencv")
+    monkeypatch.setenv("AURUM_DESCRIPTOR_BACKEND", "torch")  # the retired runtime
+    old = DescriptorModel()
+    assert old.load() and old.backend == "dlib"
+    assert "unknown AURUM_DESCRIPTOR_BACKEND 'torch'" in old.status()
 
 
 def test_face_only_keeps_the_face_and_greys_the_rest(eng):
