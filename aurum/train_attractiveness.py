@@ -748,7 +748,65 @@ def shared_fairness(sf: SharedFaces, scores: np.ndarray) -> dict[str, Any]:
     return {"ethnicity_men": subset(lambda lab: lab.startswith(ETHNICITY_PREFIX), "male"),
             "hair_women": subset(lambda lab: lab in HAIR_LABELS, "female"),
             # reported, not a selection check: groups of 2 women included
-            "hair_women_min2": subset(lambda lab: lab in HAIR_LABELS, "female", 2)}
+            "hair_women_min2": subset(lambda lab: lab in HAIR_LABELS, "female", 2),
+            # reported, not a selection check (added after the rule was fixed)
+            "hair_women_age_adjusted": age_adjusted_hair(sf, scores)}
+
+
+def london_age_rating_r(ds: Dataset) -> dict[str, float | None]:
+    """Within each sex, the correlation of the panel's mean rating with the stated age:
+    the raters' own age preference, which a model of their ratings inherits. Plain sums
+    (no BLAS)."""
+    out: dict[str, float | None] = {}
+    for sex in sorted({f.sex for f in ds.faces}):
+        pairs = [(f.age, y) for f, y in zip(ds.faces, ds.y, strict=True)
+                 if f.sex == sex and f.age is not None]
+        if len(pairs) < 3:
+            out[sex] = None
+            continue
+        a, y = (np.array(v, dtype=np.float64) for v in zip(*pairs, strict=True))
+        da, dy = a - a.mean(), y - y.mean()
+        out[sex] = float(np.sum(da * dy) / np.sqrt(np.sum(da * da) * np.sum(dy * dy)))
+    return out
+
+
+def age_adjusted_hair(sf: SharedFaces, scores: np.ndarray) -> dict[str, Any] | None:
+    """The hair-colour spread among women with the faces' age cues held constant.
+
+    Why: SFHQ's generator drew each hair-colour row's women from its own prompt, so the
+    rows differ in more than hair; the London raters rated older-looking faces lower.
+    The age index is the mean of the z-scored `AGE_NAMES` cues (wrinkle energy, under-
+    eye darkness) that every face of the check has; the score's straight-line
+    dependence on it, fitted on the same faces, is removed before the spread and its
+    chance level are taken. The cues are this package's own appearance measures, not a
+    validated age estimate. The slope uses plain sums (no BLAS), so it is the same on
+    every CPU.
+    """
+    idx = [i for i, (lab, sx) in enumerate(zip(sf.labels, sf.sexes, strict=True))
+           if lab in HAIR_LABELS and sx == "female" and sf.raw[i] is not None
+           and np.isfinite(scores[i])]
+    counts = {g: sum(sf.labels[i] == g for i in idx) for g in HAIR_LABELS}
+    idx = [i for i in idx if counts[sf.labels[i]] >= MIN_GROUP]
+    if len(idx) < 2 * MIN_GROUP:
+        return None
+    raws = [sf.raw[i] for i in idx]
+    cues = [k for k in AGE_NAMES
+            if all(np.isfinite(r.scalars.get(k, math.nan)) for r in raws if r is not None)]
+    if not cues:
+        return None
+    x = np.array([[r.scalars[k] for k in cues] for r in raws if r is not None])
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    age = z.mean(axis=1)
+    v = scores[idx].astype(np.float64)
+    da, dv = age - age.mean(), v - v.mean()
+    slope = float(np.sum(da * dv) / np.sum(da * da))
+    r = float(np.sum(da * dv) / np.sqrt(np.sum(da * da) * np.sum(dv * dv)))
+    labels = [sf.labels[i] for i in idx]
+    out = spread_with_chance(v - slope * da, labels, ["female"] * len(idx))
+    out.update({"cues": cues, "slope_points_per_sd": slope, "r_age_score": r,
+                "age_index": {g: float(age[[lab == g for lab in labels]].mean())
+                              for g in sorted(set(labels))}})
+    return out
 
 
 def london_residuals(ds: Dataset, oof: np.ndarray) -> dict[str, Any]:
@@ -1117,6 +1175,7 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
         "by_ethnicity": by_eth,
         "london_residuals_by_ethnicity": chosen.residuals,
         "sfhq_fairness": chosen.fairness,
+        "london_age_rating_r": london_age_rating_r(ds),
         "robustness": robust,
         "shared_faces": shared,
         "oof_kfold": main_cv["oof"],

@@ -326,6 +326,31 @@ def test_spread_chance_level_separates_effect_from_noise():
     assert "tiny" not in few["groups"]
 
 
+def test_age_adjusted_hair_spread_removes_an_age_effect_but_not_a_hair_effect():
+    """The card's age-adjusted hair spread: a gap that follows the faces' age cues
+    disappears once they are held constant; a gap of the hair row itself does not."""
+    from aurum.appearance import AGE_NAMES
+    from aurum.train_attractiveness import SharedFaces, age_adjusted_hair
+
+    rng = np.random.default_rng(5)
+    groups = ["blue hair", "green hair", "red or orange hair", "yellow or blond hair"]
+    labels = [groups[i % 4] for i in range(48)]
+    blond = np.array([lab == "yellow or blond hair" for lab in labels])
+    age = rng.normal(0, 1, 48) + 1.5 * blond
+    raws = [RawFeatures(shape=np.zeros((478, 2)),
+                        scalars={k: a + rng.normal(0, 0.1) for k in AGE_NAMES})
+            for a in age]
+    sf = SharedFaces(labels, ["female"] * 48, raws, [None] * 48)
+    by_age = 45.0 - 6.0 * age + rng.normal(0, 2, 48)
+    out = age_adjusted_hair(sf, by_age)
+    assert out is not None and out["cues"] == list(AGE_NAMES)
+    assert out["age_index"]["yellow or blond hair"] > 0.5 and out["r_age_score"] < -0.8
+    assert out["spread"] < out["chance_95"]
+    by_hair = 45.0 - 12.0 * blond + rng.normal(0, 2, 48)  # age plays no part
+    hit = age_adjusted_hair(sf, by_hair)
+    assert hit is not None and hit["spread"] > hit["chance_95"]
+
+
 @pytest.mark.shared
 def test_shape_space_is_mirror_invariant_and_round_trips(spec, contexts):
     if spec.get("shape_space"):
