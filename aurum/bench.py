@@ -75,7 +75,7 @@ def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
 
     from aurum.descriptor import get_model
     from aurum.imaging import load_image
-    from aurum.landmarks import inference_clock
+    from aurum.landmarks import inference_clock, landmark_array
 
     desc = get_model()
     has_desc = desc.load()
@@ -84,7 +84,7 @@ def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
         if not has_desc or not found:
             return 0.0
         h, w = rgb.shape[:2]
-        pts = np.array([(p.x * w, p.y * h) for p in found[0].landmark])
+        pts = landmark_array(found[0], w, h)[:, :2]
         t = time.perf_counter()
         desc.compute(rgb, pts)
         return (time.perf_counter() - t) * 1e3

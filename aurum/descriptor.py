@@ -288,7 +288,7 @@ class DescriptorModel:
         try:
             from aurum.descriptor_net import OpenCVResNet
 
-            net = OpenCVResNet(weights)
+            net = OpenCVResNet(weights, CHIP_SIZE)
             self._fast, self.backend, self.backend_note = net, "opencv", ""
         except Exception as exc:  # e.g. an OpenCV without dnn: dlib's kernels, said so
             self.backend_note = (f"OpenCV runtime unavailable "

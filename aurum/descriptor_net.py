@@ -200,7 +200,7 @@ def _out_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-def onnx_graph(w: dict[str, Any], size: int = 150) -> bytes:
+def onnx_graph(w: dict[str, Any], size: int) -> bytes:
     """The network as ONNX bytes for a (1, 3, size, size) input already shifted by the
     channel means and divided by 256 (`OpenCVResNet._blob`).
 
@@ -292,12 +292,12 @@ def onnx_graph(w: dict[str, Any], size: int = 150) -> bytes:
 class OpenCVResNet:
     """The descriptor network on OpenCV's dnn kernels (CPU, float32)."""
 
-    def __init__(self, weights: Path) -> None:
+    def __init__(self, weights: Path, size: int) -> None:
         import cv2
 
         w = read_weights(weights)
         self.means = np.asarray(w["means"], dtype=np.float32).reshape(1, 3, 1, 1)
-        self.size = 150  # the graph's padding is worked out for this chip size
+        self.size = size  # the graph's padding is worked out for this chip size
         self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_graph(w, self.size),
                                                          dtype=np.uint8))
         self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
@@ -310,7 +310,7 @@ class OpenCVResNet:
         return np.ascontiguousarray((x - self.means) / 256.0)
 
     def forward(self, chip: np.ndarray) -> np.ndarray:
-        """128-D descriptor of one 150 x 150 RGB uint8 chip."""
+        """128-D descriptor of one `size` x `size` RGB uint8 chip."""
         if np.shape(chip) != (self.size, self.size, 3):
             raise ValueError(f"the chip must be {self.size} x {self.size} x 3, "
                              f"not {np.shape(chip)}")

@@ -73,15 +73,17 @@ def _connections() -> dict[str, np.ndarray]:
             "irises": arr(c.FACEMESH_IRISES)}
 
 
-def fit_image(rgb: np.ndarray, max_side: int = 960) -> tuple[np.ndarray, float]:
+def fit_image(rgb: np.ndarray, max_side: int = 960,
+              interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, float]:
     """A copy no larger than `max_side` (kept in session memory for overlays, so a
-    layer toggle redraws a small picture instead of the full-size upload)."""
+    layer toggle redraws a small picture instead of the full-size upload). Area
+    resampling by default; the live preview passes bilinear (see its overlay)."""
     h, w = rgb.shape[:2]
     f = min(1.0, max_side / max(h, w))
     if f >= 1.0:
         return rgb.copy(), 1.0
     small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
-                       interpolation=cv2.INTER_AREA)
+                       interpolation=interpolation)
     return small, f
 
 

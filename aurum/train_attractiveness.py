@@ -753,6 +753,13 @@ def shared_fairness(sf: SharedFaces, scores: np.ndarray) -> dict[str, Any]:
             "hair_women_age_adjusted": age_adjusted_hair(sf, scores)}
 
 
+def _plain_r(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r from plain sums (no BLAS dot product), so a stored figure is the same
+    on every CPU."""
+    da, db = a - a.mean(), b - b.mean()
+    return float(np.sum(da * db) / np.sqrt(np.sum(da * da) * np.sum(db * db)))
+
+
 def london_age_rating_r(ds: Dataset) -> dict[str, float | None]:
     """Within each sex, the correlation of the panel's mean rating with the stated age:
     the raters' own age preference, which a model of their ratings inherits. Plain sums
@@ -765,8 +772,7 @@ def london_age_rating_r(ds: Dataset) -> dict[str, float | None]:
             out[sex] = None
             continue
         a, y = (np.array(v, dtype=np.float64) for v in zip(*pairs, strict=True))
-        da, dy = a - a.mean(), y - y.mean()
-        out[sex] = float(np.sum(da * dy) / np.sqrt(np.sum(da * da) * np.sum(dy * dy)))
+        out[sex] = _plain_r(a, y)
     return out
 
 
@@ -789,21 +795,20 @@ def age_adjusted_hair(sf: SharedFaces, scores: np.ndarray) -> dict[str, Any] | N
     idx = [i for i in idx if counts[sf.labels[i]] >= MIN_GROUP]
     if len(idx) < 2 * MIN_GROUP:
         return None
-    raws = [sf.raw[i] for i in idx]
+    raws = [r for r in (sf.raw[i] for i in idx) if r is not None]  # none is None: idx
     cues = [k for k in AGE_NAMES
-            if all(np.isfinite(r.scalars.get(k, math.nan)) for r in raws if r is not None)]
+            if all(np.isfinite(r.scalars.get(k, math.nan)) for r in raws)]
     if not cues:
         return None
-    x = np.array([[r.scalars[k] for k in cues] for r in raws if r is not None])
+    x = np.array([[r.scalars[k] for k in cues] for r in raws])
     z = (x - x.mean(axis=0)) / x.std(axis=0)
     age = z.mean(axis=1)
     v = scores[idx].astype(np.float64)
     da, dv = age - age.mean(), v - v.mean()
     slope = float(np.sum(da * dv) / np.sum(da * da))
-    r = float(np.sum(da * dv) / np.sqrt(np.sum(da * da) * np.sum(dv * dv)))
     labels = [sf.labels[i] for i in idx]
     out = spread_with_chance(v - slope * da, labels, ["female"] * len(idx))
-    out.update({"cues": cues, "slope_points_per_sd": slope, "r_age_score": r,
+    out.update({"cues": cues, "slope_points_per_sd": slope, "r_age_score": _plain_r(age, v),
                 "age_index": {g: float(age[[lab == g for lab in labels]].mean())
                               for g in sorted(set(labels))}})
     return out

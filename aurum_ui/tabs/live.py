@@ -126,12 +126,9 @@ def live_overlay_html(mirrored: np.ndarray, shown: np.ndarray | None, frames: in
     """The preview picture with the landmarks, as a small inline JPEG: the overlay is
     re-sent every frame, so its size is the frame rate's budget. `data-frames` counts
     this session's processed frames (the bench compares it with the overlays shown)."""
-    h, w = mirrored.shape[:2]
-    f = min(1.0, OVERLAY_SIDE / max(h, w))
     # Bilinear, not the still photo's area resampling: a preview shrunk by at most half
     # (640 -> 400 px) looks the same, at a third of the cost, every frame.
-    small = mirrored if f >= 1.0 else cv2.resize(
-        mirrored, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_LINEAR)
+    small, f = render.fit_image(mirrored, OVERLAY_SIDE, cv2.INTER_LINEAR)
     img = render.overlay(small, shown, LIVE_LAYERS, scale=f) if shown is not None else small
     return (f'<figure class="au-overlay" data-frames="{frames}"><img alt="The camera '
             f'picture with the face landmarks drawn on it" '
