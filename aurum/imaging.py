@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -67,6 +68,10 @@ def _from_bytes(data: bytes) -> np.ndarray:
             if w * h > MAX_PIXELS:
                 raise AurumError("image_too_large", f"The image is {w}x{h} pixels; the limit is "
                                  f"{MAX_PIXELS / 1e6:.0f} megapixels.")
+            if img.format in ("JPEG", "MPO") and img.mode == "RGB":
+                fast = _decode_jpeg(data, img)
+                if fast is not None:
+                    return fast
             img.seek(0)  # first frame of an animation
             img.load()
     except AurumError:
@@ -87,6 +92,53 @@ def _from_bytes(data: bytes) -> np.ndarray:
         raise AurumError("not_an_image", f"The image could not be decoded ({type(exc).__name__})."
                          ) from exc
     return _from_pil(img)
+
+
+# EXIF orientation -> the turn that makes the picture upright, as ImageOps.exif_transpose
+# does it (PIL's ROTATE_90 is counter-clockwise).
+_ORIENT: dict[int, Any] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+_EOI = b"\xff\xd9"
+
+
+def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """The same pixels as Pillow's path, in half the time on a phone photo, or None.
+
+    Pillow keeps RGB as 4 bytes a pixel, so handing a decoded photo to numpy repacks
+    it: as long as the decoding itself (50 ms of 100 for 12 megapixels here). OpenCV
+    decodes with the same libjpeg-turbo code (the same integer IDCT and upsampling;
+    tests/test_imaging.py checks the pixels are identical) straight into an array.
+    Anything unusual stays on Pillow's path, which owns the error messages:
+    - a file that does not end with its end-of-image marker (cut short, or trailing
+      bytes after it), since libjpeg-turbo fills a cut-short JPEG with grey and only
+      warns, where Pillow refuses it;
+    - a size that disagrees with the header Pillow read, or a failed decode.
+    """
+    if not data.rstrip(b"\0").endswith(_EOI):  # no copy unless there is padding
+        return None
+    try:
+        orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:  # as in _from_pil: a broken EXIF block leaves the photo as stored
+        orientation = 1
+    rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    flags = (cv2.IMREAD_COLOR if rgb_flag is None else rgb_flag) | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
+    if arr is None or arr.shape != (img.height, img.width, 3) or arr.dtype != np.uint8:
+        return None
+    if rgb_flag is None:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    turn = _ORIENT.get(orientation)
+    return arr if turn is None else np.ascontiguousarray(turn(arr))
 
 
 def _from_pil(img: Image.Image) -> np.ndarray:
