@@ -30,7 +30,8 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path: Path):
                           cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for label in ("analyze+score (end to end)", "bare FaceMesh.process", "slider re-score",
-                  "RSS MB over analyze+score loop", "CLI batch", "London 1350x1350", "target"):
+                  "RSS MB over analyze+score loop", "CLI batch", "London 1350x1350",
+                  "12 MP phone JPEG", "target"):
         assert label in proc.stdout, label
     r = json.loads(out.read_text())
     assert set(r) >= {"meta", "all", "london", "slider", "memory", "cli", "targets"}
@@ -44,6 +45,10 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path: Path):
         assert set(block["stages_ms"]) >= STAGES
         assert block["ratio_p50"] > 0 and block["cpu_ratio_p50"] > 0
     assert r["london"]["images"] == r["meta"]["london"]
+    phone = r["phone"]  # decoded, turned upright by its EXIF tag, and answered
+    assert phone["images"] == 2 and phone["answered_ok"] == 2
+    assert phone["size"] == [4032, 3024] and phone["e2e_ms"]["n"] == 2
+    assert set(phone["stages_ms"]) >= STAGES
     assert r["slider"]["ms"]["n"] >= 100 and r["slider"]["distinct_final_scores"] > 1
     mem = r["memory"]
     assert len(mem["at"]) == 3 and all(v > 0 for v in mem["at"].values())
