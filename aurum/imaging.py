@@ -7,6 +7,7 @@ EXIF orientation, odd colour modes and hostile files are handled once.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,9 @@ def _from_bytes(data: bytes) -> np.ndarray:
 
 
 # EXIF orientation -> the turn that makes the picture upright, as ImageOps.exif_transpose
-# does it (PIL's ROTATE_90 is counter-clockwise).
-_ORIENT: dict[int, Any] = {
+# does it (PIL's ROTATE_90 is counter-clockwise). Looked up with the tag's raw value, as
+# exif_transpose does, so a malformed value ("6", 6.5) turns nothing on either path.
+_ORIENT: dict[Any, Any] = {
     2: lambda a: a[:, ::-1],
     3: lambda a: a[::-1, ::-1],
     4: lambda a: a[::-1],
@@ -105,7 +107,87 @@ _ORIENT: dict[int, Any] = {
     7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
     8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
 }
-_EOI = b"\xff\xd9"
+# Markers a plain Huffman-coded JPEG may hold between its start and its end-of-image
+# marker, besides one frame header and the scans: tables, restart interval, comments,
+# application segments (EXIF, ICC, XMP, MPF).
+_SEGMENTS = frozenset([0xC4, 0xDB, 0xDD, 0xFE, *range(0xE0, 0xF0)])
+_FRAMES = frozenset([0xC0, 0xC1, 0xC2])  # baseline, extended, progressive (Huffman)
+_IN_SCAN = re.compile(rb"\xff[^\x00\xff]")  # a marker inside entropy-coded data
+
+
+def _well_formed_jpeg(data: bytes) -> bool:
+    """True when the first picture's markers are exactly those of a complete, plain
+    Huffman-coded JPEG, up to its end-of-image marker (what follows it, such as an MPO
+    file's second picture or a camera's trailer, is ignored by both decoders).
+
+    Why: OpenCV reports success once the last row is out and ignores any error libjpeg
+    raises while finishing the file; Pillow reports it (`truncated_image`). So a damaged
+    upload (a cut-short file with another one appended, a stray start-of-image, frame or
+    scan marker, an out-of-order restart marker) must not reach OpenCV. Arithmetic-coded,
+    lossless and hierarchical JPEGs, and DNL markers, also stay with Pillow. The walk
+    checks each frame and scan header's length and fields and, for a sequential frame,
+    that its scans cover each component once; the scans' bytes are searched with a
+    regex (about 0.5 ms a megabyte). Falling back is always safe.
+    """
+    n = len(data)
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    pos, frame, components, covered, scans = 2, 0, b"", set(), 0
+    while True:
+        if pos >= n or data[pos] != 0xFF:
+            return False
+        while pos < n and data[pos] == 0xFF:  # fill bytes may precede a marker
+            pos += 1
+        if pos >= n:
+            return False
+        code = data[pos]
+        pos += 1
+        if code == 0xD9:  # end of image
+            return scans > 0 and (frame == 0xC2 or len(covered) == len(components))
+        if pos + 2 > n:
+            return False
+        length = (data[pos] << 8) | data[pos + 1]
+        end = pos + length
+        if length < 2 or end > n:
+            return False
+        if code in _FRAMES:
+            nf = data[pos + 7] if length > 7 else 0
+            if frame or nf not in (1, 3) or length != 8 + 3 * nf:
+                return False
+            frame, components = code, data[pos + 8:end:3]
+        elif code == 0xDA:  # start of scan: check its header, then skip the coded data
+            ns = data[pos + 2] if length > 2 else 0
+            if not frame or not 1 <= ns <= 4 or length != 6 + 2 * ns:
+                return False
+            ids = set(data[pos + 3:pos + 3 + 2 * ns:2])
+            ss, se, a = data[end - 3], data[end - 2], data[end - 1]
+            if len(ids) != ns or not ids <= set(components):
+                return False
+            if frame == 0xC2:  # progressive: a DC scan, or an AC scan of one component
+                if se > 63 or ss > se or (ss == 0) != (se == 0) or (ss and ns != 1) \
+                        or a >> 4 > 13 or a & 15 > 13:
+                    return False
+            elif ss != 0 or se != 63 or a != 0 or ids & covered:
+                return False  # sequential: every component in exactly one full scan
+            covered |= ids
+            scans += 1
+            pos, rst = end, 0
+            while True:
+                m = _IN_SCAN.search(data, pos)
+                if m is None:
+                    return False
+                marker = data[m.start() + 1]
+                if 0xD0 <= marker <= 0xD7:  # restart markers count 0-7 in order
+                    if marker != 0xD0 + rst:
+                        return False
+                    rst, pos = (rst + 1) % 8, m.end()
+                    continue
+                pos = m.start()
+                break
+            continue
+        elif code not in _SEGMENTS:
+            return False
+        pos = end
 
 
 def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
@@ -115,18 +197,20 @@ def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
     it: as long as the decoding itself (50 ms of 100 for 12 megapixels here). OpenCV
     decodes with the same libjpeg-turbo code (the same integer IDCT and upsampling;
     tests/test_imaging.py checks the pixels are identical) straight into an array.
-    Anything unusual stays on Pillow's path, which owns the error messages:
-    - a file that does not end with its end-of-image marker (cut short, or trailing
-      bytes after it), since libjpeg-turbo fills a cut-short JPEG with grey and only
-      warns, where Pillow refuses it;
-    - a size that disagrees with the header Pillow read, or a failed decode.
+    Anything unusual stays on Pillow's path, which owns the error messages: a file
+    that is not a well-formed plain JPEG (`_well_formed_jpeg`), an EXIF block Pillow's
+    turn could not rewrite (it then keeps the photo as stored), a size that disagrees
+    with the header Pillow read, or a failed decode.
     """
-    if not data.rstrip(b"\0").endswith(_EOI):  # no copy unless there is padding
+    if not _well_formed_jpeg(data):
         return None
     try:
-        orientation = int(img.getexif().get(0x0112, 1))
-    except Exception:  # as in _from_pil: a broken EXIF block leaves the photo as stored
-        orientation = 1
+        exif = img.getexif()
+        orientation = exif.get(0x0112, 1)
+        if orientation != 1:
+            exif.tobytes()  # what exif_transpose does after turning; it may raise
+    except Exception:
+        return None
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
     flags = (cv2.IMREAD_COLOR if rgb_flag is None else rgb_flag) | cv2.IMREAD_IGNORE_ORIENTATION
     try:
@@ -137,7 +221,10 @@ def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
         return None
     if rgb_flag is None:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
-    turn = _ORIENT.get(orientation)
+    try:
+        turn = _ORIENT.get(orientation)
+    except TypeError:  # an unhashable value: exif_transpose's lookup would fail too
+        return None
     return arr if turn is None else np.ascontiguousarray(turn(arr))
 
 
