@@ -175,9 +175,10 @@ def phone_photo(path: Path) -> bytes:
     """A London photo as a phone delivers a portrait shot: 12 megapixels, stored on its
     side with EXIF orientation 6, JPEG quality 90. The shared images are at most 1350 px,
     but visitors upload straight from their phones, where decoding alone took longer
-    than all the models (100 of 190 ms before the JPEG fast path). Sensor-like noise
-    (SD 10 levels, seeded by the file name) brings the file to about 2 MB, near a real
-    phone's 2-4 MB: the upscaled photo alone compresses to 1 MB and decodes faster."""
+    than all the models (134-178 of 227-285 ms before the JPEG fast path). Noise like
+    a sensor's (SD 10 levels, seeded by the file name) brings the file to about 2 MB,
+    near a real phone's 2-4 MB: the upscaled photo alone compresses to 1 MB and decodes
+    faster."""
     import cv2
     from PIL import Image
 

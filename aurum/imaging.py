@@ -195,9 +195,9 @@ def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
 
     Pillow keeps RGB as 4 bytes a pixel, so handing a decoded photo to numpy repacks
     it, nearly as slowly as it decodes (30-46 ms against 40-54 for 12 megapixels here),
-    and its EXIF turn is slower than OpenCV's (23 ms against 20). A 2 MB phone photo
-    stored on its side: 61 ms here against 137 on Pillow's path. OpenCV
-    decodes with the same libjpeg-turbo code (the same integer IDCT and upsampling;
+    and its EXIF turn is slower than OpenCV's (23 ms against 20): a 2 MB phone photo
+    stored on its side loads in 61 ms here against 137 on Pillow's path. OpenCV decodes
+    with the same libjpeg-turbo code (the same integer IDCT and upsampling;
     tests/test_imaging.py checks the pixels are identical) straight into an array.
     Anything unusual stays on Pillow's path, which owns the error messages: a file
     that is not a well-formed plain JPEG (`_well_formed_jpeg`), an EXIF block Pillow's
