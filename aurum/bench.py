@@ -125,12 +125,18 @@ def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
     return _summarise(rows)
 
 
-def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _stage_stats(timings: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """Per engine stage, the statistics over requests (`Analysis.timing_ms` of each;
+    the total is left out, it is the sum)."""
     stages: dict[str, list[float]] = {}
-    for row in rows:
-        for name, ms in row["stages"].items():
+    for timing in timings:
+        for name, ms in timing.items():
             if name != "analyze_total":
                 stages.setdefault(name, []).append(ms)
+    return {k: _stats(v) for k, v in stages.items()}
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     e2e = _stats([r["e2e_ms"] for r in rows])
     bare = _stats([r["bare_ms"] for r in rows])
     ratios = [r["e2e_ms"] / r["bare_ms"] for r in rows if r["bare_ms"] > 0]
@@ -149,7 +155,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "bare_mesh_ms": bare,
         "bare_mesh_only_ms": _stats([r["bare_mesh_only_ms"] for r in rows]),
         "bare_descriptor_ms": _stats([r["bare_descriptor_ms"] for r in rows]),
-        "stages_ms": {k: _stats(v) for k, v in stages.items()},
+        "stages_ms": _stage_stats([r["stages"] for r in rows]),
         "ratio_p50": round(e2e["p50"] / bare["p50"], 3) if bare["p50"] else None,
         "e2e_cpu_ms": e2e_cpu,
         "bare_mesh_cpu_ms": bare_cpu,
@@ -206,19 +212,17 @@ def _phone(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
     """analyze+score on phone-sized JPEG bytes (decode included), with its stages."""
     photos = [phone_photo(p) for p in paths]
     engine.score(engine.analyze(photos[0]), config)  # warm
-    e2e, stages, ok = [], {}, 0
+    e2e, timings, ok = [], [], 0
     for data in photos:
         t0 = time.perf_counter()
         analysis = engine.analyze(data)
         report = engine.score(analysis, config)
         e2e.append((time.perf_counter() - t0) * 1e3)
         ok += bool(report.ok and analysis.image_size == (PHONE_SIZE[1], PHONE_SIZE[0]))
-        for name, ms in analysis.timing_ms.items():
-            if name != "analyze_total":
-                stages.setdefault(name, []).append(ms)
+        timings.append(analysis.timing_ms)
     return {"images": len(photos), "answered_ok": ok, "size": list(PHONE_SIZE),
             "mean_mb": round(sum(map(len, photos)) / len(photos) / 1e6, 2),
-            "e2e_ms": _stats(e2e), "stages_ms": {k: _stats(v) for k, v in stages.items()}}
+            "e2e_ms": _stats(e2e), "stages_ms": _stage_stats(timings)}
 
 
 def _slider(engine: Any, paths: list[Path], repeats: int) -> dict[str, Any]:
