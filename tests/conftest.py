@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from aurum.paths import shared_dir
 
@@ -25,6 +26,19 @@ os.environ.setdefault("AURUM_DATA_DIR", tempfile.mkdtemp(prefix="aurum-test-data
 # Committed synthetic faces (SFHQ, MIT; see fixtures/faces/README.md).
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "faces").glob("*.jpg"))
 FIXTURE_FACE = Path(__file__).parent / "fixtures" / "faces" / "sfhq_sample_2x4_001.jpg"
+
+# The Pillow transpose that turns an upright picture into what a camera stores with
+# each EXIF orientation tag (the inverse of what a viewer applies).
+STORED_AS = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
 
 SHARED = shared_dir()
 HAVE_SHARED = (SHARED / "faces" / "MANIFEST.csv").is_file()

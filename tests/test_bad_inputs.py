@@ -27,7 +27,7 @@ from PIL import Image, ImageOps
 from aurum.engine import Analysis, Engine
 from aurum.errors import ERROR_CODES
 from aurum.paths import REPO_DIR
-from tests.conftest import FACES, FIXTURE_FACE, FIXTURES, LONDON
+from tests.conftest import FACES, FIXTURE_FACE, FIXTURES, LONDON, STORED_AS
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -310,20 +310,6 @@ def test_animated_gif_uses_the_first_frame(engine: Engine, face: np.ndarray):
 
 
 # ------------------------------------------------------------ EXIF orientation
-
-# The Pillow transpose that turns an upright picture into what a camera stores
-# with each orientation tag (the inverse of what a viewer applies).
-STORED_AS = {
-    1: None,
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
-
 
 def _oriented(upright: Image.Image, orientation: int, fmt: str) -> bytes:
     transpose = STORED_AS[orientation]

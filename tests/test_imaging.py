@@ -19,13 +19,7 @@ from PIL import Image, ImageOps
 
 from aurum import imaging
 from aurum.errors import AurumError
-from tests.conftest import FIXTURE_FACE
-
-# Upright picture -> what a camera stores under each EXIF orientation tag.
-STORED_AS = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-             4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-             6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
-             8: Image.Transpose.ROTATE_270}
+from tests.conftest import FIXTURE_FACE, STORED_AS
 
 
 @pytest.fixture(scope="module")
