@@ -402,7 +402,8 @@ def quality_table_html(report: dict[str, Any] | None, *, compact: bool = False) 
                if q.get("passed") else
                f'<div class="au-verdict au-bad">✗ {len(q.get("failed") or [])} check(s) '
                f'failed: scores from this photo are less reliable.</div>')
-    return f'{verdict}<table class="au-table">{head}{"".join(rows)}</table>'
+    return (f'{verdict}<div class="au-scroll"><table class="au-table">{head}{"".join(rows)}'
+            '</table></div>')
 
 
 def coach_html(report: dict[str, Any] | None) -> str:

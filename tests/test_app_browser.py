@@ -364,3 +364,34 @@ def test_no_image_files_left_in_gradio_cache(server):
     images = [p for p in app.TEMP_DIR.rglob("*") if p.is_file() and p.suffix.lower()
               in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}]
     assert images == []
+
+
+PAGE_WIDTH_JS = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+
+
+@pytest.mark.parametrize("width", [390, 360])
+def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
+    """On a phone the page fits its width: the score cards stack, the quality table
+    scrolls inside its own box, and every tab (Status's long JSON strings included)
+    stays within the screen. Before the fix a 390 px page was 474 px wide after scoring
+    (cards and table) and 738 px on Status."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": width, "height": 844})
+    pg.goto(server[0])
+    pg.wait_for_selector("#input-image", timeout=60_000)
+    upload_and_score(pg, FIXTURES[0], "#final-score")
+    time.sleep(0.5)
+    scroll, client = pg.evaluate(PAGE_WIDTH_JS)
+    assert client == width and scroll <= width, f"score page is {scroll} px wide"
+    # the cards stack: the final, geometric and attractiveness cards share one left edge
+    lefts = pg.evaluate("() => [...document.querySelectorAll('#score-cards .au-card')]"
+                        ".slice(0, 3).map(c => Math.round(c.getBoundingClientRect().left))")
+    assert len(lefts) == 3 and len(set(lefts)) == 1, lefts
+    # every top-level tab is reachable without the overflow menu, and none widens the page
+    for name in ("Tune", "Live", "About", "Status"):
+        pg.locator("button[role=tab]:visible", has_text=name).first.click()
+        time.sleep(1.0)
+        scroll, _ = pg.evaluate(PAGE_WIDTH_JS)
+        assert scroll <= width, f"the {name} tab is {scroll} px wide at {width} px"
+    snap(pg, shots, f"phone_{width}_status")
+    browser.close()

@@ -64,10 +64,10 @@ def latency_html() -> str:
         f"<td>{r['total_ms']:.1f}</td><td>{r.get('analyze_ms') or '–'}</td>"
         f"<td>{r.get('score_ms', '–')}</td></tr>" for r in reversed(rows[-12:]))
     return (f'<h4>Request latency (last {len(rows)} requests, server side, ms)</h4>'
-            f'<table class="au-table"><tr><th>kind</th><th>n</th><th>median</th><th>max</th>'
-            f'</tr>{summary}</table><h4>Most recent</h4><table class="au-table"><tr><th>time'
-            f'</th><th>kind</th><th>total</th><th>analyze</th><th>score</th></tr>{recent}'
-            f'</table>')
+            f'<div class="au-scroll"><table class="au-table"><tr><th>kind</th><th>n</th>'
+            f'<th>median</th><th>max</th></tr>{summary}</table></div><h4>Most recent</h4>'
+            f'<div class="au-scroll"><table class="au-table"><tr><th>time</th><th>kind</th>'
+            f'<th>total</th><th>analyze</th><th>score</th></tr>{recent}</table></div>')
 
 
 def on_status(engine: Engine) -> dict[str, Any]:
