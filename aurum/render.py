@@ -365,6 +365,12 @@ def _raw_text(name: str, raw: dict[str, Any] | None) -> str:
         return ""
 
 
+def table_html(rows: str) -> str:
+    """An `au-table` in the box that scrolls sideways on a phone: a table's columns then
+    never widen the page (the box's width is contained, see assets/app.css)."""
+    return f'<div class="au-scroll"><table class="au-table">{rows}</table></div>'
+
+
 def quality_table_html(report: dict[str, Any] | None, *, compact: bool = False) -> str:
     """The checklist: check, value, threshold, pass/fail and the fix for each failure."""
     q = (report or {}).get("quality")
@@ -402,8 +408,7 @@ def quality_table_html(report: dict[str, Any] | None, *, compact: bool = False) 
                if q.get("passed") else
                f'<div class="au-verdict au-bad">✗ {len(q.get("failed") or [])} check(s) '
                f'failed: scores from this photo are less reliable.</div>')
-    return (f'{verdict}<div class="au-scroll"><table class="au-table">{head}{"".join(rows)}'
-            '</table></div>')
+    return verdict + table_html(head + "".join(rows))
 
 
 def coach_html(report: dict[str, Any] | None) -> str:

@@ -389,8 +389,8 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
     assert len(lefts) == 3 and len(set(lefts)) == 1, lefts
     # every top-level tab is reachable without the overflow menu, and none widens the page
     for name in ("Tune", "Live", "About", "Status"):
-        pg.locator("button[role=tab]:visible", has_text=name).first.click()
-        time.sleep(1.0)
+        tab(pg, name)
+        time.sleep(0.6)  # the tab's content (Status's JSON) renders after the click
         scroll, _ = pg.evaluate(PAGE_WIDTH_JS)
         assert scroll <= width, f"the {name} tab is {scroll} px wide at {width} px"
     snap(pg, shots, f"phone_{width}_status")

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 import aurum
+from aurum import render
 from aurum.engine import Engine
 from aurum_ui.state import LATENCY, STARTUP
 from aurum_ui.uploads import UPLOAD_GRACE_S
@@ -64,10 +65,11 @@ def latency_html() -> str:
         f"<td>{r['total_ms']:.1f}</td><td>{r.get('analyze_ms') or '–'}</td>"
         f"<td>{r.get('score_ms', '–')}</td></tr>" for r in reversed(rows[-12:]))
     return (f'<h4>Request latency (last {len(rows)} requests, server side, ms)</h4>'
-            f'<div class="au-scroll"><table class="au-table"><tr><th>kind</th><th>n</th>'
-            f'<th>median</th><th>max</th></tr>{summary}</table></div><h4>Most recent</h4>'
-            f'<div class="au-scroll"><table class="au-table"><tr><th>time</th><th>kind</th>'
-            f'<th>total</th><th>analyze</th><th>score</th></tr>{recent}</table></div>')
+            + render.table_html('<tr><th>kind</th><th>n</th><th>median</th><th>max</th></tr>'
+                                + summary)
+            + '<h4>Most recent</h4>'
+            + render.table_html('<tr><th>time</th><th>kind</th><th>total</th><th>analyze</th>'
+                                '<th>score</th></tr>' + recent))
 
 
 def on_status(engine: Engine) -> dict[str, Any]:
