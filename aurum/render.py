@@ -497,13 +497,32 @@ def _layout(height: int, **kw: Any) -> dict[str, Any]:
     return out
 
 
+# Pixel layout of the breakdown figure. Every row spans the figure's full width, so it
+# reads the same on a 326 px phone column as on a desktop (one 0-112 scale, so the grid
+# lines of both rows align): the blend is one stacked bar
+# (each line of its key under 45 characters), and each component's name sits above its
+# bar instead of in a left margin that would take most of a phone's width.
+_BD_ROW = 34        # px per geometric component (name above, bar below)
+_BD_TOP = 156       # px above the components: blend header, bar, key, components header
+_BD_MARGIN = {"l": 8, "r": 8, "t": 8, "b": 28}
+_BLEND_COLOURS = {"geometric": "#e8b923", "attractiveness": "#4cc9f0"}
+
+
 def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
-    """Sub-score of each geometric component (value vs ideal on hover) and the blend
-    that makes the final score."""
+    """How the final score is made (a stacked bar of the weighted geometric and
+    attractiveness scores, the attractiveness interval as an error bar), then each
+    geometric component's sub-score, its value against the ideal on hover."""
     if not report or not report.get("ok") or not (report.get("geometric") or {}).get(
             "components"):
         return None
     comps = sorted(report["geometric"]["components"], key=lambda c: c["score"])
+    n = len(comps)
+    height = _BD_TOP + n * _BD_ROW + _BD_MARGIN["t"] + _BD_MARGIN["b"]
+    plot_h = height - _BD_MARGIN["t"] - _BD_MARGIN["b"]
+
+    def y_of(px: float) -> float:  # pixels from the plot area's top -> paper fraction
+        return 1.0 - px / plot_h
+
     labels = [g.DESCRIPTIONS.get(c["name"], c["name"]).split(" (")[0] for c in comps]
     hover = [
         f"<b>{html.escape(g.DESCRIPTIONS.get(c['name'], c['name']))}</b><br>"
@@ -512,56 +531,68 @@ def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
         f"<i>{html.escape(c.get('ideal_source', ''))}</i>" for c in comps]
     colours = [f"hsl({int(c['score'] * 1.2)}, 65%, 50%)" if c["weight"] > 0 else "#cbd5e1"
                for c in comps]
-    final = report.get("final") or {}
-    geo = report["geometric"].get("score")
-    attr = (report.get("attractiveness") or {}).get("score")
-    weights = final.get("weights") or {}
-    # the attractiveness estimate's interval (cross-validated residuals), weighted as
-    # it enters the blend
-    a_pm = ((report.get("attractiveness") or {}).get("uncertainty") or {}).get(
-        "score_plus_minus")
-    bx, by, btext, berr = [], [], [], []
-    for name, val in (("geometric", geo), ("attractiveness", attr)):
-        w = float(weights.get(name) or 0.0)
-        bx.append(name)
-        by.append(0.0 if val is None else round(float(val) * w, 2))
-        pm = a_pm if name == "attractiveness" and isinstance(a_pm, (int, float)) else None
-        berr.append(0.0 if pm is None or val is None else round(float(pm) * w, 2))
-        btext.append("unavailable" if val is None else
-                     f"{val:.0f}{f' ± {pm:.0f}' if pm is not None else ''} × {w:.2f}")
-    data = [
-        {"type": "bar", "orientation": "h", "x": [c["score"] for c in comps], "y": labels,
-         "marker": {"color": colours}, "hovertext": hover, "hoverinfo": "text",
-         "text": [f"{c['score']:.0f}" + ("" if c["weight"] > 0 else " (weight 0)")
-                  for c in comps],
+    ys = list(range(n))
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "orientation": "h", "x": [c["score"] for c in comps], "y": ys,
+         "width": 0.42, "marker": {"color": colours}, "hovertext": hover,
+         "hoverinfo": "text", "text": [f"{c['score']:.0f}" for c in comps],
          "textposition": "outside", "cliponaxis": False, "name": "sub-score",
-         "xaxis": "x", "yaxis": "y"},
-        {"type": "bar", "x": bx, "y": by, "marker": {"color": ["#e8b923", "#4cc9f0"]},
-         "text": btext, "textangle": 0, "textfont": {"size": 11}, "constraintext": "none",
-         "textposition": "outside",
-         "hovertemplate": "%{x}: %{text}<extra></extra>", "name": "blend",
-         "error_y": {"type": "data", "array": berr, "visible": any(berr),
-                     "color": "#334155", "thickness": 1.5, "width": 6},
-         "cliponaxis": False, "xaxis": "x2", "yaxis": "y2"},
-    ]
-    annotations = [{"text": "<b>Blend</b>", "xref": "x2 domain", "x": 0.5, "yref": "paper",
-                    "y": 1.0, "yanchor": "bottom", "showarrow": False}]
-    shapes = []
-    if final.get("score") is not None:
-        shapes.append({"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2",
-                       "y0": final["score"], "y1": final["score"],
-                       "line": {"dash": "dot", "color": "#111827", "width": 2}})
-        annotations.append({"text": f"<b>final {final['score']:.1f}</b>", "xref": "x2 domain",
-                            "x": 1, "yref": "y2", "y": final["score"], "yanchor": "top",
-                            "xanchor": "right", "showarrow": False, "font": {"size": 11}})
+         "xaxis": "x", "yaxis": "y"}]
+    annotations: list[dict[str, Any]] = [
+        {"text": html.escape(lab) + ("" if c["weight"] > 0 else " (weight 0)"),
+         "xref": "x", "x": 0, "xanchor": "left", "yref": "y", "y": i, "yanchor": "bottom",
+         "yshift": 0.21 * _BD_ROW, "showarrow": False, "font": {"size": 11.5}}
+        for i, (lab, c) in enumerate(zip(labels, comps, strict=True))]
+
+    final = report.get("final") or {}
+    weights = final.get("weights") or {}
+    attr_block = report.get("attractiveness") or {}
+    a_pm = (attr_block.get("uncertainty") or {}).get("score_plus_minus")
+    key_lines = []
+    for name, val in (("geometric", report["geometric"].get("score")),
+                      ("attractiveness", attr_block.get("score"))):
+        w = float(weights.get(name) or 0.0)
+        pm = a_pm if name == "attractiveness" and isinstance(a_pm, (int, float)) else None
+        part = None if val is None else round(float(val) * w, 2)
+        err = None if pm is None or val is None else round(float(pm) * w, 2)
+        swatch = f'<span style="color:{_BLEND_COLOURS[name]}">■</span>'
+        if val is None:
+            key_lines.append(f"{swatch} {name}: unavailable")
+        else:
+            key_lines.append(f"{swatch} {name} {val:.1f}{f' ± {pm:.0f}' if pm else ''} "
+                             f"× {w:.2f} = <b>{part:.1f}</b>")
+        data.append({
+            "type": "bar", "orientation": "h", "x": [part or 0.0], "y": ["blend"],
+            "name": f"blend: {name}", "marker": {"color": _BLEND_COLOURS[name]},
+            "customdata": [key_lines[-1]], "hovertemplate": "%{customdata}<extra></extra>",
+            "error_x": {"type": "data", "array": [err or 0.0], "visible": bool(err),
+                        "color": "#334155", "thickness": 1.5, "width": 5},
+            "xaxis": "x2", "yaxis": "y2"})
+    head = ("<b>How the final score is made</b>" if final.get("score") is None else
+            f"<b>Final {final['score']:.1f}</b> = the two scores, weighted")
+    annotations += [
+        {"text": head, "xref": "paper", "x": 0, "xanchor": "left", "yref": "paper",
+         "y": y_of(0), "yanchor": "top", "showarrow": False, "font": {"size": 13}},
+        {"text": "<br>".join(key_lines), "xref": "paper", "x": 0, "xanchor": "left",
+         "align": "left", "yref": "paper", "y": y_of(60), "yanchor": "top",
+         "showarrow": False, "font": {"size": 12}},
+        {"text": "<b>Geometric components</b><br><span style=\"font-size:11px\">"
+                 "sub-score 0-100 · tap a bar: value vs ideal</span>",
+         "xref": "paper", "x": 0, "xanchor": "left", "align": "left", "yref": "paper",
+         "y": y_of(106), "yanchor": "top", "showarrow": False, "font": {"size": 13}}]
     layout = _layout(
-        470, showlegend=False, bargap=0.25, annotations=annotations, shapes=shapes,
-        title={"text": "<b>Geometric components</b> (sub-score 0-100; hover for value vs "
-               "ideal)", "x": 0.01, "font": {"size": 13}},
-        xaxis={**_AXIS, "domain": [0, 0.72], "range": [0, 112], "anchor": "y"},
-        yaxis={**_AXIS, "anchor": "x", "gridcolor": "rgba(0,0,0,0)"},
-        xaxis2={**_AXIS, "domain": [0.8, 1.0], "anchor": "y2"},
-        yaxis2={**_AXIS, "anchor": "x2", "range": [0, 108], "side": "right"},
+        height, showlegend=False, barmode="stack", annotations=annotations,
+        margin=_BD_MARGIN, hovermode="closest",
+        xaxis={**_AXIS, "domain": [0, 1], "range": [0, 112], "anchor": "y",
+               "tickvals": [0, 25, 50, 75, 100], "fixedrange": True},
+        yaxis={**_AXIS, "anchor": "x", "domain": [0, y_of(_BD_TOP)],
+               "range": [-0.6, n - 0.4], "showticklabels": False,
+               "gridcolor": "rgba(0,0,0,0)", "fixedrange": True},
+        xaxis2={**_AXIS, "domain": [0, 1], "range": [0, 112], "anchor": "y2",
+                "tickvals": [0, 25, 50, 75, 100], "ticks": "", "showticklabels": False,
+                "fixedrange": True},
+        yaxis2={**_AXIS, "anchor": "x2", "domain": [y_of(54), y_of(24)],
+                "showticklabels": False, "fixedrange": True},
     )
     return FigureSpec(data=data, layout=layout)
 
@@ -596,7 +627,10 @@ def map_figure(layout: dict[str, Any] | None, user: dict[str, Any] | None = None
                        "line": {"width": 2, "color": "#ffffff"}},
             "hovertemplate": f"{html.escape(user_label)}<extra></extra>"})
     return FigureSpec(data=data, layout=_layout(
-        480, title={"text": f"Reference population (N = {len(x)}), coloured by vibe", "x": 0.01},
+        480, title={"text": f"<b>Reference population</b> (N = {len(x)})<br><span style="
+                          f"\"font-size:11px\">coloured by vibe group</span>", "x": 0.01,
+                  "font": {"size": 13}},
+        margin={"l": 10, "r": 10, "t": 56, "b": 10},
         xaxis={"visible": False}, yaxis={"visible": False},
         legend={"orientation": "h", "y": -0.02}))
 

@@ -135,7 +135,7 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     snap(pg, shots, "03_breakdown")
 
     # --- population map (or its stated unavailability)
-    tab(pg, "Population map")
+    tab(pg, "Population")
     if engine.population is not None:
         pg.wait_for_selector("#map-plot .js-plotly-plot .scatterlayer, #map-plot canvas",
                              timeout=20_000)
@@ -145,7 +145,7 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     else:
         assert "unavailable" in pg.locator("#map-note").inner_text()
     snap(pg, shots, "04_map")
-    tab(pg, "Quality checklist")
+    tab(pg, "Quality")
 
     # --- tune: zero the weakest component's weight -> geometric score must rise
     tab(pg, "Tune")
@@ -369,12 +369,19 @@ def test_no_image_files_left_in_gradio_cache(server):
 PAGE_WIDTH_JS = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
 
 
+CLIPPED_TEXT_JS = """sel => { const box = document.querySelector(sel + ' .main-svg')
+    .getBoundingClientRect(); return [...document.querySelectorAll(sel + ' svg text')]
+    .map(t => [t.textContent, t.getBoundingClientRect()]).filter(([s, r]) => r.width > 0
+    && (r.left < box.left - 1 || r.right > box.right + 1)).map(([s, r]) =>
+    [s, Math.round(r.left - box.left), Math.round(r.right - box.right)]); }"""
+
+
 @pytest.mark.parametrize("width", [390, 360])
 def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
     """On a phone the page fits its width: the score cards stack, the quality table
     scrolls inside its own box, and every tab (Status's long JSON strings included)
     stays within the screen. Before the fix a 390 px page was 474 px wide after scoring
-    (cards and table) and 738 px on Status."""
+    (cards and table) and 738 px on Status; the breakdown chart cut off its labels."""
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     pg = browser.new_page(viewport={"width": width, "height": 844})
     pg.goto(server[0])
@@ -387,6 +394,17 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
     lefts = pg.evaluate("() => [...document.querySelectorAll('#score-cards .au-card')]"
                         ".slice(0, 3).map(c => Math.round(c.getBoundingClientRect().left))")
     assert len(lefts) == 3 and len(set(lefts)) == 1, lefts
+    # the breakdown chart's every label and number lies inside the chart (the old one
+    # put the component names in a left margin that a phone cut off)
+    tab(pg, "Breakdown")
+    pg.wait_for_selector("#breakdown-plot .js-plotly-plot .annotation-text", timeout=20_000)
+    outside = pg.evaluate(CLIPPED_TEXT_JS, "#breakdown-plot")
+    assert not outside, f"chart text cut off at {width} px: {outside[:4]}"
+    tab(pg, "Population")  # all three result tabs fit, none in Gradio's overflow menu
+    pg.wait_for_selector("#map-plot .js-plotly-plot .gtitle", timeout=20_000)
+    outside = pg.evaluate(CLIPPED_TEXT_JS, "#map-plot")
+    assert not outside, f"map text cut off at {width} px: {outside[:4]}"
+    tab(pg, "Quality")
     # every top-level tab is reachable without the overflow menu, and none widens the page
     for name in ("Tune", "Live", "About", "Status"):
         tab(pg, name)

@@ -285,10 +285,13 @@ def test_interval_is_shown_on_the_card_and_in_the_breakdown(engine):
     assert f"± {u['score_plus_minus']:.0f}" in cards
     assert f"± {u['rating_plus_minus']:.1f}" in cards
     fig = render.breakdown_figure(report)
-    blend = next(t for t in fig["data"] if t.get("name") == "blend")
+    blend = next(t for t in fig["data"] if t.get("name") == "blend: attractiveness")
     w = report["final"]["weights"]["attractiveness"]
-    assert blend["error_y"]["array"][1] == pytest.approx(u["score_plus_minus"] * w, abs=0.01)
-    assert "±" in blend["text"][1]
+    assert blend["error_x"]["visible"]
+    assert blend["error_x"]["array"][0] == pytest.approx(u["score_plus_minus"] * w, abs=0.01)
+    assert f"± {u['score_plus_minus']:.0f} × {w:.2f}" in blend["customdata"][0]
+    key = " ".join(a["text"] for a in fig["layout"]["annotations"])
+    assert blend["customdata"][0] in key  # the key under the bar says the same
 
 
 def test_ridge_fit_is_order_and_jitter_invariant():

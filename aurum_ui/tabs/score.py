@@ -233,13 +233,13 @@ def _result_column(ui: UI) -> None:
     ui.add("score-cards", gr.HTML(render.score_cards_html(None), elem_id="score-cards"))
     ui.add("vibe", gr.HTML("", elem_id="vibe"))
     with gr.Tabs():
-        with gr.Tab("Quality checklist", id="q"):
+        with gr.Tab("Quality", id="q"):
             ui.add("quality-table", gr.HTML(render.quality_table_html(None),
                                             elem_id="quality-table"))
         with gr.Tab("Breakdown", id="b"):
             ui.add("breakdown-plot", gr.Plot(elem_id="breakdown-plot", label="",
                                              show_label=False, visible=False))
-        with gr.Tab("Population map", id="m"):
+        with gr.Tab("Population", id="m"):
             ui.add("map-note", gr.HTML("", elem_id="map-note"))
             ui.add("map-plot", gr.Plot(elem_id="map-plot", show_label=False, visible=False))
     _opt_in_accordion(ui)
