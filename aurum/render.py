@@ -566,7 +566,7 @@ def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
             "name": f"blend: {name}", "marker": {"color": _BLEND_COLOURS[name]},
             "customdata": [key_lines[-1]], "hovertemplate": "%{customdata}<extra></extra>",
             "error_x": {"type": "data", "array": [err or 0.0], "visible": bool(err),
-                        "color": "#334155", "thickness": 1.5, "width": 5},
+                        "color": "#64748b", "thickness": 1.5, "width": 5},
             "xaxis": "x2", "yaxis": "y2"})
     head = ("<b>How the final score is made</b>" if final.get("score") is None else
             f"<b>Final {final['score']:.1f}</b> = the two scores, weighted")
@@ -653,7 +653,7 @@ def histogram_figure(current: Sequence[float], default: Sequence[float] | None =
     shapes, annotations = [], []
     if user is not None:
         shapes.append({"type": "line", "x0": user, "x1": user, "yref": "paper", "y0": 0,
-                       "y1": 1, "line": {"color": "#111827", "width": 2}})
+                       "y1": 1, "line": {"color": "#2563eb", "width": 2.5}})  # both themes
         annotations.append({"text": "this face", "x": user, "yref": "paper", "y": 1.0,
                             "yanchor": "bottom", "showarrow": False})
     return FigureSpec(data=data, layout=_layout(

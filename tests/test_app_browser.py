@@ -413,3 +413,31 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
         assert scroll <= width, f"the {name} tab is {scroll} px wide at {width} px"
     snap(pg, shots, f"phone_{width}_status")
     browser.close()
+
+
+# WCAG relative luminance of a computed CSS colour ("rgb(r, g, b)")
+LUMINANCE_JS = """sel => [...document.querySelectorAll(sel)].filter(t => t.getBBox().width > 0)
+    .map(t => { const c = getComputedStyle(t).fill.match(/[0-9.]+/g).slice(0, 3)
+    .map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return [t.textContent, 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]]; })"""
+
+
+def test_dark_theme_charts_are_readable(server, pw, shots):
+    """With the system's dark theme, the charts' text is light: plotly drew it dark
+    (#334155) on Gradio's dark panels, where it could not be read."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": 1360, "height": 1000}, color_scheme="dark")
+    pg.goto(server[0])
+    pg.wait_for_selector("#input-image", timeout=60_000)
+    assert "dark" in pg.evaluate("() => document.body.className")
+    upload_and_score(pg, FIXTURES[0], "#final-score")
+    for name, sel in (("Breakdown", "#breakdown-plot"), ("Population", "#map-plot")):
+        tab(pg, name)
+        pg.wait_for_selector(f"{sel} .js-plotly-plot .main-svg", timeout=20_000)
+        time.sleep(0.5)
+        lum = pg.evaluate(LUMINANCE_JS, f"{sel} svg text:not(.hoverlayer text)")
+        assert len(lum) >= 5
+        dark = [t for t, v in lum if v < 0.4]
+        assert not dark, f"dark text on the dark theme in {name}: {dark[:5]}"
+    snap(pg, shots, "dark_theme_map")
+    browser.close()
