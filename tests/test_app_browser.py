@@ -261,6 +261,12 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     pg.wait_for_function("() => document.querySelector('#latency-table').innerText"
                          ".includes('rescore')", timeout=20_000)
     assert "face_mesh" in pg.locator("#status-json").inner_text()
+    # a long string starts on its key's line and wraps under it
+    tops = pg.evaluate("() => { const k = [...document.querySelectorAll('#status-json .key')]"
+                       ".find(e => e.textContent.includes('descriptor_licence')); return [k, "
+                       "k.parentElement.querySelector('.value')].map(e => Math.round("
+                       "e.getClientRects()[0].top)) }")
+    assert tops[0] == tops[1], tops
     snap(pg, shots, "10_status")
     tab(pg, "Live")
     assert pg.locator("#capture-button").is_visible()

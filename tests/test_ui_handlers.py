@@ -127,6 +127,16 @@ def test_status_lists_models(engine):
     assert "<table" in out["latency-table"] or "No requests" in out["latency-table"]
 
 
+def test_latency_table_counts_and_rounds():
+    one = [{"at": "10:00:00", "kind": "score", "total_ms": 142.61, "analyze_ms": 136.291,
+            "score_ms": 1.04}]
+    html = status.latency_html(one)
+    assert "the last request," in html and "136.3" in html and "136.291" not in html
+    two = [*one, {"at": "10:00:01", "kind": "rescore", "total_ms": 2.0, "analyze_ms": None}]
+    html = status.latency_html(two)
+    assert "last 2 requests" in html and "<td>–</td>" in html
+
+
 def test_api_returns_the_cli_json(engine):
     got = api.api_score(engine, FIXTURE_FACE.read_bytes())
     assert set(got) == CLI_KEYS and got["file"] is None and got["ok"] is True

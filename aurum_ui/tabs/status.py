@@ -8,6 +8,7 @@ import importlib.metadata as md
 import platform
 import statistics
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -50,8 +51,13 @@ def status(engine: Engine) -> dict[str, Any]:
                                            "dropped; never stored, logged or returned"}}
 
 
-def latency_html() -> str:
-    rows = list(LATENCY)
+def _ms(v: Any) -> str:
+    return f"{v:.1f}" if isinstance(v, (int, float)) else "–"
+
+
+def latency_html(rows: Sequence[dict[str, Any]] | None = None) -> str:
+    """The server-side latency tables (of `rows`; default: the app's recent requests)."""
+    rows = list(LATENCY if rows is None else rows)
     if not rows:
         return '<div class="au-empty">No requests yet: latencies appear here.</div>'
     kinds: dict[str, list[float]] = {}
@@ -62,9 +68,10 @@ def latency_html() -> str:
         f"<td>{max(v):.1f}</td></tr>" for k, v in kinds.items())
     recent = "".join(
         f"<tr><td>{html.escape(r['at'])}</td><td>{html.escape(r['kind'])}</td>"
-        f"<td>{r['total_ms']:.1f}</td><td>{r.get('analyze_ms') or '–'}</td>"
-        f"<td>{r.get('score_ms', '–')}</td></tr>" for r in reversed(rows[-12:]))
-    return (f'<h4>Request latency (last {len(rows)} requests, server side, ms)</h4>'
+        f"<td>{r['total_ms']:.1f}</td><td>{_ms(r.get('analyze_ms'))}</td>"
+        f"<td>{_ms(r.get('score_ms'))}</td></tr>" for r in reversed(rows[-12:]))
+    what = "the last request" if len(rows) == 1 else f"last {len(rows)} requests"
+    return (f'<h4>Request latency ({what}, server side, ms)</h4>'
             + render.table_html('<tr><th>kind</th><th>n</th><th>median</th><th>max</th></tr>'
                                 + summary)
             + '<h4>Most recent</h4>'
