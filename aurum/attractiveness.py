@@ -187,6 +187,16 @@ class LearnedAttractiveness:
         return (f"ready: {self.name} (10-fold r={v['pearson_r_10fold']:.2f}, "
                 f"rho={v['spearman_rho_10fold']:.2f}, n={v['n_faces']})")
 
+    def facts(self) -> dict[str, Any]:
+        """What the app states about this model (the About tab), from its own spec, so
+        no text can drift from the model card after a retraining."""
+        smile = ((self.spec.get("validation") or {}).get("smiling") or {}).get(
+            "mean_abs_change")
+        return {"learner": str((self.spec.get("learner") or {}).get("name", "")),
+                "uses_descriptor": self.uses_descriptor, "validity": dict(self.validity),
+                "interval_rating": self.half_width, "coverage": self.coverage,
+                "smiling_mean_abs_change": smile}
+
     def analyze(self, ctx: Any) -> dict[str, Any]:
         descriptor = getattr(ctx, "descriptor", None)
         if self.uses_descriptor and descriptor is None:

@@ -55,6 +55,8 @@ class AttractivenessModel(Protocol):
 
     def analyze(self, ctx: FaceContext) -> dict[str, Any]: ...
 
+    def facts(self) -> dict[str, Any]: ...
+
 
 class Population(Protocol):
     """The reference population: placement in analyze, percentiles in score."""

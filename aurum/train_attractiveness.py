@@ -142,6 +142,9 @@ class _Recorder:
     def status(self) -> str:
         return "recording"
 
+    def facts(self) -> dict[str, Any]:
+        return {}  # a recorder is not a model: it states no figures
+
     def analyze(self, ctx: Any) -> dict[str, Any]:
         self.ctx = ctx if self.keep else None
         d = getattr(ctx, "descriptor", None)

@@ -41,6 +41,7 @@ def build_demo(engine: Engine | None = None, tabs: Sequence[ModuleType] = TABS) 
 def build_ui(engine: Engine, tabs: Sequence[ModuleType] = TABS) -> tuple[gr.Blocks, UI]:
     """Lay out and wire the app (no threads, no server): also what tests inspect."""
     ui = UI()
+    ui.engine = engine
     with gr.Blocks(title="Aurum: face proportions, quality and ratings",
                    analytics_enabled=False, delete_cache=(60, 300)) as demo:
         ui.demo = demo

@@ -21,6 +21,7 @@ class UI(dict):
     def __init__(self) -> None:
         super().__init__()
         self.demo: gr.Blocks | None = None
+        self.engine: Any = None  # the engine the app serves, for text built from its models
 
     def add(self, name: str, component: Any) -> Any:
         if name in self:

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aurum.paths import REPO_DIR
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SHARED
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -85,3 +87,39 @@ def test_scoring_against_the_store_creates_no_store(tmp_path: Path):
     assert row["percentile"]["population"] == "reference+store"
     assert row["percentile"]["n_store"] == 0
     assert not (tmp_path / "data").exists()
+
+
+def _same(example: object, real: object, where: str = "") -> list[str]:
+    """Where the README's example differs from a real report ('...' marks a cut)."""
+    if example == "...":
+        return []
+    if isinstance(example, dict):
+        if not isinstance(real, dict):
+            return [f"{where}: not an object"]
+        # timings vary; CLIP's status depends on the machine (offline here, not started
+        # in a fresh CLI)
+        return [d for k, v in example.items() if k not in ("...", "timing_ms", "file", "clip")
+                for d in (_same(v, real[k], f"{where}.{k}") if k in real
+                          else [f"{where}.{k}: missing"])]
+    if isinstance(example, list):
+        if not isinstance(real, list) or len(real) < len(example):
+            return [f"{where}: list too short"]
+        return [d for i, v in enumerate(example) for d in _same(v, real[i], f"{where}[{i}]")]
+    if isinstance(example, float) and isinstance(real, (int, float)):
+        ok = abs(example - real) <= 0.02 + 0.005 * abs(example)
+        return [] if ok else [f"{where}: {example} vs {real}"]
+    return [] if example == real else [f"{where}: {example!r} vs {real!r}"]
+
+
+@pytest.mark.shared
+def test_readme_example_is_a_real_line(engine):
+    """The README's example JSON is what the CLI prints today for that photo (figures
+    within rounding), so a retrained model or a changed field cannot leave it stale."""
+    text = (REPO_DIR / "README.md").read_text(encoding="utf-8")
+    intro = text.index("A real line for `london/neutral_front/001_03.jpg`")
+    block = text[text.index("```json", intro) + 7:text.index("```", text.index("```json",
+                                                                              intro) + 7)]
+    example = json.loads(block)
+    real = engine.run(SHARED / "london" / "neutral_front" / "001_03.jpg").to_dict()
+    assert set(example) == set(real), set(example) ^ set(real)  # every field shown
+    assert _same(example, real) == []

