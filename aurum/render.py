@@ -238,6 +238,38 @@ def error_html(error: dict[str, Any] | None, *, title: str = "We could not score
             f'</div><div>{msg}</div><code>{code}</code></div>')
 
 
+def score_strip_html(report: dict[str, Any] | None) -> str:
+    """One line of the current scores. The Tune tab pins it to the top of a narrow
+    screen, where the cards sit below every slider, so a designer on a phone sees what
+    a slider move does."""
+    if not report:
+        return ('<div class="au-strip">Score a photo on the Score tab: its scores follow '
+                'your settings here.</div>')
+    if not report.get("ok"):
+        err = report.get("error") or {}
+        why = str(err.get("message") or err.get("code") or "error")
+        return f'<div class="au-strip">No score for this photo: {html.escape(why)}</div>'
+    parts = []
+    final = (report.get("final") or {}).get("score")
+    parts.append(f"<b>Final {final:.1f}</b>" if final is not None else "<b>Final –</b>")
+    geo = (report.get("geometric") or {}).get("score")
+    parts.append(f"geometric {geo:.1f}" if geo is not None else "geometric –")
+    attr = report.get("attractiveness") or {}
+    pm = (attr.get("uncertainty") or {}).get("score_plus_minus")
+    if attr.get("score") is None:
+        parts.append("attractiveness –")
+    else:
+        parts.append(f"attractiveness {attr['score']:.1f}"
+                     + (f" ± {pm:.0f}" if isinstance(pm, (int, float)) else ""))
+    pct = (report.get("percentile") or {}).get("final")
+    if pct is not None:
+        parts.append(f"percentile {pct:.0f}")
+    warn = (' <span class="au-strip-warn">⚠ quality gate failed</span>'
+            if str((report.get("final") or {}).get("status", "")).startswith("low_quality")
+            else "")
+    return f'<div class="au-strip">{" · ".join(parts)}{warn}</div>'
+
+
 def score_cards_html(report: dict[str, Any] | None, id_prefix: str = "") -> str:
     """Final, geometric, attractiveness and percentile as cards; each card says what its
     number is (and, for the learned model, how valid it was measured to be)."""

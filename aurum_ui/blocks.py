@@ -49,7 +49,9 @@ def build_ui(engine: Engine, tabs: Sequence[ModuleType] = TABS) -> tuple[gr.Bloc
         ui.add("config", gr.State(Config()))  # the config the sliders currently describe
         ui.add("base-config", gr.State(Config()))  # preset / imported file they start from
         gr.HTML(header_html(), elem_id="au-header")
-        with ui.add("tabs", gr.Tabs(selected=tabs[0].ID)):
+        # "wrap", not Gradio's overflow menu: the menu's fit is measured once, before
+        # the stylesheet settles, and at 360 px it hid Status in "..." on 1 load in 5
+        with ui.add("tabs", gr.Tabs(selected=tabs[0].ID, overflow_behavior="wrap")):
             for tab in tabs:
                 with ui.add(f"tab-{tab.ID}", gr.Tab(tab.TITLE, id=tab.ID,
                                                     elem_id=f"tab-{tab.ID}")):

@@ -119,6 +119,7 @@ def report_views(engine: Engine, report: dict[str, Any] | None, cfg: Config
             "quality-table": render.quality_table_html(report),
             "breakdown-plot": gr.update(value=fig, visible=fig is not None),
             "tune-cards": render.score_cards_html(report, id_prefix="tune-"),
+            "tune-strip": render.score_strip_html(report),
             "tune-quality": render.quality_table_html(report, compact=True),
             **tune_views(engine, report, cfg)}
 
@@ -128,6 +129,7 @@ def blank_views() -> dict[str, Any]:
     return {"quality-table": render.quality_table_html(None),
             "breakdown-plot": gr.update(value=None, visible=False),
             "tune-cards": render.score_cards_html(None, id_prefix="tune-"),
+            "tune-strip": render.score_strip_html(None),
             "tune-quality": "", "vibe": ""}
 
 

@@ -151,6 +151,7 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     tab(pg, "Tune")
     pg.wait_for_selector("#tune-final-score")
     assert number(pg, "#tune-final-score") == final
+    assert not pg.locator("#tune-strip").is_visible()  # the cards sit beside the sliders
     weakest = _weakest_component(engine, FIXTURES[0])
     pg.locator(f"#acc-{weakest}").locator("button, .label-wrap").first.click()
     t0 = time.perf_counter()
@@ -418,6 +419,30 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
         scroll, _ = pg.evaluate(PAGE_WIDTH_JS)
         assert scroll <= width, f"the {name} tab is {scroll} px wide at {width} px"
     snap(pg, shots, f"phone_{width}_status")
+    browser.close()
+
+
+def test_phone_tune_keeps_the_scores_in_view(server, pw, shots):
+    """On a phone the Tune tab's columns stack, so the cards sit below every slider: a
+    one-line strip of the scores stays pinned at the top and follows a slider move."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": 390, "height": 844})
+    pg.goto(server[0])
+    pg.wait_for_selector("#input-image", timeout=60_000)
+    upload_and_score(pg, FIXTURES[0], "#final-score")
+    final = number(pg, "#final-score")
+    tab(pg, "Tune")
+    strip = pg.locator("#tune-strip")
+    assert f"Final {final:.1f}" in strip.inner_text()
+    # far down the page, past every slider, then a move of the blend weight
+    pg.evaluate("() => window.scrollTo(0, document.body.scrollHeight * 0.6)")
+    set_slider(pg, "blend-weight", 0.2)
+    pg.wait_for_function("v => !document.querySelector('#tune-strip').innerText"
+                         ".includes('Final ' + v)", arg=f"{final:.1f}", timeout=20_000)
+    box = strip.bounding_box()
+    assert box is not None and -1 <= box["y"] <= 40, box  # pinned at the top
+    assert pg.evaluate("() => window.scrollY") > 844
+    snap(pg, shots, "phone_tune_strip")
     browser.close()
 
 

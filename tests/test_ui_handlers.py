@@ -41,6 +41,22 @@ def test_score_handler_returns_named_panels(scored):
     assert sess.preview is not None and sess.analysis.image is None  # no full-size pixels
 
 
+def test_tune_strip_follows_the_report(engine, scored):
+    """The Tune tab's one-line scores (pinned on a phone) say what the cards say."""
+    rep = scored["session"].report
+    strip = scored["tune-strip"]
+    assert f"<b>Final {rep['final']['score']:.1f}</b>" in strip
+    assert f"geometric {rep['geometric']['score']:.1f}" in strip
+    pm = rep["attractiveness"]["uncertainty"]["score_plus_minus"]
+    assert f"attractiveness {rep['attractiveness']['score']:.1f} ± {pm:.0f}" in strip
+    assert f"percentile {rep['percentile']['final']:.0f}" in strip
+    low = {**rep, "final": {**rep["final"], "status": "low_quality: sharpness"}}
+    assert "quality gate failed" in score.render.score_strip_html(low)
+    assert "Score a photo" in score.on_score(engine, None, [], Config(), Session())["tune-strip"]
+    failed = {"ok": False, "error": {"code": "no_face", "message": "No face was found."}}
+    assert "No score for this photo: No face was found." in score.render.score_strip_html(failed)
+
+
 def test_score_without_photo_says_so(engine):
     out = score.on_score(engine, None, [], Config(), Session())
     assert set(out) <= set(score.SCORE_OUTPUTS)

@@ -28,7 +28,7 @@ TITLE, ID = "Score", "score"
 # Everything a new score refreshes (on every tab); handlers may return a subset.
 SCORE_OUTPUTS: tuple[str, ...] = (
     "session", "overlay-image", "score-cards", "quality-table", "breakdown-plot",
-    "tune-cards", "tune-quality", "pop-summary", "score-hist", "vibe", "map-plot",
+    "tune-cards", "tune-strip", "tune-quality", "pop-summary", "score-hist", "vibe", "map-plot",
     "map-note", "optin-result")
 NO_FACE_OVERLAY = ('<div class="au-empty">Nothing to draw: no face was measured in this '
                    'photo.</div>')
@@ -232,7 +232,7 @@ def _opt_in_accordion(ui: UI) -> None:
 def _result_column(ui: UI) -> None:
     ui.add("score-cards", gr.HTML(render.score_cards_html(None), elem_id="score-cards"))
     ui.add("vibe", gr.HTML("", elem_id="vibe"))
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):  # never hidden in a menu (see blocks.py)
         with gr.Tab("Quality", id="q"):
             ui.add("quality-table", gr.HTML(render.quality_table_html(None),
                                             elem_id="quality-table"))

@@ -43,7 +43,7 @@ def sliders() -> tuple[str, ...]:
 # Everything a config change refreshes.
 RESCORE_OUTPUTS: tuple[str, ...] = (
     "session", "config", "score-cards", "quality-table", "breakdown-plot", "tune-cards",
-    "tune-quality", "pop-summary", "score-hist", "export-file", "export-text")
+    "tune-strip", "tune-quality", "pop-summary", "score-hist", "export-file", "export-text")
 
 # ---------------------------------------------------------------- config <-> sliders
 
@@ -222,6 +222,9 @@ def build(ui: UI) -> None:
     gr.Markdown("Move any setting: the current face is re-scored from its cached "
                 "measurements (no new inference), and the reference population shows how "
                 "the change moves everyone.", elem_classes=["au-small"])
+    # pinned to the top on narrow screens only (assets/app.css), where the cards stack
+    # below the sliders
+    ui.add("tune-strip", gr.HTML(render.score_strip_html(None), elem_id="tune-strip"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=340):
             _settings_column(ui)
