@@ -394,6 +394,9 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
     pg.goto(server[0])
     pg.wait_for_selector("#input-image", timeout=60_000)
     upload_and_score(pg, FIXTURES[0], "#final-score")
+    # the result (below the photo and the buttons on a phone) is brought into view
+    pg.wait_for_function("() => Math.abs(document.querySelector('#overlay-image')"
+                         ".getBoundingClientRect().top) < 60", timeout=10_000)
     time.sleep(0.5)
     scroll, client = pg.evaluate(PAGE_WIDTH_JS)
     assert client == width and scroll <= width, f"score page is {scroll} px wide"

@@ -30,6 +30,10 @@ SCORE_OUTPUTS: tuple[str, ...] = (
     "session", "overlay-image", "score-cards", "quality-table", "breakdown-plot",
     "tune-cards", "tune-strip", "tune-quality", "pop-summary", "score-hist", "vibe", "map-plot",
     "map-note", "optin-result")
+# Where the columns stack (a phone), the result starts below the photo, the buttons and
+# the layer toggles: bring it into view once it is drawn. Wide screens show it already.
+SHOW_RESULT_JS = ("() => { if (window.innerWidth <= 760) document.querySelector("
+                  "'#overlay-image')?.scrollIntoView({behavior: 'smooth', block: 'start'}); }")
 NO_FACE_OVERLAY = ('<div class="au-empty">Nothing to draw: no face was measured in this '
                    'photo.</div>')
 
@@ -258,12 +262,13 @@ def wire(ui: UI, engine: Engine) -> None:
     private: dict[str, Any] = {"api_visibility": "private"}
     ui.on(ui["input-image"].input, on_upload, ["input-image", "session"], ["session"],
           show_progress="hidden", **private)
-    ui.on(ui["score-button"].click, with_engine(on_score, engine),
-          ["input-image", "layers", "config", "session"], SCORE_OUTPUTS,
-          concurrency_id="analyze", **private)
-    ui.on(ui["example-button"].click, with_engine(on_example, engine),
-          ["layers", "config", "session"], ("input-image", *SCORE_OUTPUTS),
-          concurrency_id="analyze", **private)
+    for ev in (ui.on(ui["score-button"].click, with_engine(on_score, engine),
+                     ["input-image", "layers", "config", "session"], SCORE_OUTPUTS,
+                     concurrency_id="analyze", **private),
+               ui.on(ui["example-button"].click, with_engine(on_example, engine),
+                     ["layers", "config", "session"], ("input-image", *SCORE_OUTPUTS),
+                     concurrency_id="analyze", **private)):
+        ev.then(None, js=SHOW_RESULT_JS, **private)
     ui.on(ui["layers"].input, on_layers, ["layers", "session"], ["overlay-image"],
           trigger_mode="always_last", show_progress="hidden", concurrency_id="rescore",
           concurrency_limit=4, **private)
