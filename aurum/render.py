@@ -600,8 +600,11 @@ def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
             "error_x": {"type": "data", "array": [err or 0.0], "visible": bool(err),
                         "color": "#64748b", "thickness": 1.5, "width": 5},
             "xaxis": "x2", "yaxis": "y2"})
+    how = {"geometric_only": "the geometric score alone (attractiveness unavailable)",
+           "attractiveness_only": "the attractiveness score alone"}.get(
+        str(final.get("basis")), "the two scores, weighted")
     head = ("<b>How the final score is made</b>" if final.get("score") is None else
-            f"<b>Final {final['score']:.1f}</b> = the two scores, weighted")
+            f"<b>Final {final['score']:.1f}</b> = {how}")
     annotations += [
         {"text": head, "xref": "paper", "x": 0, "xanchor": "left", "yref": "paper",
          "y": y_of(0), "yanchor": "top", "showarrow": False, "font": {"size": 13}},

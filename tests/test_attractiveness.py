@@ -193,6 +193,12 @@ def test_missing_model_is_unavailable_and_geometry_still_scores(tmp_path, fixtur
     assert isinstance(report["geometric"]["score"], float)
     assert report["final"]["basis"] == "geometric_only"
     assert report["final"]["score"] == report["geometric"]["score"]
+    # the breakdown says so, rather than drawing a blend of two scores
+    from aurum import render
+
+    key = " ".join(a["text"] for a in render.breakdown_figure(report)["layout"]["annotations"])
+    assert "the geometric score alone (attractiveness unavailable)" in key
+    assert "attractiveness: unavailable" in key
 
 
 @pytest.mark.shared
