@@ -192,7 +192,7 @@ class LearnedAttractiveness:
         no text can drift from the model card after a retraining."""
         smile = ((self.spec.get("validation") or {}).get("smiling") or {}).get(
             "mean_abs_change")
-        return {"learner": str((self.spec.get("learner") or {}).get("name", "")),
+        return {"learner": str((self.spec.get("learner") or {}).get("description", "")),
                 "uses_descriptor": self.uses_descriptor, "validity": dict(self.validity),
                 "interval_rating": self.half_width, "coverage": self.coverage,
                 "smiling_mean_abs_change": smile}

@@ -238,6 +238,10 @@ def error_html(error: dict[str, Any] | None, *, title: str = "We could not score
             f'</div><div>{msg}</div><code>{code}</code></div>')
 
 
+def _failed_quality_gate(final: dict[str, Any]) -> bool:
+    return str(final.get("status", "")).startswith("low_quality")
+
+
 def score_strip_html(report: dict[str, Any] | None) -> str:
     """One line of the current scores. The Tune tab pins it to the top of a narrow
     screen, where the cards sit below every slider, so a designer on a phone sees what
@@ -249,24 +253,19 @@ def score_strip_html(report: dict[str, Any] | None) -> str:
         err = report.get("error") or {}
         why = str(err.get("message") or err.get("code") or "error")
         return f'<div class="au-strip">No score for this photo: {html.escape(why)}</div>'
-    parts = []
-    final = (report.get("final") or {}).get("score")
-    parts.append(f"<b>Final {final:.1f}</b>" if final is not None else "<b>Final –</b>")
-    geo = (report.get("geometric") or {}).get("score")
-    parts.append(f"geometric {geo:.1f}" if geo is not None else "geometric –")
+    final = report.get("final") or {}
     attr = report.get("attractiveness") or {}
     pm = (attr.get("uncertainty") or {}).get("score_plus_minus")
-    if attr.get("score") is None:
-        parts.append("attractiveness –")
-    else:
-        parts.append(f"attractiveness {attr['score']:.1f}"
-                     + (f" ± {pm:.0f}" if isinstance(pm, (int, float)) else ""))
+    parts = [f"<b>Final {_fmt(final.get('score'))}</b>",
+             f"geometric {_fmt((report.get('geometric') or {}).get('score'))}",
+             f"attractiveness {_fmt(attr.get('score'))}"
+             + (f" ± {pm:.0f}" if attr.get("score") is not None
+                and isinstance(pm, (int, float)) else "")]
     pct = (report.get("percentile") or {}).get("final")
     if pct is not None:
-        parts.append(f"percentile {pct:.0f}")
+        parts.append(f"percentile {_fmt(pct, 0)}")
     warn = (' <span class="au-strip-warn">⚠ quality gate failed</span>'
-            if str((report.get("final") or {}).get("status", "")).startswith("low_quality")
-            else "")
+            if _failed_quality_gate(final) else "")
     return f'<div class="au-strip">{" · ".join(parts)}{warn}</div>'
 
 
@@ -297,7 +296,7 @@ def score_cards_html(report: dict[str, Any] | None, id_prefix: str = "") -> str:
     else:
         sub = _status_reason(final.get("status"))
     warn = ""
-    if str(final.get("status", "")).startswith("low_quality"):
+    if _failed_quality_gate(final):
         warn = '<div class="au-warn">⚠ the photo failed the quality gate: read with caution</div>'
     cards.append(
         f'<div class="au-card au-final"><div class="au-label">Final score</div>'

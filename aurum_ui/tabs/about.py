@@ -71,10 +71,6 @@ MODEL_TEXT = """* **Attractiveness model**: {what}, fitted to the mean ratings t
   transfers imperfectly to other people, cameras and cultures (see the model card)."""
 
 
-LEARNER_WORDS = {"ridge": "ridge regression", "pls": "partial least squares",
-                 "elastic_net": "an elastic net", "kernel_ridge": "RBF kernel ridge regression"}
-
-
 def model_text(facts: dict[str, Any] | None) -> str:
     """The attractiveness bullet, its figures from the loaded model's `facts()`, so the
     About tab cannot drift from the model card after a retraining."""
@@ -88,7 +84,8 @@ def model_text(facts: dict[str, Any] | None) -> str:
     smile = facts.get("smiling_mean_abs_change")
     smiling = (f"; a smiling photo of the same person moves the score by {smile:.1f} "
                "points on average" if isinstance(smile, (int, float)) else "")
-    what = LEARNER_WORDS.get(facts.get("learner", ""), "a regression") + (
+    # the learner's own description in the model file ("ridge regression, alpha by ...")
+    what = (str(facts.get("learner") or "").split(",")[0] or "a regression") + (
         " on a face descriptor (below)" if facts.get("uses_descriptor")
         else " on landmark and appearance measurements")
     return MODEL_TEXT.format(what=what, n=v["n_faces"], pm=facts.get("interval_rating") or 0.0,

@@ -242,10 +242,12 @@ def _result_column(ui: UI) -> None:
                                             elem_id="quality-table"))
         with gr.Tab("Breakdown", id="b"):
             ui.add("breakdown-plot", gr.Plot(elem_id="breakdown-plot", label="",
-                                             show_label=False, visible=False))
+                                             show_label=False, visible=False,
+                                             elem_classes=["au-plot"]))
         with gr.Tab("Population", id="m"):
             ui.add("map-note", gr.HTML("", elem_id="map-note"))
-            ui.add("map-plot", gr.Plot(elem_id="map-plot", show_label=False, visible=False))
+            ui.add("map-plot", gr.Plot(elem_id="map-plot", show_label=False, visible=False,
+                                       elem_classes=["au-plot"]))
     _opt_in_accordion(ui)
 
 

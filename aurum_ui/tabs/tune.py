@@ -200,7 +200,8 @@ def _result_column(ui: UI) -> None:
                                  elem_id="tune-cards"))
     ui.add("tune-quality", gr.HTML("", elem_id="tune-quality"))
     ui.add("pop-summary", gr.HTML("", elem_id="pop-summary"))
-    ui.add("score-hist", gr.Plot(elem_id="score-hist", show_label=False, visible=False))
+    ui.add("score-hist", gr.Plot(elem_id="score-hist", show_label=False, visible=False,
+                                         elem_classes=["au-plot"]))
     gr.Markdown("**Share these settings**: export a JSON file (the CLI reads it with "
                 "`--config`), or import one.", elem_classes=["au-small"])
     with gr.Group():
