@@ -18,6 +18,7 @@ import argparse
 import importlib.metadata as md
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from aurum import population, quality, shape
+from aurum import geometry, population, quality, shape
 from aurum.canonical import canonical_order, reference_vector
 from aurum.geometry import mirror_pairs
 from aurum.paths import models_dir, shared_dir
@@ -35,6 +36,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 N_COMPONENTS = 8  # about 94 % of the symmetric shape variance of the shared faces
 K_RANGE = range(3, 9)  # two groups would be a binary label, not a set of vibes
 BOOTSTRAPS = 20
+# The smallest stability gap the k rule treats as real: below it the fewer clusters win.
+K_MARGIN = 0.05
+# An earlier map is kept for embeddings within this of the earlier ones: twice the largest
+# cross-processor change measured (0.045; tests/processor_noise.py).
+LAYOUT_KEEP = 0.1
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.3, "metric": "euclidean"}
 FOLDS = 10
 log = logging.getLogger("aurum.build_reference")
@@ -62,36 +68,53 @@ def collect(folders: list[Path], limit: int | None) -> list[tuple[str, Path]]:
 def analyse_all(items: list[tuple[str, Path]], engine_models: Path
                 ) -> tuple[dict[str, Any], list[dict[str, str]], str]:
     """Analyse every image; returns per-face numbers (no pixels), failures and the
-    attractiveness model's status."""
+    attractiveness model's status. The landmarks are kept as MediaPipe's pipeline
+    returned them: everything the fit derives from them (`from_landmarks`) can then be
+    re-run on perturbed landmarks, as another processor's kernels would round them."""
     from aurum.engine import Engine
-    from aurum.pose import frontalise
 
     engine = Engine(models=engine_models, pool_size=1)
     engine.population = None  # never place the reference against an older reference
-    ids, fronts, measures, qnorm, attr, failures = [], [], [], [], [], []
-    names: list[str] | None = None
+    ids, landmarks, qnorm, attr, failures = [], [], [], [], []
     for face_id, path in items:
         a = engine.analyze(path)
         if not a.ok or a.landmarks is None or a.geometry is None or a.quality_raw is None:
             code = a.error.code if a.error else "incomplete"
             failures.append({"id": face_id, "error": code})
             continue
-        names = names or list(a.geometry)
         ids.append(face_id)
-        fronts.append(frontalise(a.landmarks))
-        measures.append([a.geometry[n] for n in names])
+        landmarks.append(np.asarray(a.landmarks, dtype=np.float64))
         qnorm.append(quality.norm_vector(a.quality_raw))
         score = (a.attractiveness or {}).get("score")
         attr.append(float(score) if isinstance(score, (int, float)) else np.nan)
-    return ({"ids": ids, "fronts": np.array(fronts), "measures": np.array(measures),
-             "quality_norm": np.array(qnorm), "attractiveness": np.array(attr),
-             "measure_names": names or []},
+    return ({"ids": ids, "landmarks": np.array(landmarks), "quality_norm": np.array(qnorm),
+             "attractiveness": np.array(attr)},
             failures, engine.attractiveness_status)
+
+
+def from_landmarks(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Frontalised landmarks and the proportions, exactly as `Engine.analyze` derives
+    them from the mesh (the same two calls)."""
+    from aurum.pose import frontalise
+
+    fronts = np.array([frontalise(lm) for lm in landmarks])
+    rows = [geometry.measure(f) for f in fronts]
+    names = list(rows[0]) if rows else []
+    return fronts, np.array([[r[n] for n in names] for r in rows]), names
 
 
 def choose_k(emb: np.ndarray, seed: int, ks: range) -> tuple[int, list[dict[str, float]]]:
     """Silhouette and bootstrap stability (mean adjusted Rand index between the full
-    fit and fits on 80 % subsamples) per k; k = the most stable, ties to silhouette."""
+    fit and fits on 80 % subsamples) per k, and the k the rule picks: the smallest k
+    whose stability is within the noise margin of the most stable k.
+
+    Why not the most stable k: its stability is a mean of BOOTSTRAPS noisy values, and
+    neighbouring k often sit inside each other's noise. On the 359-face reference k = 3
+    and k = 4 scored 0.902 (SD 0.105) and 0.892 (SD 0.049) here, and 0.830 (0.182) and
+    0.880 (0.062) on a processor whose MediaPipe kernels round differently, so the old
+    argmax flipped k with the last digits of the mesh. Among k that the bootstrap cannot
+    tell apart, the fewest clusters is the simpler description and the one that
+    reproduces."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
@@ -109,8 +132,23 @@ def choose_k(emb: np.ndarray, seed: int, ks: range) -> tuple[int, list[dict[str,
         rows.append({"k": k, "silhouette": round(sil, 4),
                      "stability_ari_mean": round(float(np.mean(aris)), 4),
                      "stability_ari_sd": round(float(np.std(aris)), 4)})
-    best = max(rows, key=lambda r: (round(r["stability_ari_mean"], 2), r["silhouette"]))
-    return int(best["k"]), rows
+    return pick_k(rows), rows
+
+
+def stability_margin(a: dict[str, float], b: dict[str, float]) -> float:
+    """How far apart two k's mean stabilities must be before the bootstrap can tell
+    them apart: two standard errors of the difference of the means, at least K_MARGIN."""
+    se = math.sqrt((a["stability_ari_sd"] ** 2 + b["stability_ari_sd"] ** 2) / BOOTSTRAPS)
+    return max(K_MARGIN, 2.0 * se)
+
+
+def pick_k(rows: list[dict[str, float]]) -> int:
+    """The rule of `choose_k` on its per-k figures (rows in increasing k)."""
+    best = max(rows, key=lambda r: r["stability_ari_mean"])
+    for r in rows:
+        if best["stability_ari_mean"] - r["stability_ari_mean"] <= stability_margin(r, best):
+            return int(r["k"])
+    return int(best["k"])  # unreachable: best is within its own margin
 
 
 def cluster(emb: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,38 +231,104 @@ def versions() -> dict[str, str]:
     return out
 
 
-def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | None = None,
-          seed: int = 0, n_components: int = N_COMPONENTS, k: int | None = None
-          ) -> dict[str, Any]:
-    """Build and write the artefacts; returns the metadata written to reference.json."""
-    t0 = time.perf_counter()
-    items = collect(folders, limit)
-    data, failures, attr_status = analyse_all(items, engine_models)
-    n = len(data["ids"])
-    if n < 10:
-        raise SystemExit(f"only {n} faces analysed; need at least 10")
-    t_an = time.perf_counter() - t0
-    dim = min(n_components, n - 1)
-    model, ratio = shape.fit(data["fronts"], mirror_pairs(), dim)
+def fit_shape(fronts: np.ndarray, n_components: int) -> tuple[shape.ShapeModel, np.ndarray,
+                                                                np.ndarray]:
+    """The shape model (rounded so that no -0.0 or last-bit sign leaks into the file),
+    its explained variance ratios, and every face's embedding."""
+    dim = min(n_components, len(fronts) - 1)
+    model, ratio = shape.fit(fronts, mirror_pairs(), dim)
     model.mean = np.round(model.mean, 8) + 0.0  # no -0.0: its sign is the kernel's
     model.basis = np.round(model.basis, 8) + 0.0
-    emb = np.round(model.embed_many(data["fronts"]), 6)
-    ks = range(K_RANGE.start, min(K_RANGE.stop, max(K_RANGE.start + 1, n // 8)))
-    if k is None:
-        k, per_k = choose_k(emb, seed, ks)
+    return model, ratio, np.round(model.embed_many(fronts), 6)
+
+
+def k_range(n: int) -> range:
+    """The k the rule considers: 3..8, at most one cluster per 8 faces."""
+    return range(K_RANGE.start, min(K_RANGE.stop, max(K_RANGE.start + 1, n // 8)))
+
+
+def load_earlier(folder: Path) -> dict[str, Any] | None:
+    """The decisions of an earlier build in `folder` (its k, labels and trait orders),
+    or None when there is none there."""
+    json_path, npz_path = folder / population.JSON_NAME, folder / population.NPZ_NAME
+    if not (json_path.is_file() and npz_path.is_file()):
+        return None
+    meta = json.loads(json_path.read_text(encoding="utf-8"))
+    with np.load(npz_path, allow_pickle=False) as z:
+        labels = z["labels"].astype(np.int64)
+        emb, layout = z["embedding"], z["layout"]
+    return {"k": int(meta["clustering"]["k"]), "labels": dict(zip(meta["ids"], labels.tolist(),
+                                                                  strict=True)),
+            "orders": [[d["measure"] for d in c["trait_details"]] for c in meta["clusters"]],
+            "ids": list(meta["ids"]), "embedding": emb, "layout": layout}
+
+
+def earlier_layout(ids: list[str], emb: np.ndarray, earlier: dict[str, Any] | None
+                   ) -> np.ndarray | None:
+    """The earlier build's map when it shows the same faces at the same place in shape
+    space (every embedding within LAYOUT_KEEP of the earlier one), else None.
+
+    Why: UMAP's optimisation is chaotic. Another processor's rounding of the mesh moves
+    embeddings by up to 0.045, and a refit on such input moved points by a median of
+    0.9-1.6 map units (of a 9.5-unit span) in the processor-noise test, keeping only
+    73-78 % of each face's ten nearest map neighbours: the same data, a different
+    picture. Keeping the earlier layout for the same faces keeps the picture users know."""
+    if earlier is None or earlier["ids"] != ids or earlier["embedding"].shape != emb.shape:
+        return None
+    if float(np.abs(earlier["embedding"] - emb).max()) > LAYOUT_KEEP:
+        return None
+    return np.asarray(earlier["layout"], dtype=np.float64)
+
+
+def earlier_orders(ids: list[str], labels: np.ndarray, k: int, earlier: dict[str, Any]
+                   ) -> list[list[str] | None]:
+    """Per new cluster, the trait order of the earlier cluster that holds most of its
+    faces (None when no earlier cluster holds at least half of them)."""
+    out: list[list[str] | None] = []
+    for c in range(k):
+        old = [earlier["labels"][i] for i, lab in zip(ids, labels, strict=True)
+               if lab == c and i in earlier["labels"]]
+        counts = np.bincount(old, minlength=len(earlier["orders"])) if old else np.zeros(1)
+        best = int(np.argmax(counts))
+        out.append(earlier["orders"][best] if counts[best] * 2 >= (labels == c).sum() else None)
+    return out
+
+
+def settle_k(rule_k: int, per_k: list[dict[str, float]], earlier_k: int | None) -> int:
+    """The earlier build's k when the bootstrap cannot tell it from the most stable k
+    (the same margin as the rule), else the rule's k: a rebuild on another processor
+    keeps the committed k unless the new figures contradict it."""
+    rows = {int(r["k"]): r for r in per_k}
+    if earlier_k is None or earlier_k not in rows:
+        return rule_k
+    best = max(per_k, key=lambda r: r["stability_ari_mean"])
+    gap = best["stability_ari_mean"] - rows[earlier_k]["stability_ari_mean"]
+    return earlier_k if gap <= stability_margin(rows[earlier_k], best) else rule_k
+
+
+def fit_population(data: dict[str, Any], *, seed: int = 0, n_components: int = N_COMPONENTS,
+                   k: int | None = None, earlier: dict[str, Any] | None = None,
+                   with_map: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Everything the build decides from the analysed numbers: shape space, k, clusters
+    and their names, the map. Pure (no images, no engine), so the processor-noise tests
+    re-run it on perturbed landmarks. `k` pins the number of clusters (the rule's own
+    choice is still computed and recorded); `earlier` (`load_earlier`) settles k and
+    the trait order of each cluster's name where these figures cannot tell them from
+    an earlier build's; `with_map=False` skips the UMAP layout."""
+    fronts, measures, names = from_landmarks(data["landmarks"])
+    n = len(fronts)
+    model, ratio, emb = fit_shape(fronts, n_components)
+    rule_k, per_k = choose_k(emb, seed, k_range(n))
+    if k is not None:
+        k_source = "pinned by the build command (--k)"
     else:
-        per_k = []
+        k = settle_k(rule_k, per_k, earlier["k"] if earlier else None)
+        k_source = "the rule" if k == rule_k else "the earlier build's, within the rule's margin"
     labels, centres = cluster(emb, k, seed)
-    layout = fit_layout(emb, seed)
-    placement = heldout_placement(emb, layout, labels, seed=seed,
-                                  folds=min(FOLDS, n))
-    measures = np.round(data["measures"], 6)
-    names = data["measure_names"]
-    clusters = population.describe_clusters(measures, names, labels, k)
-    for c in clusters:
-        c["centre_xy"] = [round(float(v), 4) for v in np.median(layout[labels == c["id"]], axis=0)]
-    attr = np.round(data["attractiveness"], 4)
-    n_attr = int(np.isfinite(attr).sum())
+    measures = np.round(measures, 6)
+    orders = earlier_orders(data["ids"], labels, k, earlier) if earlier else None
+    clusters = population.describe_clusters(measures, names, labels, k, orders)
+    attr = np.round(np.asarray(data["attractiveness"], dtype=np.float64), 4)
     arrays = {
         "measures": measures,
         "quality_norm": np.round(data["quality_norm"], 6),
@@ -232,30 +336,14 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
         "embedding": emb,
         "labels": labels,
         "centres": centres,
-        "layout": layout,
         "shape_mean": model.mean,
         "shape_basis": model.basis,
         "shape_partner": model.partner,
     }
-    sources: dict[str, int] = {}
-    for face_id in data["ids"]:
-        src = face_id.rsplit("/", 1)[0]
-        sources[src] = sources.get(src, 0) + 1
+    dim = len(model.basis)
     meta: dict[str, Any] = {
-        "format": population.FORMAT,
         "n": n,
-        "ids": data["ids"],
-        "sources": sources,
-        "failures": failures,
         "measure_names": names,
-        "quality_names": [*quality.QUALITY_METRICS, "quality"],
-        "attractiveness": {
-            "n_scored": n_attr,
-            "model_status": attr_status,
-            "note": ("scores from the attractiveness model at build time" if n_attr else
-                     "no attractiveness model at build time: scores are NaN; rebuild "
-                     "when the model is in models/"),
-        },
         "shape": {
             "points": f"mesh points 0-{shape.N_MESH - 1} (irises left out), mirror-averaged, "
                       "Procrustes-aligned to the mean shape",
@@ -266,18 +354,70 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
         },
         "shape_version": population.shape_version(model),
         "clustering": {"method": "k-means (scikit-learn, n_init=20)", "k": k, "seed": seed,
-                       "rule": "k in 3..8 with the highest bootstrap stability (mean ARI of "
-                               f"{BOOTSTRAPS} fits on 80 % subsamples vs the full fit, to "
-                               "0.01), ties broken by silhouette",
+                       "rule": f"the smallest k in {K_RANGE.start}..{K_RANGE.stop - 1} whose "
+                               "bootstrap stability (mean ARI of "
+                               f"{BOOTSTRAPS} fits on 80 % subsamples vs the full fit) is "
+                               "within max(" f"{K_MARGIN}, 2 standard errors of the "
+                               "difference) of the most stable k",
+                       "rule_k": rule_k,
+                       "k_source": k_source,
                        "per_k": per_k},
         "clusters": clusters,
-        "map": {"method": "umap-learn", "params": UMAP_PARAMS, "random_state": seed,
-                "init": "first two shape components, scaled to +-10",
-                "inputs": "embedding quantised to 1e-3, exact integer distances, "
-                          "canonical row order, numba for a generic CPU",
-                "placement": f"inverse-distance weighted mean of the {population.PLACE_K} "
-                             "nearest reference faces' positions (shape embedding)",
-                "folds": min(FOLDS, n), **placement},
+    }
+    if with_map:
+        kept = earlier_layout(data["ids"], emb, earlier)
+        layout = fit_layout(emb, seed) if kept is None else kept
+        arrays["layout"] = layout
+        for c in clusters:
+            c["centre_xy"] = [round(float(v), 4)
+                              for v in np.median(layout[labels == c["id"]], axis=0)]
+        placement = heldout_placement(emb, layout, labels, seed=seed, folds=min(FOLDS, n))
+        meta["map"] = {
+            "method": "umap-learn", "params": UMAP_PARAMS, "random_state": seed,
+            "init": "first two shape components, scaled to +-10",
+            "inputs": "embedding quantised to 1e-3, exact integer distances, "
+                      "canonical row order, numba for a generic CPU",
+            "placement": f"inverse-distance weighted mean of the {population.PLACE_K} "
+                         "nearest reference faces' positions (shape embedding)",
+            "layout_source": "fitted" if kept is None else
+                             "the earlier build's (the same faces, embeddings within "
+                             f"{LAYOUT_KEEP})",
+            "folds": min(FOLDS, n), **placement}
+    return arrays, meta
+
+
+def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | None = None,
+          seed: int = 0, n_components: int = N_COMPONENTS, k: int | None = None,
+          like: Path | None = None) -> dict[str, Any]:
+    """Build and write the artefacts; returns the metadata written to reference.json."""
+    t0 = time.perf_counter()
+    earlier = load_earlier(like) if like else None  # read before `out` is overwritten
+    items = collect(folders, limit)
+    data, failures, attr_status = analyse_all(items, engine_models)
+    if len(data["ids"]) < 10:
+        raise SystemExit(f"only {len(data['ids'])} faces analysed; need at least 10")
+    t_an = time.perf_counter() - t0
+    arrays, fitted = fit_population(data, seed=seed, n_components=n_components, k=k,
+                                    earlier=earlier)
+    n_attr = int(np.isfinite(arrays["attractiveness"]).sum())
+    sources: dict[str, int] = {}
+    for face_id in data["ids"]:
+        src = face_id.rsplit("/", 1)[0]
+        sources[src] = sources.get(src, 0) + 1
+    meta: dict[str, Any] = {
+        "format": population.FORMAT,
+        "ids": data["ids"],
+        "sources": sources,
+        "failures": failures,
+        "quality_names": [*quality.QUALITY_METRICS, "quality"],
+        "attractiveness": {
+            "n_scored": n_attr,
+            "model_status": attr_status,
+            "note": ("scores from the attractiveness model at build time" if n_attr else
+                     "no attractiveness model at build time: scores are NaN; rebuild "
+                     "when the model is in models/"),
+        },
+        **fitted,
         "versions": versions(),
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -302,6 +442,11 @@ def main(argv: list[str]) -> int:
                         help="use only the first N images of each folder (tests)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=None, help="fix the number of clusters")
+    parser.add_argument("--like", type=Path, default=None,
+                        help="an earlier build's folder: keep its k and cluster names where "
+                             "the new figures cannot tell them apart (scripts/build_models.sh "
+                             "passes models/, so a rebuild on another processor reproduces "
+                             "the committed decisions)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     folders = args.faces or [shared_dir() / "faces", shared_dir() / "london" / "neutral_front"]
@@ -310,7 +455,7 @@ def main(argv: list[str]) -> int:
         print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     meta = build(folders, args.out or models_dir(), engine_models=args.models or models_dir(),
-                 limit=args.limit, seed=args.seed, k=args.k)
+                 limit=args.limit, seed=args.seed, k=args.k, like=args.like)
     out = args.out or models_dir()
     print(f"reference: {meta['n']} faces {meta['sources']}, {len(meta['failures'])} failed; "
           f"attractiveness scored for {meta['attractiveness']['n_scored']}")
@@ -319,7 +464,8 @@ def main(argv: list[str]) -> int:
     for row in meta["clustering"]["per_k"]:
         print(f"  k={row['k']}: silhouette {row['silhouette']:.3f}, stability ARI "
               f"{row['stability_ari_mean']:.3f} ± {row['stability_ari_sd']:.3f}")
-    print(f"clusters (k={meta['clustering']['k']}):")
+    cl = meta["clustering"]
+    print(f"clusters (k={cl['k']}, {cl['k_source']}; the rule picks k={cl['rule_k']}):")
     for c in meta["clusters"]:
         print(f"  {c['id']} {c['name']} (n={c['size']}): {'; '.join(c['traits'])}")
     m = meta["map"]

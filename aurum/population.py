@@ -42,6 +42,9 @@ TRAITS: tuple[tuple[str, str, str, str], ...] = tuple(
     (c.name, c.trait.high, c.trait.low, c.trait.label)
     for c in geometric_components.COMPONENTS if c.trait is not None)
 TRAIT_MIN_Z = 0.2  # smaller cluster-mean deviations are not worth a word
+# Two traits closer than this (in SD) are a tie that an earlier build's order settles:
+# processor noise moved cluster-mean z-scores by up to 0.04 (tests/processor_noise.py).
+TRAIT_TIE = 0.1
 
 
 def empirical_percentile(sorted_values: np.ndarray, x: float) -> float:
@@ -98,10 +101,15 @@ def rescore(measures: np.ndarray, names: list[str], attractiveness: np.ndarray,
             "attractiveness": np.asarray(attractiveness, dtype=np.float64)}
 
 
-def describe_clusters(measures: np.ndarray, names: list[str], labels: np.ndarray, k: int
-                      ) -> list[dict[str, Any]]:
+def describe_clusters(measures: np.ndarray, names: list[str], labels: np.ndarray, k: int,
+                      earlier: list[list[str] | None] | None = None) -> list[dict[str, Any]]:
     """A short name and 2-3 traits per cluster from the z-scores of its members' mean
-    measures against the whole population, so a user can see why they are in it."""
+    measures against the whole population, so a user can see why they are in it.
+
+    `earlier[c]` is the trait order an earlier build gave the same cluster. Traits often
+    sit within a few hundredths of an SD of each other (1.17 and 1.14 here), and
+    another processor's rounding of the mesh reorders them, renaming the cluster. The
+    earlier order is kept when it still fits these figures (`_fits`)."""
     col = {n: i for i, n in enumerate(names)}
     mu = np.nanmean(measures, axis=0)
     sd = np.nanstd(measures, axis=0)
@@ -118,6 +126,10 @@ def describe_clusters(measures: np.ndarray, names: list[str], labels: np.ndarray
         picked = [r for r in rows if r[0] >= TRAIT_MIN_Z][:3]
         if len(picked) < 2:
             picked = rows[:2]
+        before = earlier[c] if earlier and c < len(earlier) else None
+        if before and _fits(before, rows, len(picked)):
+            by_measure = {r[1]: r for r in rows}
+            picked = [by_measure[m] for m in before]
         details = [{"measure": m, "z": round(z, 2), "phrase": phrase, "label": label,
                     "description": geometry.DESCRIPTIONS[m]}
                    for _, m, z, phrase, label in picked]
@@ -129,6 +141,17 @@ def describe_clusters(measures: np.ndarray, names: list[str], labels: np.ndarray
         out.append({"id": c, "name": name, "traits": traits, "trait_details": details,
                     "size": int((labels == c).sum())})
     return out
+
+
+def _fits(order: list[str], rows: list[tuple[Any, ...]], n_picked: int) -> bool:
+    """Whether an earlier trait order is as good a reading of these z-scores as the
+    sorted one: the same number of traits, each at least TRAIT_MIN_Z, and each within
+    TRAIT_TIE of the |z| ranked in its place now."""
+    absz = {r[1]: r[0] for r in rows}
+    if len(order) != n_picked or any(m not in absz for m in order):
+        return False
+    return all(absz[m] >= TRAIT_MIN_Z and abs(absz[m] - rows[i][0]) <= TRAIT_TIE
+               for i, m in enumerate(order))
 
 
 def _name(details: list[dict[str, Any]], used: set[str]) -> str:

@@ -9,5 +9,6 @@ PY=${PYTHON:-.venv/bin/python}
 SHARED=${AURUM_SHARED:-../shared}
 "$PY" -m aurum train-attractiveness --data "$SHARED/london" --out models/
 "$PY" -m aurum build-reference --faces "$SHARED/faces" --faces "$SHARED/london/neutral_front" \
+  --like models/ \
   --out models/
 git status --short models/ || true

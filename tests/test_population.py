@@ -11,13 +11,22 @@ import numpy as np
 import pytest
 
 from aurum import population, store
-from aurum.build_reference import heldout_placement
+from aurum.build_reference import (
+    analyse_all,
+    collect,
+    fit_population,
+    heldout_placement,
+    load_earlier,
+    pick_k,
+    settle_k,
+)
 from aurum.build_reference import main as build_main
 from aurum.config import Config
 from aurum.engine import blend
 from aurum.geometry import component_scores
 from aurum.paths import models_dir
 from tests.conftest import FACES, FIXTURE_FACE, LONDON
+from tests.processor_noise import perturb_data, perturb_landmarks
 
 # Measured on the full build: 88.0 % of held-out faces land next to a face of
 # their own cluster (umap's own layout: 88.6 %, chance 26.9 %). Floor with margin.
@@ -66,24 +75,40 @@ def test_every_shared_face_has_cluster_traits_and_map_position(pop):
     assert [c["id"] for c in lay["clusters"]] == list(range(k))
 
 
+# Tolerances for a reference photo analysed at run time against its stored numbers.
+# Across processors MediaPipe's kernels round differently: the stored embedding was
+# matched to 5e-7 on the building machine and to within 0.045 (max abs) on a processor
+# without AVX-512. Under tests/processor_noise.py's model the embedding moved by up to
+# 0.068 (L2) and the map position by up to 0.094 map units (of a 9.5-unit span), with
+# no face leaving its cluster or its own nearest-neighbour slot.
+EMBED_TOL = 0.1  # L2, shape units: 1.5x the 0.068 under the noise model
+MAP_TOL = 0.2  # map units: 2x the 0.094 under the noise model
+
+
+def _ref_id(path: Path) -> str:
+    return f"{'faces' if path.parent.name == 'faces' else 'london/neutral_front'}/{path.stem}"
+
+
 @pytest.mark.shared
 @pytest.mark.parametrize("path", FACES[::40] + LONDON[::25], ids=lambda p: p.stem)
 def test_engine_places_reference_face_on_itself(engine, pop, path):
     """A reference photo analysed at run time lands on its stored self: the same
-    embedding, cluster, nearest neighbour and map position (one code path)."""
+    cluster and nearest neighbour, and embedding and map position within what another
+    processor's rounding moves them (EMBED_TOL, MAP_TOL)."""
     assert engine.population is not None, engine.status()
     a = engine.analyze(path)
     placed = a.population
     assert placed["status"] == "ok"
-    i = pop.ids.index(f"{'faces' if path.parent.name == 'faces' else 'london/neutral_front'}"
-                      f"/{path.stem}")
-    assert np.allclose(placed["embedding"], pop.embedding[i], atol=1e-3)
+    i = pop.ids.index(_ref_id(path))
+    assert np.linalg.norm(np.array(placed["embedding"]) - pop.embedding[i]) <= EMBED_TOL
     vibe = engine.score(a).to_dict()["vibe"]
     assert vibe["status"] == "ok" and vibe["cluster"] == pop.labels[i]
     assert vibe["name"] == pop.clusters[vibe["cluster"]]["name"] and vibe["traits"]
-    assert vibe["neighbours"][0] == {"id": pop.ids[i], "distance": 0.0}
+    assert vibe["neighbours"][0]["id"] == pop.ids[i]
+    assert vibe["neighbours"][0]["distance"] <= EMBED_TOL
     assert len(vibe["neighbours"]) == 5 and len({n["id"] for n in vibe["neighbours"]}) == 5
-    assert (vibe["map"]["x"], vibe["map"]["y"]) == pytest.approx(tuple(pop.layout[i]), abs=1e-3)
+    assert np.hypot(vibe["map"]["x"] - pop.layout[i, 0],
+                    vibe["map"]["y"] - pop.layout[i, 1]) <= MAP_TOL
     assert 0.0 <= vibe["distance_percentile"] <= 100.0
 
 
@@ -220,27 +245,101 @@ def test_build_reference_is_deterministic(tmp_path, shared):
     assert not list(Path(tmp_path / "a").glob("*.jpg"))
 
 
+@pytest.fixture(scope="module")
+def analysed(shared, pop):
+    """The committed reference's photos analysed once on this machine (landmarks,
+    quality and attractiveness: `build_reference.analyse_all`), shared by the rebuild
+    and processor-noise tests."""
+    meta = json.loads((models_dir() / population.JSON_NAME).read_text())
+    folders = [shared / src for src in sorted(meta["sources"])]
+    data, failures, _ = analyse_all(collect(folders, None), models_dir())
+    assert failures == [] and data["ids"] == pop.ids
+    return data
+
+
+def _same_decisions(arrays, meta, pop, committed) -> None:
+    """What a rebuild must keep: k, the cluster names, >= 98 % of the labels."""
+    assert meta["clustering"]["k"] == committed["clustering"]["k"]
+    assert [c["name"] for c in meta["clusters"]] == [c["name"] for c in pop.clusters]
+    assert np.mean(arrays["labels"] == pop.labels) >= 0.98
+
+
 @pytest.mark.shared
 @pytest.mark.slow
-def test_full_build_reproduces_the_committed_artefacts(tmp_path, shared, pop):
-    """`python -m aurum build-reference` on a fresh clone rebuilds what is committed.
+def test_full_build_reproduces_the_committed_artefacts(analysed, pop):
+    """`scripts/build_models.sh` on a fresh clone rebuilds what is committed: the same
+    decisions, the committed map (kept for the same faces), and numbers within what
+    another processor's rounding moves them. Measured across processors: proportions
+    by up to 2.4 % (relative), the embedding by 0.045, attractiveness by 0.08 points.
+    Tolerances: 5 % relative on the proportions (0.05 absolute for the canthal tilt,
+    an angle in degrees near zero), EMBED_TOL, 0.2 points, and 0.05 on the 0-1 quality
+    values (functions of those proportions and of pixels)."""
+    committed = json.loads((models_dir() / population.JSON_NAME).read_text())
+    arrays, meta = fit_population(analysed, earlier=load_earlier(models_dir()))
+    _same_decisions(arrays, meta, pop, committed)
+    assert meta["map"]["layout_source"].startswith("the earlier build")
+    assert np.array_equal(arrays["layout"], pop.layout)
+    with np.load(models_dir() / population.NPZ_NAME, allow_pickle=False) as ref:
+        tilt = committed["measure_names"].index("canthal_tilt_deg")
+        tol = 0.05 * np.abs(ref["measures"])
+        tol[:, tilt] = np.maximum(tol[:, tilt], 0.05)
+        assert np.all(np.abs(arrays["measures"] - ref["measures"]) <= tol)
+        assert np.abs(arrays["embedding"] - ref["embedding"]).max() <= EMBED_TOL
+        assert np.allclose(arrays["attractiveness"], ref["attractiveness"], atol=0.2,
+                           rtol=0, equal_nan=True)
+        assert np.abs(arrays["quality_norm"] - ref["quality_norm"]).max() <= 0.05
+    assert meta["clustering"]["per_k"] and meta["map"]["heldout_same_cluster_share"] >= \
+        PLACEMENT_FLOOR
 
-    Compared with tolerances rather than bytes: another CPU may round MediaPipe's
-    floats differently in the last digits (on this machine the bytes are identical)."""
-    args = ["--faces", str(shared / "faces"), "--faces", str(shared / "london" / "neutral_front"),
-            "--out", str(tmp_path)]
-    assert build_main(args) == 0
-    new = population.load_default(tmp_path)
-    assert new.ids == pop.ids
-    assert [c["name"] for c in new.clusters] == [c["name"] for c in pop.clusters]
-    assert np.mean(new.labels == pop.labels) > 0.98
-    new_npz = np.load(tmp_path / population.NPZ_NAME, allow_pickle=False)
-    from aurum.paths import models_dir
 
-    ref_npz = np.load(models_dir() / population.NPZ_NAME, allow_pickle=False)
-    for key in ("measures", "embedding", "attractiveness", "quality_norm"):
-        assert np.allclose(new_npz[key], ref_npz[key], atol=1e-2, equal_nan=True), key
-    assert np.median(np.abs(new_npz["layout"] - ref_npz["layout"])) < 0.05
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rebuild_holds_under_processor_noise(analysed, pop, seed):
+    """The landmarks perturbed as another processor's MediaPipe would return them
+    (tests/processor_noise.py): the k rule on its own still picks the committed k, and
+    the rebuild keeps k, the names and >= 98 % of the labels. The old rule (highest
+    stability to 0.01) picked k = 4 instead of 3 under 2 of 6 such seeds."""
+    committed = json.loads((models_dir() / population.JSON_NAME).read_text())
+    noisy = perturb_data(analysed, seed)
+    arrays, meta = fit_population(noisy, earlier=load_earlier(models_dir()), with_map=False)
+    assert meta["clustering"]["rule_k"] == committed["clustering"]["k"]
+    _same_decisions(arrays, meta, pop, committed)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("seed", [1, 2])
+def test_reference_faces_land_on_themselves_under_processor_noise(analysed, pop, seed):
+    """Every reference face, its landmarks perturbed as on another processor, lands in
+    its stored cluster with itself as nearest neighbour, within EMBED_TOL and MAP_TOL."""
+    from aurum.pose import frontalise
+
+    for i, (face_id, lm) in enumerate(zip(analysed["ids"], analysed["landmarks"],
+                                          strict=True)):
+        placed = pop.place_front(frontalise(perturb_landmarks(lm, seed, face_id)))
+        vibe = placed["vibe"]
+        assert vibe["cluster"] == pop.labels[i], face_id
+        assert vibe["neighbours"][0]["id"] == face_id
+        assert vibe["neighbours"][0]["distance"] <= EMBED_TOL
+        assert np.hypot(vibe["map"]["x"] - pop.layout[i, 0],
+                        vibe["map"]["y"] - pop.layout[i, 1]) <= MAP_TOL, face_id
+
+
+@pytest.mark.parametrize("rows, expected", [
+    # the committed build and the processor without AVX-512 (issue figures): k = 3 both
+    ([(3, 0.902, 0.105), (4, 0.892, 0.049), (5, 0.809, 0.107)], 3),
+    ([(3, 0.830, 0.182), (4, 0.880, 0.062), (5, 0.740, 0.120)], 3),
+    # a real gap, larger than two standard errors of the difference: the stabler k wins
+    ([(3, 0.600, 0.050), (4, 0.900, 0.040), (5, 0.700, 0.100)], 4),
+])
+def test_k_rule_takes_the_fewest_clusters_the_bootstrap_cannot_tell_apart(rows, expected):
+    per_k = [{"k": k, "stability_ari_mean": m, "stability_ari_sd": sd, "silhouette": 0.1}
+             for k, m, sd in rows]
+    assert pick_k(per_k) == expected
+    # an earlier build's k is kept only while the bootstrap cannot tell it from the best
+    assert settle_k(expected, per_k, earlier_k=5) == expected  # 5: clearly less stable
+    assert settle_k(expected, per_k, earlier_k=4) == 4  # 4: the best, or within noise
+    assert settle_k(expected, per_k, earlier_k=3) == (4 if expected == 4 else 3)
 
 
 @pytest.mark.shared
