@@ -253,7 +253,7 @@ def analysed(shared, pop):
     meta = json.loads((models_dir() / population.JSON_NAME).read_text())
     folders = [shared / src for src in sorted(meta["sources"])]
     data, failures, _ = analyse_all(collect(folders, None), models_dir())
-    assert failures == [] and data["ids"] == pop.ids
+    assert data["ids"] == pop.ids and failures == meta["failures"]
     return data
 
 
