@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import psutil
 
 from aurum.engine import Analysis
 
-LATENCY: deque[dict[str, Any]] = deque(maxlen=50)  # numbers only, never images
+LATENCY: deque[dict[str, Any]] = deque(maxlen=100)  # numbers only, never images
 STARTUP: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
+STARTED = psutil.Process().create_time()  # the server process's start (the health uptime)
 
 
 @dataclass
