@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,27 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
+@dataclass(frozen=True)
+class Refused:
+    """An upload refused by its size on disk, never read: the app hands this to the
+    engine instead of the bytes, so an oversized file gets the same `image_too_large`
+    answer (JSON, UI panel) without entering the server's memory."""
+
+    size: int
+
+
+def too_large(size: int) -> AurumError:
+    return AurumError("image_too_large", f"The file is {size / 1e6:.1f} MB; the limit is "
+                      f"{MAX_BYTES / 1e6:.1f} MB.")
+
+
 def load_image(source: Any, *, bgr: bool = False) -> np.ndarray:
     """Return an RGB uint8 array (H, W, 3) from a path, bytes, PIL image or array.
 
     `bgr=True` says a 3/4-channel array is in OpenCV's BGR(A) order.
     """
+    if isinstance(source, Refused):
+        raise too_large(source.size)
     if isinstance(source, np.ndarray):
         return _check_size(_from_array(source, bgr=bgr))
     if isinstance(source, Image.Image):
@@ -45,8 +62,7 @@ def load_image(source: Any, *, bgr: bool = False) -> np.ndarray:
         if size == 0:
             raise AurumError("empty_input", "The file is empty.")
         if size > MAX_BYTES:
-            raise AurumError("image_too_large", f"The file is {size / 1e6:.0f} MB; the limit is "
-                             f"{MAX_BYTES / 1e6:.0f} MB.")
+            raise too_large(size)
         return load_image(path.read_bytes())
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)

@@ -18,6 +18,7 @@ import gradio as gr
 
 from aurum.config import Config
 from aurum.engine import Engine
+from aurum.imaging import MAX_BYTES
 from aurum_ui import api, health, views
 from aurum_ui.state import STARTUP, Session
 from aurum_ui.tabs import about, live, score, status, tune
@@ -106,4 +107,6 @@ def launch_kwargs() -> dict[str, Any]:
     """Settings Gradio 6 takes at launch (theme and css moved here from Blocks)."""
     return {"theme": theme(), "css_paths": [ASSETS / "app.css"], "footer_links": ["api"],
             "run_history": False, "mcp_server": False, "show_error": False,
+            # Larger uploads are refused while they stream in, before Aurum reads them.
+            "max_file_size": MAX_BYTES,
             "app_kwargs": {"routes": health.routes()}}  # GET /health
