@@ -27,6 +27,25 @@ MIN_SIDE = 32
 # below twice its limit, so we make its warning an error as well.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+READS = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF"  # named in the not_an_image message
+
+
+def _register_heif() -> str:
+    """Phones save HEIC (iPhones by default): pillow-heif (BSD-3, bundles libheif) reads
+    it as a Pillow format, so every path in (upload, API, CLI, build) gets it here,
+    once. libheif applies the file's rotation and mirror (`irot`/`imir`) as it decodes
+    and pillow-heif then sets the EXIF orientation tag to 1, so the EXIF turn below never
+    turns it twice. Thumbnails, depth maps and auxiliary images are not loaded: only
+    the primary image is scored."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError as exc:  # HEIC then gets not_an_image; everything else works
+        return f"unavailable: {exc}"
+    register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    return "ready"
+
+
+HEIF_STATUS = _register_heif()
 
 
 @dataclass(frozen=True)
@@ -89,7 +108,8 @@ def _from_bytes(data: bytes) -> np.ndarray:
                 fast = _decode_jpeg(data, img)
                 if fast is not None:
                     return fast
-            img.seek(0)  # first frame of an animation
+            if img.format != "HEIF":  # a HEIF opens on its primary image: keep it
+                img.seek(0)  # first frame of an animation
             img.load()
     except AurumError:
         raise
@@ -97,18 +117,39 @@ def _from_bytes(data: bytes) -> np.ndarray:
         raise AurumError("image_too_large", "The image has too many pixels to decode "
                          "safely.") from exc
     except UnidentifiedImageError as exc:
-        raise AurumError("not_an_image", "The file is not an image Aurum can read "
-                         "(JPEG, PNG, WebP, GIF, BMP, TIFF).") from exc
+        raise _heif_failure(data) or AurumError(
+            "not_an_image", f"The file is not an image Aurum can read ({READS}).") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         text = str(exc).lower()
+        # libheif says "Unexpected end of file" for a cut-short HEIC.
         code = "truncated_image" if ("truncat" in text or "broken" in text or "premature" in text
-                                     or "eof" in text) else "not_an_image"
+                                     or "eof" in text or "end of file" in text
+                                     ) else "not_an_image"
         raise AurumError(code, "The image file is damaged or cut short and cannot be "
                          "decoded.") from exc
     except Exception as exc:  # any decoder failure must reach the user as a code
         raise AurumError("not_an_image", f"The image could not be decoded ({type(exc).__name__})."
                          ) from exc
     return _from_pil(img)
+
+
+def _heif_failure(data: bytes) -> AurumError | None:
+    """Why a file that starts as a HEIF container did not open, as a code: Pillow hides
+    the plugin's error behind "cannot identify", and a phone's HEIC cut short (its EXIF
+    block sits after the picture) fails right there, not at decoding."""
+    if HEIF_STATUS != "ready":
+        return None
+    import pillow_heif
+
+    try:
+        if not pillow_heif.is_supported(data):
+            return None
+        pillow_heif.open_heif(io.BytesIO(data))
+    except Exception as exc:  # libheif's own words say whether it was cut short
+        if "end of file" in str(exc).lower():
+            return AurumError("truncated_image", "The HEIC/HEIF file is cut short and cannot "
+                              "be decoded.")
+    return AurumError("not_an_image", "The HEIC/HEIF file is damaged and cannot be decoded.")
 
 
 # EXIF orientation -> the turn that makes the picture upright, as ImageOps.exif_transpose

@@ -37,8 +37,9 @@ SCORE_OUTPUTS: tuple[str, ...] = (
 # the layer toggles: bring it into view once it is drawn. Wide screens show it already.
 SHOW_RESULT_JS = ("() => { if (window.innerWidth <= 760) document.querySelector("
                   "'#overlay-image')?.scrollIntoView({behavior: 'smooth', block: 'start'}); }")
-# Refuses an over-limit photo in the browser with the image_too_large panel (the
-# server refuses it too: Gradio's max_file_size, then PrivateImage's size check).
+# The photo input's guard: an over-limit photo is refused in the browser with the
+# image_too_large panel (the server refuses it too: Gradio's max_file_size, then
+# PrivateImage's size check), and a HEIC the browser left untyped is let through.
 UPLOAD_GUARD_JS = (REPO_DIR / "assets" / "upload_guard.js").read_text(encoding="utf-8").replace(
     "__MAX_BYTES__", str(MAX_BYTES)).replace("__PANEL__", json.dumps(render.error_html(
         {"code": "image_too_large", "message": f"The file is __MB__ MB; the limit is "
