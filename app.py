@@ -52,7 +52,8 @@ def main() -> None:
     # Containers and Spaces stop the server with SIGTERM, which skips atexit handlers:
     # turn it into a normal exit so the private cache folder is still removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    _limit_malloc_arenas()
+    if os.environ.get("AURUM_MALLOC_TUNING", "1") != "0":  # 0: a bench lever only
+        _limit_malloc_arenas()
     demo = build_demo()
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

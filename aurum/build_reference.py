@@ -32,7 +32,7 @@ from aurum.canonical import canonical_order, reference_vector
 from aurum.geometry import mirror_pairs
 from aurum.paths import models_dir, shared_dir
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 N_COMPONENTS = 8  # about 94 % of the symmetric shape variance of the shared faces
 K_RANGE = range(3, 9)  # two groups would be a binary label, not a set of vibes
 BOOTSTRAPS = 20

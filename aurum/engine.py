@@ -158,7 +158,8 @@ class Engine:
 
     def status(self) -> dict[str, str]:
         """What is loaded and why a part is not, for the UI's status panel."""
-        return {"face_mesh": "ready: mediapipe 0.10.21 (bundled models)",
+        graphs = self.finder.status()
+        return {"face_mesh": graphs["mesh"], "detector": graphs["detector"],
                 "attractiveness": self.attractiveness_status,
                 "descriptor": self.descriptor.status() if self.descriptor is not None
                 else "unavailable: switched off",
@@ -403,6 +404,9 @@ def _store_status() -> str:
         where = "embedded Qdrant in AURUM_DATA_DIR"
     if store.peek_shared_store() is not None:
         return f"ready: {where}, open"
+    problem = store.unavailable_reason()
+    if problem:
+        return f"unavailable: {where}: {problem}"
     if store.store_exists():
         return f"ready: {where}, opened on first use"
     return f"empty: {where}, created by the first opt-in"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,39 @@ MIN_SIDE = 32
 # below twice its limit, so we make its warning an error as well.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+READS = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF"  # named in the not_an_image message
+
+
+def _register_heif() -> str:
+    """Phones save HEIC (iPhones by default): pillow-heif (BSD-3, bundles libheif) reads
+    it as a Pillow format, so every path in (upload, API, CLI, build) gets it here,
+    once. libheif applies the file's rotation and mirror (`irot`/`imir`) as it decodes
+    and pillow-heif then sets the EXIF orientation tag to 1, so the EXIF turn below never
+    turns it twice. Thumbnails, depth maps and auxiliary images are not loaded: only
+    the primary image is scored."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError as exc:  # HEIC then gets not_an_image; everything else works
+        return f"unavailable: {exc}"
+    register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    return "ready"
+
+
+HEIF_STATUS = _register_heif()
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An upload refused by its size on disk, never read: the app hands this to the
+    engine instead of the bytes, so an oversized file gets the same `image_too_large`
+    answer (JSON, UI panel) without entering the server's memory."""
+
+    size: int
+
+
+def too_large(size: int) -> AurumError:
+    return AurumError("image_too_large", f"The file is {size / 1e6:.1f} MB; the limit is "
+                      f"{MAX_BYTES / 1e6:.1f} MB.")
 
 
 def load_image(source: Any, *, bgr: bool = False) -> np.ndarray:
@@ -33,6 +67,8 @@ def load_image(source: Any, *, bgr: bool = False) -> np.ndarray:
 
     `bgr=True` says a 3/4-channel array is in OpenCV's BGR(A) order.
     """
+    if isinstance(source, Refused):
+        raise too_large(source.size)
     if isinstance(source, np.ndarray):
         return _check_size(_from_array(source, bgr=bgr))
     if isinstance(source, Image.Image):
@@ -45,8 +81,7 @@ def load_image(source: Any, *, bgr: bool = False) -> np.ndarray:
         if size == 0:
             raise AurumError("empty_input", "The file is empty.")
         if size > MAX_BYTES:
-            raise AurumError("image_too_large", f"The file is {size / 1e6:.0f} MB; the limit is "
-                             f"{MAX_BYTES / 1e6:.0f} MB.")
+            raise too_large(size)
         return load_image(path.read_bytes())
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -73,7 +108,8 @@ def _from_bytes(data: bytes) -> np.ndarray:
                 fast = _decode_jpeg(data, img)
                 if fast is not None:
                     return fast
-            img.seek(0)  # first frame of an animation
+            if img.format != "HEIF":  # a HEIF opens on its primary image: keep it
+                img.seek(0)  # first frame of an animation
             img.load()
     except AurumError:
         raise
@@ -81,18 +117,39 @@ def _from_bytes(data: bytes) -> np.ndarray:
         raise AurumError("image_too_large", "The image has too many pixels to decode "
                          "safely.") from exc
     except UnidentifiedImageError as exc:
-        raise AurumError("not_an_image", "The file is not an image Aurum can read "
-                         "(JPEG, PNG, WebP, GIF, BMP, TIFF).") from exc
+        raise _heif_failure(data) or AurumError(
+            "not_an_image", f"The file is not an image Aurum can read ({READS}).") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         text = str(exc).lower()
+        # libheif says "Unexpected end of file" for a cut-short HEIC.
         code = "truncated_image" if ("truncat" in text or "broken" in text or "premature" in text
-                                     or "eof" in text) else "not_an_image"
+                                     or "eof" in text or "end of file" in text
+                                     ) else "not_an_image"
         raise AurumError(code, "The image file is damaged or cut short and cannot be "
                          "decoded.") from exc
     except Exception as exc:  # any decoder failure must reach the user as a code
         raise AurumError("not_an_image", f"The image could not be decoded ({type(exc).__name__})."
                          ) from exc
     return _from_pil(img)
+
+
+def _heif_failure(data: bytes) -> AurumError | None:
+    """Why a file that starts as a HEIF container did not open, as a code: Pillow hides
+    the plugin's error behind "cannot identify", and a phone's HEIC cut short (its EXIF
+    block sits after the picture) fails right there, not at decoding."""
+    if HEIF_STATUS != "ready":
+        return None
+    import pillow_heif
+
+    try:
+        if not pillow_heif.is_supported(data):
+            return None
+        pillow_heif.open_heif(io.BytesIO(data))
+    except Exception as exc:  # libheif's own words say whether it was cut short
+        if "end of file" in str(exc).lower():
+            return AurumError("truncated_image", "The HEIC/HEIF file is cut short and cannot "
+                              "be decoded.")
+    return AurumError("not_an_image", "The HEIC/HEIF file is damaged and cannot be decoded.")
 
 
 # EXIF orientation -> the turn that makes the picture upright, as ImageOps.exif_transpose

@@ -8,6 +8,7 @@ without one graph per Gradio worker thread (memory stays bounded).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import queue
 import threading
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -70,17 +72,49 @@ class DetectedFace:
     detector: str
 
 
+# The bundled model files each part opens, inside the mediapipe package. The health
+# check looks for them (a stat, no model run), so a broken install reports itself
+# before the first visitor pays for it; the mesh graph also runs the short-range model.
+MODEL_FILES: dict[str, tuple[str, ...]] = {
+    "detector": ("modules/face_detection/face_detection_short_range.tflite",
+                 "modules/face_detection/face_detection_full_range_sparse.tflite"),
+    "mesh": ("modules/face_landmark/face_landmark_with_attention.tflite",
+             "modules/face_detection/face_detection_short_range.tflite"),
+}
+
+
+class GraphError(RuntimeError):
+    """A MediaPipe graph could not be built; `part` is "mesh" or "detector"."""
+
+    def __init__(self, part: str, exc: BaseException) -> None:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        super().__init__(f"{part} graph failed to load: {text[:200]}")
+        self.part = part
+
+
 class _Graphs:
     def __init__(self, max_faces: int) -> None:
         import mediapipe as mp
 
-        self.mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
-            min_detection_confidence=0.5)
-        self.short = mp.solutions.face_detection.FaceDetection(
-            model_selection=0, min_detection_confidence=0.5)
-        self.full = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=0.5)
+        try:
+            self.mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
+                min_detection_confidence=0.5)
+        except Exception as exc:
+            raise GraphError("mesh", exc) from exc
+        try:
+            self.short = mp.solutions.face_detection.FaceDetection(
+                model_selection=0, min_detection_confidence=0.5)
+            self.full = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=0.5)
+        except Exception as exc:
+            raise GraphError("detector", exc) from exc
+
+
+def _mediapipe_dir() -> Path | None:
+    """The installed mediapipe package's folder, found without importing it."""
+    spec = importlib.util.find_spec("mediapipe")
+    return Path(spec.origin).parent if spec is not None and spec.origin else None
 
 
 class FaceFinder:
@@ -93,6 +127,9 @@ class FaceFinder:
         self._pool: queue.Queue[_Graphs | None] = queue.Queue()
         for _ in range(max(1, pool_size)):
             self._pool.put(None)
+        # The last graph build's outcome, for the health check: None until one ran.
+        self.build_error: GraphError | None = None
+        self.built = False
 
     @contextmanager
     def _graphs(self) -> Iterator[_Graphs]:
@@ -100,9 +137,12 @@ class FaceFinder:
         if g is None:
             try:
                 g = _Graphs(self.max_faces)
-            except BaseException:
+            except BaseException as exc:
                 self._pool.put(None)  # give the slot back, or later requests wait forever
+                if isinstance(exc, GraphError):
+                    self.build_error = exc
                 raise
+            self.built, self.build_error = True, None
         try:
             yield g
         except AurumError:
@@ -118,6 +158,25 @@ class FaceFinder:
         """Build one graph pair now so the first request does not pay for it."""
         with self._graphs():
             pass
+
+    def status(self) -> dict[str, str]:
+        """Each part's state ("ready: ..." or "unavailable: <reason>") from its model
+        files (a stat each) and the last graph build; never builds or runs a graph."""
+        root = _mediapipe_dir()
+        out: dict[str, str] = {}
+        for part, files in MODEL_FILES.items():
+            if root is None:
+                out[part] = "unavailable: mediapipe is not installed"
+                continue
+            missing = [f.rsplit("/", 1)[-1] for f in files if not (root / f).is_file()]
+            if missing:
+                out[part] = f"unavailable: model file missing: {', '.join(missing)}"
+            elif self.build_error is not None and self.build_error.part == part:
+                out[part] = f"unavailable: {self.build_error}"
+            else:
+                out[part] = ("ready: mediapipe 0.10.21 (bundled models)" if self.built else
+                             "ready: mediapipe 0.10.21 (bundled models; graphs not built yet)")
+        return out
 
     def find(self, rgb: np.ndarray) -> DetectedFace:
         """Largest face in `rgb` (H, W, 3 uint8) or `AurumError('no_face')`.

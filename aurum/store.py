@@ -215,13 +215,24 @@ _shared: OptInStore | None = None
 _shared_lock = threading.Lock()
 
 
+_last_error: str | None = None  # why the last attempt to open the store failed
+_probe: tuple[float, str, str | None] = (0.0, "", None)  # (when, url, reason) of a server
+PROBE_EVERY_S = 15.0
+PROBE_TIMEOUT_S = 0.05  # the health check must answer in well under 50 ms
+
+
 def shared_store(dim: int) -> OptInStore:
     """The process's store, created on first use (server if `AURUM_QDRANT_URL` is set)."""
-    global _shared
+    global _shared, _last_error
     with _shared_lock:
         if _shared is None:
             url = os.environ.get("AURUM_QDRANT_URL") or None
-            _shared = OptInStore(dim, url=url)
+            try:
+                _shared = OptInStore(dim, url=url)
+            except StoreError as exc:
+                _last_error = str(exc)[:300]
+                raise
+            _last_error = None
         elif _shared.dim != dim:
             raise StoreError(f"the open store holds {_shared.dim}-d vectors, not {dim}-d")
         return _shared
@@ -231,6 +242,51 @@ def store_exists() -> bool:
     """Whether there is a store to read: a server is configured, or the embedded
     store's folder exists (it is created by the first opt-in, never by a read)."""
     return bool(os.environ.get("AURUM_QDRANT_URL")) or default_path().exists()
+
+
+def unavailable_reason() -> str | None:
+    """Why an opt-in would fail right now, or None, without opening the store (the
+    health check calls this): the last failed open, a data folder that cannot be
+    created or written, or a configured server that refuses a TCP connection."""
+    if _shared is not None:
+        return None
+    if _last_error:
+        return _last_error
+    url = os.environ.get("AURUM_QDRANT_URL")
+    if url:
+        return _probe_server(url)
+    path = default_path()
+    if path.exists():
+        return None if path.is_dir() and os.access(path, os.W_OK | os.X_OK) else \
+            "the store folder is not a writable folder"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return "AURUM_DATA_DIR cannot be created or written"
+    return None
+
+
+def _probe_server(url: str) -> str | None:
+    """A TCP connect to the Qdrant server (no request), at most every PROBE_EVERY_S."""
+    global _probe
+    import socket
+    from urllib.parse import urlparse
+
+    now = time.monotonic()
+    when, last_url, reason = _probe
+    if last_url == url and now - when < PROBE_EVERY_S:
+        return reason
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 6333)
+    try:
+        with socket.create_connection((parsed.hostname or "localhost", port),
+                                      timeout=PROBE_TIMEOUT_S):
+            reason = None
+    except OSError as exc:
+        reason = f"server not reachable ({type(exc).__name__})"
+    _probe = (now, url, reason)
+    return reason
 
 
 def peek_shared_store() -> OptInStore | None:

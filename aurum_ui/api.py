@@ -11,12 +11,14 @@ import gradio as gr
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.errors import AurumError
+from aurum.imaging import Refused
 from aurum_ui.state import record
 from aurum_ui.uploads import PrivateImage
 from aurum_ui.wiring import UI
 
 
-def api_score(engine: Engine, image: bytes | None, config_json: str = "") -> dict[str, Any]:
+def api_score(engine: Engine, image: bytes | Refused | None, config_json: str = ""
+              ) -> dict[str, Any]:
     """Score one image: the same JSON object the CLI prints (`file` is null).
     `config_json` is optional: the file the Tune tab exports / the CLI's --config."""
     t0 = time.perf_counter()
@@ -42,7 +44,7 @@ def build(ui: UI) -> None:
 def wire(ui: UI, engine: Engine) -> None:
     # Registered directly (not through `UI.on`): the API's parameter names come from
     # this signature, and the result is one JSON value, not a set of panels.
-    def score(image: bytes | None, config_json: str = "") -> dict[str, Any]:
+    def score(image: bytes | Refused | None, config_json: str = "") -> dict[str, Any]:
         return api_score(engine, image, config_json)
 
     ui["api-button"].click(score, [ui["api-image"], ui["api-config"]], ui["api-json"],

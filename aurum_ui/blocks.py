@@ -18,7 +18,8 @@ import gradio as gr
 
 from aurum.config import Config
 from aurum.engine import Engine
-from aurum_ui import api, views
+from aurum.imaging import MAX_BYTES
+from aurum_ui import api, health, views
 from aurum_ui.state import STARTUP, Session
 from aurum_ui.tabs import about, live, score, status, tune
 from aurum_ui.wiring import UI
@@ -61,6 +62,7 @@ def build_ui(engine: Engine, tabs: Sequence[ModuleType] = TABS) -> tuple[gr.Bloc
         for tab in tabs:
             tab.wire(ui, engine)
         api.wire(ui, engine)
+        health.register(demo, engine)
     demo.queue(default_concurrency_limit=2)
     return demo, ui
 
@@ -104,4 +106,7 @@ def theme() -> gr.themes.Base:
 def launch_kwargs() -> dict[str, Any]:
     """Settings Gradio 6 takes at launch (theme and css moved here from Blocks)."""
     return {"theme": theme(), "css_paths": [ASSETS / "app.css"], "footer_links": ["api"],
-            "run_history": False, "mcp_server": False, "show_error": False}
+            "run_history": False, "mcp_server": False, "show_error": False,
+            # Larger uploads are refused while they stream in, before Aurum reads them.
+            "max_file_size": MAX_BYTES,
+            "app_kwargs": {"routes": health.routes()}}  # GET /health

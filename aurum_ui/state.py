@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import psutil
 
 from aurum.engine import Analysis
+from aurum.imaging import Refused
 
-LATENCY: deque[dict[str, Any]] = deque(maxlen=50)  # numbers only, never images
+LATENCY: deque[dict[str, Any]] = deque(maxlen=100)  # numbers only, never images
 STARTUP: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
+STARTED = psutil.Process().create_time()  # the server process's start (the health uptime)
 
 
 @dataclass
@@ -27,7 +30,8 @@ class Session:
     report: dict[str, Any] | None = None
     upload_key: str | None = None
     landmarks: np.ndarray | None = None  # in the preview's frame (before `scale`)
-    pending: bytes | None = None  # the photo's bytes, read (and its file deleted) on arrival
+    # the photo's bytes, read (and its file deleted) on arrival; Refused if too large
+    pending: bytes | Refused | None = None
     opted_in_id: str | None = None  # this photo's entry in the opt-in store, if any
 
 

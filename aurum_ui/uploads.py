@@ -12,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import FileData
 
+from aurum.imaging import MAX_BYTES, Refused
 from aurum_ui.tempdir import TEMP_DIR
 
 log = logging.getLogger("aurum.app")
@@ -33,16 +34,27 @@ class PrivateImage(gr.Image):
     # the stock frontend, which does not know this one.
     grace_s: float = 0.0
 
-    def preprocess(self, payload: FileData | None) -> bytes | None:  # type: ignore[override]
+    def preprocess(self, payload: FileData | None  # type: ignore[override]
+                   ) -> bytes | Refused | None:
         if payload is None:
             return None
         url = getattr(payload, "url", None) or ""
         if url.startswith("data:"):
-            return base64.b64decode(url.split(",", 1)[1])
+            encoded = url.split(",", 1)[1]
+            if len(encoded) // 4 * 3 > MAX_BYTES:
+                return Refused(len(encoded) // 4 * 3)
+            return base64.b64decode(encoded)
         if not payload.path:
             return None
         path = Path(payload.path)
         try:
+            # Gradio's max_file_size (set at launch to the same limit) refuses larger
+            # uploads before they are stored; this covers any other way in, by the size
+            # on disk, so an oversized file is never read into memory.
+            size = path.stat().st_size
+            if size > MAX_BYTES:
+                discard_upload(path)
+                return Refused(size)
             data = path.read_bytes()
         except OSError:
             # Gradio names an upload's folder after its content hash, so two visitors
@@ -50,20 +62,28 @@ class PrivateImage(gr.Image):
             # Serve those bytes from a short-lived in-memory copy (never from disk).
             return RECENT.get(str(path), CONSUMED)
         RECENT.put(str(path), data)
+        self._discard(path)
+        return data
+
+    def _discard(self, path: Path) -> None:
+        """Delete the file now, or after `grace_s` (the browser may be fetching it)."""
         if self.grace_s <= 0:
             discard_upload(path)
         else:
             timer = threading.Timer(self.grace_s, discard_upload, [path])
             timer.daemon = True
             timer.start()
-        return data
 
 
 class RecentUploads:
-    """Bytes of the last few uploads, in memory only, for `RECENT_SECONDS`."""
+    """Bytes of the last few uploads, in memory only, for `RECENT_SECONDS` and at most
+    `MAX_TOTAL_BYTES` in all (oldest dropped first): it exists because Gradio stores two
+    identical uploads at one path, which the first request deletes, so the second
+    visitor's photo is served from here; a burst of large photos must not pin memory."""
 
     RECENT_SECONDS = 60.0
     MAX_ITEMS = 32
+    MAX_TOTAL_BYTES = 64 * 1024 * 1024
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[float, bytes]] = {}
@@ -72,11 +92,18 @@ class RecentUploads:
     def put(self, key: str, data: bytes) -> None:
         now = time.monotonic()
         with self._lock:
+            self._items.pop(key, None)
             self._items[key] = (now, data)
             for k in [k for k, (t, _) in self._items.items() if now - t > self.RECENT_SECONDS]:
                 del self._items[k]
-            while len(self._items) > self.MAX_ITEMS:
-                del self._items[next(iter(self._items))]
+            total = sum(len(d) for _, d in self._items.values())
+            while self._items and (len(self._items) > self.MAX_ITEMS
+                                   or total > self.MAX_TOTAL_BYTES):
+                total -= len(self._items.pop(next(iter(self._items)))[1])
+
+    def total_bytes(self) -> int:
+        with self._lock:
+            return sum(len(d) for _, d in self._items.values())
 
     def get(self, key: str, default: bytes) -> bytes:
         with self._lock:

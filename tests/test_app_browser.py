@@ -475,3 +475,61 @@ def test_dark_theme_charts_are_readable(server, pw, shots):
         assert not dark, f"dark text on the dark theme in {name}: {dark[:5]}"
     snap(pg, shots, "dark_theme_map")
     browser.close()
+
+
+def test_over_limit_photo_is_refused_before_upload(server, pw, shots, tmp_path):
+    """A photo over the upload limit gets the image_too_large panel in the page, and no
+    byte of it is sent; the next normal photo then scores."""
+    from aurum.imaging import MAX_BYTES
+
+    big = tmp_path / "huge.jpg"
+    with open(big, "wb") as f:
+        f.write(FIXTURES[0].read_bytes()[:2048])
+        f.truncate(MAX_BYTES + 5_000_000)
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": 1360, "height": 1000})
+    uploads: list[str] = []
+    pg.on("request", lambda r: uploads.append(r.url) if "/upload" in r.url else None)
+    pg.goto(server[0])
+    pg.wait_for_selector("#input-image", timeout=60_000)
+    pg.locator("#input-image input[type=file]").set_input_files(str(big))
+    panel = pg.wait_for_selector("#upload-refused .au-error", timeout=10_000)
+    text = panel.inner_text()
+    assert "image_too_large" in text
+    assert f"The file is {(MAX_BYTES + 5_000_000) / 1e6:.1f} MB; the limit is 62.9 MB." in text
+    snap(pg, shots, "upload_too_large")
+    assert uploads == []
+    upload_and_score(pg, FIXTURES[0], "#final-score")
+    assert pg.locator("#upload-refused").count() == 0
+    browser.close()
+
+
+def test_heic_upload_scores_and_shows_the_overlay(server, pw, shots, tmp_path, engine):
+    """Chromium cannot display HEIC: the upload must still go through, and the page
+    shows the server-drawn overlay and the scores."""
+    import io
+
+    from tests.test_heic import heic
+
+    with Image.open(FIXTURES[0]) as im:
+        upright = im.convert("RGB")
+    path = tmp_path / "IMG_0042.HEIC"
+    path.write_bytes(heic(upright, 6))
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": 1360, "height": 1000})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(server[0])
+    pg.wait_for_selector("#input-image", timeout=60_000)
+    upload_and_score(pg, path, "#final-score")
+    assert pg.locator("#overlay-image img").count() >= 1
+    src = pg.locator("#overlay-image img").first.get_attribute("src") or ""
+    assert src.startswith("data:image/")
+    final = number(pg, "#final-score")
+    png = io.BytesIO()
+    upright.save(png, "PNG")
+    want = engine.run(png.getvalue()).to_dict()["final"]["score"]
+    assert abs(final - want) <= 1.0
+    snap(pg, shots, "heic_upload")
+    assert errors == []
+    browser.close()

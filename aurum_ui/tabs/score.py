@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import logging
 import time
 from typing import Any
@@ -16,6 +17,8 @@ from aurum import render
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.errors import AurumError
+from aurum.imaging import MAX_BYTES, Refused
+from aurum.paths import REPO_DIR
 from aurum_ui import views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs.about import ABOUT_SHORT
@@ -34,13 +37,21 @@ SCORE_OUTPUTS: tuple[str, ...] = (
 # the layer toggles: bring it into view once it is drawn. Wide screens show it already.
 SHOW_RESULT_JS = ("() => { if (window.innerWidth <= 760) document.querySelector("
                   "'#overlay-image')?.scrollIntoView({behavior: 'smooth', block: 'start'}); }")
+# The photo input's guard: an over-limit photo is refused in the browser with the
+# image_too_large panel (the server refuses it too: Gradio's max_file_size, then
+# PrivateImage's size check), and a HEIC the browser left untyped is let through.
+UPLOAD_GUARD_JS = (REPO_DIR / "assets" / "upload_guard.js").read_text(encoding="utf-8").replace(
+    "__MAX_BYTES__", str(MAX_BYTES)).replace("__PANEL__", json.dumps(render.error_html(
+        {"code": "image_too_large", "message": f"The file is __MB__ MB; the limit is "
+                                               f"{MAX_BYTES / 1e6:.1f} MB."},
+        title="This photo is too large")))
 NO_FACE_OVERLAY = ('<div class="au-empty">Nothing to draw: no face was measured in this '
                    'photo.</div>')
 
 # ---------------------------------------------------------------- handlers
 
 
-def on_upload(image: bytes | None, sess: Session | None) -> dict[str, Any]:
+def on_upload(image: bytes | Refused | None, sess: Session | None) -> dict[str, Any]:
     """Read a new photo into session memory as it arrives, so its temporary file can
     be deleted seconds later instead of waiting for Score (or Gradio's purge)."""
     sess = sess or Session()
@@ -49,10 +60,11 @@ def on_upload(image: bytes | None, sess: Session | None) -> dict[str, Any]:
     return {"session": sess}
 
 
-def _analysed(engine: Engine, image: bytes, sess: Session) -> Session:
+def _analysed(engine: Engine, image: bytes | Refused, sess: Session) -> Session:
     """The session for this photo: its cached analysis, or a new one (a new photo never
     reuses an old analysis). Only a small preview of the pixels is kept."""
-    key = hashlib.sha256(image).hexdigest()
+    # A refused upload (too large, never read) has no bytes to hash.
+    key = hashlib.sha256(image).hexdigest() if isinstance(image, bytes) else repr(image)
     if key == sess.upload_key and sess.analysis is not None:
         return sess
     analysis = engine.analyze(image, keep_image=True)
@@ -67,7 +79,7 @@ def _analysed(engine: Engine, image: bytes, sess: Session) -> Session:
     return sess
 
 
-def on_score(engine: Engine, image: bytes | None, layers: list[str], cfg: Config,
+def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], cfg: Config,
              sess: Session | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     sess = sess or Session()
@@ -234,7 +246,8 @@ def _opt_in_accordion(ui: UI) -> None:
 
 
 def _result_column(ui: UI) -> None:
-    ui.add("score-cards", gr.HTML(render.score_cards_html(None), elem_id="score-cards"))
+    ui.add("score-cards", gr.HTML(render.score_cards_html(None), elem_id="score-cards",
+                                  js_on_load=UPLOAD_GUARD_JS))
     ui.add("vibe", gr.HTML("", elem_id="vibe"))
     with gr.Tabs(overflow_behavior="wrap"):  # never hidden in a menu (see blocks.py)
         with gr.Tab("Quality", id="q"):
