@@ -156,6 +156,8 @@ class Engine:
 
             self.population = population.load_default(self.reference)
             self.population_status = self.population.status()
+            if self.reference.resolve() != Path(self.models).resolve():
+                self.population_status += f" (loaded from the folder '{self.reference.name}')"
         except Exception as exc:
             self.population_status = f"unavailable: {_reason(exc)}"
             log.warning("reference population %s", self.population_status)
