@@ -129,11 +129,26 @@ def limit_threads(threads: int) -> None:
         pass
 
 
+def silence_native_stderr() -> None:
+    """MediaPipe's C++ start-up chatter (TensorFlow Lite and absl notices, one set per
+    worker) would break the progress bar: file descriptor 2 goes to /dev/null, while
+    Python's own messages (warnings, logged errors) keep the real stderr."""
+    try:
+        keep = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(keep, "w", buffering=1)
+    except OSError:
+        pass
+
+
 def init_worker(spec: JobSpec) -> None:
     """Pool initializer: thread limits, then one engine for the worker's lifetime.
     Ctrl-C is the parent's business: workers ignore SIGINT so an interrupt never
     leaves a worker half-way through a traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    silence_native_stderr()
     limit_threads(spec.threads)
     _WORKER.clear()
     _WORKER.update(make_worker(spec))
