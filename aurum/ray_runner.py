@@ -3,9 +3,10 @@
 Ray is optional (the app never imports it; the test command installs it). An actor
 pool of engines mirrors the local pool: each actor loads the models once and scores
 the photos it is given with the same `batch.process_one`, so a line from Ray equals
-the local pool's. The driver reads each file and sends its bytes, so a cluster's nodes
-need not mount the driver's folders; at most two photos per actor are in flight, so
-the object store holds a bounded number of images whatever the folder's size.
+the local pool's. With a cluster address the driver reads each file and sends its
+bytes, so the nodes need not mount the driver's folders (a local Ray's actors read
+the files, like local workers); at most two photos per actor are in flight, so the
+object store holds a bounded number of images whatever the folder's size.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
         spec.threads = 1 if address else max(1, batch.cpu_count() // n)
         remote = ray.remote(num_cpus=1)(ScoringActor)
         actors = [remote.remote(spec) for _ in range(n)]
+        # A local Ray's actors read the files themselves, as local workers do; a
+        # cluster's nodes may not see the driver's folders, so they get the bytes.
+        ship = bool(address)
         todo = list(reversed(paths))
         inflight: dict[Any, tuple[str, int]] = {}
         free = [i for i in range(n) for _ in range(2)]
@@ -74,7 +78,7 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
             while todo and free:
                 i = free.pop()
                 p = todo.pop()
-                inflight[actors[i].score.remote(p, _read(p))] = (p, i)
+                inflight[actors[i].score.remote(p, _read(p) if ship else None)] = (p, i)
             ready, _ = ray.wait(list(inflight), num_returns=1)
             for ref in ready:
                 p, i = inflight.pop(ref)

@@ -64,12 +64,12 @@ def run(cmd: list[str]) -> dict[str, float]:
             main_peak = max(main_peak, ps.memory_info().rss)
             for child in ps.children(recursive=True):
                 try:
-                    name = " ".join(child.cmdline()[:3])
+                    name = " ".join(child.cmdline())
                     rss = child.memory_info().rss
                 except psutil.Error:
                     continue
                 # Ray's own daemons (raylet, GCS, dashboard) are not workers
-                if "multiprocessing" in name or "ray::" in name or "default_worker" in name:
+                if "spawn_main" in name or "ray::" in name or "default_worker" in name:
                     worker_peak = max(worker_peak, rss)
         except psutil.Error:
             pass

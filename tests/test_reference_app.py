@@ -83,8 +83,8 @@ def test_app_started_with_reference_shows_it_in_score_tune_and_status(app_url: s
         pg.screenshot(path=str(SCREENS / "own_population_score.png"), full_page=True)
         tab(pg, "Tune")
         pg.wait_for_selector("#pop-summary-card", timeout=30_000)
-        summary = pg.locator("#pop-summary-card").inner_text()
-        assert "studio-test" in summary and f"N = {N_FACES}" in summary, summary
+        summary = pg.locator("#pop-summary-card").inner_text().lower()  # CSS upper-cases
+        assert "studio-test" in summary and f"n = {N_FACES}" in summary, summary
         pg.screenshot(path=str(SCREENS / "own_population_tune.png"), full_page=True)
         tab(pg, "Status")
         pg.wait_for_function("() => document.querySelector('#status-json')"
