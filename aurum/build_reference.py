@@ -1,7 +1,8 @@
 """`python -m aurum build-reference`: measure the reference faces once and store numbers.
 
-Runs `Engine.analyze` on every image (the same code path a user's photo takes),
-then fits the shape embedding, picks the number of vibe clusters by silhouette and
+Runs `Engine.analyze` on every image (the same code path a user's photo takes) in
+`aurum.batch`'s worker processes, so a population of tens of thousands of photos uses
+every core and keeps only numbers in memory; then fits the shape embedding, picks the number of vibe clusters by silhouette and
 bootstrap stability, names each cluster from its measurable deviations, fits the
 2-D UMAP layout and checks how well the run-time placement (neighbours on the
 stored layout, no umap at run time) reproduces it on held-out faces.
