@@ -339,10 +339,11 @@ def read_done(out: Path) -> dict[str, str | None]:
 
 def pending(paths: Sequence[str], done: dict[str, str | None]) -> list[str]:
     """Photos not yet in the output: absent, or present with other bytes now (the
-    file changed since; its new line is appended and the last line of a path wins)."""
+    file changed since, or a file missing then is there now; its new line is appended
+    and the last line of a path wins)."""
     out = []
     for p in paths:
-        if p in done and (done[p] is None or done[p] == sha256_file(p)):
+        if p in done and done[p] == sha256_file(p):
             continue
         out.append(p)
     return out

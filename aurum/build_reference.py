@@ -2,10 +2,11 @@
 
 Runs `Engine.analyze` on every image (the same code path a user's photo takes) in
 `aurum.batch`'s worker processes, so a population of tens of thousands of photos uses
-every core and keeps only numbers in memory; then fits the shape embedding, picks the number of vibe clusters by silhouette and
-bootstrap stability, names each cluster from its measurable deviations, fits the
-2-D UMAP layout and checks how well the run-time placement (neighbours on the
-stored layout, no umap at run time) reproduces it on held-out faces.
+every core and keeps only numbers in memory; then fits the shape embedding, picks
+the number of vibe clusters by silhouette and bootstrap stability, names each
+cluster from its measurable deviations, fits the 2-D UMAP layout and checks how
+well the run-time placement (neighbours on the stored layout, no umap at run time)
+reproduces it on held-out faces.
 
 Writes `reference.npz` (plain arrays, loadable with `allow_pickle=False`) and
 `reference.json` (ids, names, metadata). No image and no pixel is written. Seeds
