@@ -12,12 +12,14 @@ exit.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from aurum_ui import TEMP_DIR  # first: gives Gradio its private cache folder
 from aurum_ui.blocks import build_demo, launch_kwargs
@@ -47,7 +49,24 @@ def _limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 15.0) -> None:
     threading.Thread(target=trim, daemon=True, name="aurum-malloc-trim").start()
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """`--reference DIR` serves a population built with `build-reference --out DIR`
+    (percentiles, Tune's pass rates and histograms, vibes, the map); it is passed on
+    as AURUM_REFERENCE, which the engine reads, so the two ways agree."""
+    parser = argparse.ArgumentParser(prog="python app.py", description="Serve Aurum's app.")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="population folder (default: AURUM_REFERENCE, else the "
+                             "built-in reference)")
+    args = parser.parse_args(argv)
+    if args.reference is not None:
+        if not args.reference.is_dir():
+            parser.error(f"--reference {args.reference}: not a folder")
+        os.environ["AURUM_REFERENCE"] = str(args.reference.resolve())
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Containers and Spaces stop the server with SIGTERM, which skips atexit handlers:
     # turn it into a normal exit so the private cache folder is still removed.

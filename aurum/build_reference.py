@@ -1,10 +1,12 @@
 """`python -m aurum build-reference`: measure the reference faces once and store numbers.
 
-Runs `Engine.analyze` on every image (the same code path a user's photo takes),
-then fits the shape embedding, picks the number of vibe clusters by silhouette and
-bootstrap stability, names each cluster from its measurable deviations, fits the
-2-D UMAP layout and checks how well the run-time placement (neighbours on the
-stored layout, no umap at run time) reproduces it on held-out faces.
+Runs `Engine.analyze` on every image (the same code path a user's photo takes) in
+`aurum.batch`'s worker processes, so a population of tens of thousands of photos uses
+every core and keeps only numbers in memory; then fits the shape embedding, picks
+the number of vibe clusters by silhouette and bootstrap stability, names each
+cluster from its measurable deviations, fits the 2-D UMAP layout and checks how
+well the run-time placement (neighbours on the stored layout, no umap at run time)
+reproduces it on held-out faces.
 
 Writes `reference.npz` (plain arrays, loadable with `allow_pickle=False`) and
 `reference.json` (ids, names, metadata). No image and no pixel is written. Seeds
@@ -32,7 +34,6 @@ from aurum.canonical import canonical_order, reference_vector
 from aurum.geometry import mirror_pairs
 from aurum.paths import models_dir, shared_dir
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 N_COMPONENTS = 8  # about 94 % of the symmetric shape variance of the shared faces
 K_RANGE = range(3, 9)  # two groups would be a binary label, not a set of vibes
 BOOTSTRAPS = 20
@@ -55,41 +56,81 @@ def source_name(folder: Path) -> str:
 
 
 def collect(folders: list[Path], limit: int | None) -> list[tuple[str, Path]]:
+    """(id, file) for every image under the folders, recursively, sorted by id.
+
+    An id is the folder's label (`source_name`) and the file's path under it without
+    its extension: stable across machines and runs, and unique: two folders with the
+    same label are refused, a file reached through two arguments is kept once, and
+    files that differ only by extension keep it in their ids."""
+    from aurum.batch import walk_images
+
     items: list[tuple[str, Path]] = []
+    labels: dict[str, Path] = {}
+    seen: set[Path] = set()
     for folder in folders:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        src = source_name(folder)
+        if src in labels and labels[src] != folder.resolve():
+            raise SystemExit(f"error: two folders are both labelled '{src}' "
+                             f"({labels[src]} and {folder.resolve()}); rename one")
+        labels[src] = folder.resolve()
+        files = list(walk_images(folder))
         if limit:
             files = files[:limit]
-        src = source_name(folder)
-        items.extend((f"{src}/{p.stem}", p) for p in files)
+        for p in files:
+            real = p.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            rel = p.relative_to(folder).with_suffix("").as_posix()
+            items.append((f"{src}/{rel}", p))
+    counts: dict[str, int] = {}
+    for face_id, _ in items:
+        counts[face_id] = counts.get(face_id, 0) + 1
+    items = [(f"{face_id}{p.suffix.lower()}" if counts[face_id] > 1 else face_id, p)
+             for face_id, p in items]
     return sorted(items)
 
 
-def analyse_all(items: list[tuple[str, Path]], engine_models: Path
+def analyse_all(items: list[tuple[str, Path]], engine_models: Path, *,
+                jobs: int | None = None, quiet: bool = True
                 ) -> tuple[dict[str, Any], list[dict[str, str]], str]:
-    """Analyse every image; returns per-face numbers (no pixels), failures and the
-    attractiveness model's status. The landmarks are kept as MediaPipe's pipeline
-    returned them: everything the fit derives from them (`from_landmarks`) can then be
-    re-run on perturbed landmarks, as another processor's kernels would round them."""
-    from aurum.engine import Engine
+    """Analyse every image through the batch path (worker processes, progress on a
+    terminal); returns per-face numbers (no pixels), failures and the attractiveness
+    model's status. Results arrive in any order and are stored by id, so the arrays
+    are the same for any number of workers; only the numbers are kept (about 12 kB a
+    face), never an image. The landmarks are kept as MediaPipe's pipeline returned
+    them: everything the fit derives from them (`from_landmarks`) can then be re-run on
+    perturbed landmarks, as another processor's kernels would round them."""
+    from aurum import batch
 
-    engine = Engine(models=engine_models, pool_size=1)
-    engine.population = None  # never place the reference against an older reference
-    ids, landmarks, qnorm, attr, failures = [], [], [], [], []
-    for face_id, path in items:
-        a = engine.analyze(path)
-        if not a.ok or a.landmarks is None or a.geometry is None or a.quality_raw is None:
-            code = a.error.code if a.error else "incomplete"
-            failures.append({"id": face_id, "error": code})
-            continue
-        ids.append(face_id)
-        landmarks.append(np.asarray(a.landmarks, dtype=np.float64))
-        qnorm.append(quality.norm_vector(a.quality_raw))
-        score = (a.attractiveness or {}).get("score")
-        attr.append(float(score) if isinstance(score, (int, float)) else np.nan)
-    return ({"ids": ids, "landmarks": np.array(landmarks), "quality_norm": np.array(qnorm),
-             "attractiveness": np.array(attr)},
-            failures, engine.attractiveness_status)
+    index = {str(path): face_id for face_id, path in items}
+    spec = batch.JobSpec(kind="analyse", models=str(engine_models))
+    n_jobs = batch.cpu_count() if jobs is None else jobs
+    spec.threads = max(1, batch.cpu_count() // max(n_jobs, 1))
+    paths = [str(path) for _, path in items]
+    results = batch.run_local(paths, spec, n_jobs) if n_jobs > 0 else \
+        batch.run_inline(paths, spec)
+    show = not quiet and sys.stderr.isatty()
+    progress = batch.Progress(len(paths), show)
+    got: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    attr_status = "unavailable: no face analysed"
+    for r in results:
+        face_id = index[r["path"]]
+        if r.get("error") is None and r.get("numbers") is not None:
+            got[face_id] = r["numbers"]
+            attr_status = r.get("attractiveness_status", attr_status)
+        else:
+            errors[face_id] = r.get("error") or "incomplete"
+        progress.update(r.get("error") is not None)
+    progress.close()
+    ids = [face_id for face_id, _ in items if face_id in got]
+    failures = [{"id": face_id, "error": errors[face_id]}
+                for face_id, _ in items if face_id in errors]
+    return ({"ids": ids, "landmarks": np.array([got[i]["landmarks"] for i in ids]),
+             "quality_norm": np.array([got[i]["quality_norm"] for i in ids]),
+             "attractiveness": np.array([got[i]["attractiveness"] for i in ids])},
+            failures, attr_status)
 
 
 def from_landmarks(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -388,12 +429,13 @@ def fit_population(data: dict[str, Any], *, seed: int = 0, n_components: int = N
 
 def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | None = None,
           seed: int = 0, n_components: int = N_COMPONENTS, k: int | None = None,
-          like: Path | None = None) -> dict[str, Any]:
+          like: Path | None = None, jobs: int | None = None, quiet: bool = True,
+          name: str | None = None) -> dict[str, Any]:
     """Build and write the artefacts; returns the metadata written to reference.json."""
     t0 = time.perf_counter()
     earlier = load_earlier(like) if like else None  # read before `out` is overwritten
     items = collect(folders, limit)
-    data, failures, attr_status = analyse_all(items, engine_models)
+    data, failures, attr_status = analyse_all(items, engine_models, jobs=jobs, quiet=quiet)
     if len(data["ids"]) < 10:
         raise SystemExit(f"only {len(data['ids'])} faces analysed; need at least 10")
     t_an = time.perf_counter() - t0
@@ -420,6 +462,10 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
         **fitted,
         "versions": versions(),
     }
+    if name:  # a population of one's own: Status, Score and Tune name it
+        meta["name"] = name
+    if name:  # a population of one's own: Status, Score and Tune name it
+        meta["name"] = name
     out.mkdir(parents=True, exist_ok=True)
     population.write_npz(out / population.NPZ_NAME, arrays)
     (out / population.JSON_NAME).write_text(json.dumps(meta, indent=1, sort_keys=True,
@@ -447,6 +493,12 @@ def main(argv: list[str]) -> int:
                              "the new figures cannot tell them apart (scripts/build_models.sh "
                              "passes models/, so a rebuild on another processor reproduces "
                              "the committed decisions)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes (default: every core; 0: this process)")
+    parser.add_argument("--name", default=None,
+                        help="a name for this population, shown by the app (default: none, "
+                             "for the built-in reference)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     folders = args.faces or [shared_dir() / "faces", shared_dir() / "london" / "neutral_front"]
@@ -455,7 +507,8 @@ def main(argv: list[str]) -> int:
         print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     meta = build(folders, args.out or models_dir(), engine_models=args.models or models_dir(),
-                 limit=args.limit, seed=args.seed, k=args.k, like=args.like)
+                 limit=args.limit, seed=args.seed, k=args.k, like=args.like,
+                 jobs=args.jobs, quiet=args.quiet, name=args.name)
     out = args.out or models_dir()
     print(f"reference: {meta['n']} faces {meta['sources']}, {len(meta['failures'])} failed; "
           f"attractiveness scored for {meta['attractiveness']['n_scored']}")

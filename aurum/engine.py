@@ -23,7 +23,7 @@ from aurum.config import Config
 from aurum.errors import AurumError
 from aurum.imaging import load_image
 from aurum.landmarks import DetectedFace, FaceFinder
-from aurum.paths import models_dir
+from aurum.paths import models_dir, reference_dir
 from aurum.pose import Pose, estimate_pose, frontalise
 
 log = logging.getLogger("aurum")
@@ -122,8 +122,12 @@ class Engine:
     """Holds the loaded models; one instance serves many threads."""
 
     def __init__(self, *, models: Path | None = None, load_optional: bool = True,
-                 pool_size: int = 2) -> None:
+                 pool_size: int = 2, reference: Path | None = None) -> None:
         self.models = models or models_dir()
+        # The population for percentiles, vibes and the map: a folder written by
+        # `build-reference --out` (`--reference` / AURUM_REFERENCE), else the built-in
+        # one next to the models.
+        self.reference = Path(reference) if reference else reference_dir(self.models)
         self.finder = FaceFinder(pool_size=pool_size)
         self.attractiveness: AttractivenessModel | None = None
         self.population: Population | None = None
@@ -150,8 +154,10 @@ class Engine:
         try:
             from aurum import population
 
-            self.population = population.load_default(self.models)
+            self.population = population.load_default(self.reference)
             self.population_status = self.population.status()
+            if self.reference.resolve() != Path(self.models).resolve():
+                self.population_status += f" (loaded from the folder '{self.reference.name}')"
         except Exception as exc:
             self.population_status = f"unavailable: {_reason(exc)}"
             log.warning("reference population %s", self.population_status)

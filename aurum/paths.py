@@ -26,3 +26,10 @@ def data_dir() -> Path:
     """Writable per-deployment data (opt-in store), `AURUM_DATA_DIR` or `./data`."""
     path = Path(os.environ.get("AURUM_DATA_DIR", REPO_DIR / "data")).resolve()
     return path
+
+
+def reference_dir(default: Path | None = None) -> Path:
+    """The reference population's folder: `AURUM_REFERENCE` (a folder written by
+    `build-reference --out`), else `default` (the models folder)."""
+    env = os.environ.get("AURUM_REFERENCE")
+    return Path(env).resolve() if env else Path(default or models_dir()).resolve()

@@ -201,6 +201,10 @@ class ReferencePopulation:
             raise ValueError(f"reference artefacts have format {meta.get('format')}, "
                              f"this code reads {FORMAT}: rebuild with build-reference")
         self.meta = meta
+        # A population built with `build-reference --name` says whose it is wherever
+        # it is counted (Status, the percentile's text, Tune's summary); the built-in
+        # reference has no name and keeps its wording.
+        self.name: str | None = meta.get("name") or None
         self.ids: list[str] = list(meta["ids"])
         self.names: list[str] = list(meta["measure_names"])
         self.quality_names: list[str] = list(meta.get("quality_names") or [])[:-1]
@@ -243,7 +247,12 @@ class ReferencePopulation:
     def status(self) -> str:
         note = "" if self.has_attractiveness else \
             " (no attractiveness scores: built without the model)"
-        return f"ready: {self.n} reference faces, {len(self.centres)} clusters{note}"
+        return (f"ready: {self.n} reference faces{self.of_name()}, "
+                f"{len(self.centres)} clusters{note}")
+
+    def of_name(self) -> str:
+        """" of 'name'" for a named population, "" for the built-in one."""
+        return f" of '{self.name}'" if self.name else ""
 
     # -- analyze time -----------------------------------------------------------
     def place(self, ctx: Any) -> dict[str, Any]:
@@ -365,7 +374,7 @@ class ReferencePopulation:
             out["text"] = None
         else:
             who = (f"{n_head} faces ({self.n} reference, {n_store} opted in)" if with_store
-                   else f"{n_head} reference faces")
+                   else f"{n_head} reference faces{self.of_name()}")
             label = "" if head == "final" else " on the geometric score"
             out["text"] = f"higher than {round(out[head])} % of {who}{label}"
         return out
@@ -392,7 +401,7 @@ class ReferencePopulation:
         def lst(a: np.ndarray) -> list[float | None]:
             return [None if not math.isfinite(v) else float(v) for v in a]
 
-        return {"n": self.n, "pass_share": round(float(passed.mean()), 4),
+        return {"n": self.n, "name": self.name, "pass_share": round(float(passed.mean()), 4),
                 "passed": [bool(p) for p in passed],
                 "final_scores": lst(sc["final"]), "geometric_scores": lst(sc["geometric"]),
                 "attractiveness_scores": lst(sc["attractiveness"])}

@@ -86,11 +86,12 @@ def _summary_html(summ: dict[str, Any], base: dict[str, Any], scores: list[float
     delta = ""
     if isinstance(share, (int, float)) and isinstance(base_share, (int, float)):
         delta = f" (default settings: {base_share:.0%})"
+    named = f" &lsquo;{html.escape(str(summ['name']))}&rsquo;" if summ.get("name") else ""
     med_txt = "" if med is None else (
         f"<div>Median final score <b>{med:.1f}</b>"
         + ("" if bmed is None else f" (default {bmed:.1f})") + "</div>")
     return (f'<div class="au-card au-wide" id="pop-summary-card"><div class="au-label">'
-            f'Reference population (N = {summ.get("n")})</div><div><b id="pass-share">'
+            f'Reference population{named} (N = {summ.get("n")})</div><div><b id="pass-share">'
             f'{share_txt}</b> of the reference faces pass the quality gate{delta}.</div>'
             f'{med_txt}</div>')
 
