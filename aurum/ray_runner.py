@@ -59,8 +59,9 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"address": address} if address else {
             "num_cpus": batch.cpu_count(), "include_dashboard": False}
-        # Workers import aurum from this checkout: ship nothing when local, and
-        # tell remote workers to use the same code through the job's working dir.
+        # A local Ray's workers import aurum from this checkout; a cluster's nodes
+        # need the same Aurum, models and Python packages installed (untested here:
+        # this machine has no cluster).
         ray.init(log_to_driver=False, configure_logging=False, **kwargs)
         started = True
     try:
