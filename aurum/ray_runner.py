@@ -65,7 +65,9 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
         ray.init(log_to_driver=False, configure_logging=False, **kwargs)
         started = True
     try:
-        n = jobs if jobs and jobs > 0 else max(1, int(ray.cluster_resources().get("CPU", 1)))
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # One CPU an actor: more actors than CPUs would wait for a CPU forever.
+        n = min(jobs, cpus) if jobs and jobs > 0 else cpus
         spec.threads = 1 if address else max(1, batch.cpu_count() // n)
         remote = ray.remote(num_cpus=1)(ScoringActor)
         actors = [remote.remote(spec) for _ in range(n)]
