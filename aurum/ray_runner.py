@@ -59,12 +59,15 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"address": address} if address else {
             "num_cpus": batch.cpu_count(), "include_dashboard": False}
-        # Workers import aurum from this checkout: ship nothing when local, and
-        # tell remote workers to use the same code through the job's working dir.
+        # A local Ray's workers import aurum from this checkout; a cluster's nodes
+        # need the same Aurum, models and Python packages installed (untested here:
+        # this machine has no cluster).
         ray.init(log_to_driver=False, configure_logging=False, **kwargs)
         started = True
     try:
-        n = jobs if jobs and jobs > 0 else max(1, int(ray.cluster_resources().get("CPU", 1)))
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # One CPU an actor: more actors than CPUs would wait for a CPU forever.
+        n = min(jobs, cpus) if jobs and jobs > 0 else cpus
         spec.threads = 1 if address else max(1, batch.cpu_count() // n)
         remote = ray.remote(num_cpus=1)(ScoringActor)
         actors = [remote.remote(spec) for _ in range(n)]
