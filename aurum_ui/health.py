@@ -34,7 +34,8 @@ def http_code(report: dict[str, Any]) -> int:
 
 
 async def health_endpoint(request: Request) -> JSONResponse:
-    engine = ENGINES.get(getattr(request.app, "blocks", None))  # type: ignore[arg-type]
+    blocks = getattr(request.app, "blocks", None)
+    engine = ENGINES.get(blocks) if blocks is not None else None
     if engine is None:
         return JSONResponse({"status": "unhealthy", "down": ["engine"],
                              "parts": {}, "version": health.version()}, status_code=503)
