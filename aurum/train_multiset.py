@@ -138,17 +138,20 @@ class Model:
 RIDGE_ALPHAS = np.logspace(0, 4, 17)
 
 
-def fit_ridge(z: np.ndarray, y: np.ndarray) -> Model:
-    """Ridge, alpha by exact leave-one-out (closed form, from one SVD)."""
-    ym, zm = float(y.mean()), z.mean(axis=0)
-    zc, yc = z - zm, y - ym
+def fit_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> Model:
+    """Weighted ridge, alpha by exact (weighted) leave-one-out from one SVD."""
+    w = np.ones(len(y)) if w is None else w
+    ym = float(np.sum(w * y) / np.sum(w))
+    zm = (w[:, None] * z).sum(axis=0) / np.sum(w)
+    sw = np.sqrt(w)
+    zc, yc = sw[:, None] * (z - zm), sw * (y - ym)
     u, s, vt = np.linalg.svd(zc, full_matrices=False)
     uty = u.T @ yc
     best = (math.inf, 0.0)
     for a in RIDGE_ALPHAS:
         f = s ** 2 / (s ** 2 + a)
         fitted = u @ (f * uty)
-        hat = (u ** 2) @ f + 1.0 / len(y)
+        hat = (u ** 2) @ f + w / np.sum(w)
         err = float(np.mean(((yc - fitted) / (1.0 - hat)) ** 2))
         if err < best[0] - 1e-12:
             best = (err, float(a))
@@ -157,26 +160,29 @@ def fit_ridge(z: np.ndarray, y: np.ndarray) -> Model:
     return Model("linear", ym - float(zm @ coef), {"alpha": a}, coef=coef)
 
 
-def fit_kernel_ridge(z: np.ndarray, y: np.ndarray) -> Model:
-    """RBF kernel ridge; gamma and alpha by exact leave-one-out."""
+def fit_kernel_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> Model:
+    """Weighted RBF kernel ridge; gamma and alpha by exact (weighted) leave-one-out."""
+    w = np.ones(len(y)) if w is None else w
     p = z.shape[1]
-    ym = float(y.mean())
-    yc = y - ym
+    ym = float(np.sum(w * y) / np.sum(w))
+    sw = np.sqrt(w)
+    yt = sw * (y - ym)
     g2 = (z * z).sum(1)
     d2 = np.maximum(g2[:, None] + g2[None, :] - 2 * z @ z.T, 0.0)
     best = (math.inf, 0.0, 0.0)
     for g in (0.25 / p, 0.5 / p, 1.0 / p):
-        evals, evecs = np.linalg.eigh(np.exp(-g * d2))
-        proj = evecs.T @ yc
+        evals, evecs = np.linalg.eigh(sw[:, None] * np.exp(-g * d2) * sw[None, :])
+        proj = evecs.T @ yt
         for a in np.logspace(-1, 2, 7):
             shrink = evals / (evals + a)
             fitted = evecs @ (shrink * proj)
             hat = (evecs ** 2) @ shrink
-            err = float(np.mean(((yc - fitted) / np.maximum(1.0 - hat, 1e-6)) ** 2))
+            err = float(np.mean(((yt - fitted) / np.maximum(1.0 - hat, 1e-6)) ** 2))
             if err < best[0] - 1e-12:
                 best = (err, g, float(a))
     _, g, a = best
-    dual = np.linalg.solve(np.exp(-g * d2) + a * np.eye(len(y)), yc)
+    kt = sw[:, None] * np.exp(-g * d2) * sw[None, :]
+    dual = sw * np.linalg.solve(kt + a * np.eye(len(y)), yt)
     return Model("rbf", ym, {"gamma": g, "alpha": a}, gamma=g, dual=dual, support=z.copy())
 
 
@@ -188,7 +194,7 @@ MLP_DROPOUT = 0.3
 MLP_SEED = 0
 
 
-def fit_mlp(z: np.ndarray, y: np.ndarray) -> Model:
+def fit_mlp(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> Model:
     """A 128-256-64-1 ReLU head (FaceStats' shape for 128 inputs): full-batch AdamW with
     weight decay and dropout, a fixed number of epochs, one thread, torch's deterministic
     algorithms and a fixed seed, so a rerun gives the same weights."""
@@ -197,9 +203,11 @@ def fit_mlp(z: np.ndarray, y: np.ndarray) -> Model:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(MLP_SEED)
-    ym = float(y.mean())
+    w = np.ones(len(y)) if w is None else w
+    ym = float(np.sum(w * y) / np.sum(w))
     xs = torch.tensor(z, dtype=torch.float32)
     ys = torch.tensor(y - ym, dtype=torch.float32)
+    ws = torch.tensor(w / w.mean(), dtype=torch.float32)
     sizes = [z.shape[1], *MLP_SHAPE, 1]
     mods: list[Any] = []
     for i in range(len(sizes) - 1):
@@ -211,7 +219,7 @@ def fit_mlp(z: np.ndarray, y: np.ndarray) -> Model:
     net.train()
     for _ in range(MLP_EPOCHS):
         opt.zero_grad()
-        loss = torch.mean((net(xs)[:, 0] - ys) ** 2)
+        loss = torch.mean(ws * (net(xs)[:, 0] - ys) ** 2)
         loss.backward()
         opt.step()
     net.eval()
@@ -221,7 +229,7 @@ def fit_mlp(z: np.ndarray, y: np.ndarray) -> Model:
                              "weight_decay": MLP_WD, "dropout": MLP_DROPOUT}, layers=layers)
 
 
-LEARNERS: dict[str, Callable[[np.ndarray, np.ndarray], Model]] = {
+LEARNERS: dict[str, Callable[..., Model]] = {
     "ridge": fit_ridge, "kernel_ridge": fit_kernel_ridge, "mlp": fit_mlp}
 LEARNER_TEXT = {
     "ridge": "ridge regression, alpha by exact leave-one-out inside the training fold",
@@ -231,25 +239,47 @@ LEARNER_TEXT = {
            "full-batch epochs, fixed seed)",
 }
 
-# (name, representation, learner), in order of simplicity: fixed before any run.
-CANDIDATES: list[tuple[str, str, str]] = [
-    ("ridge", "descriptor", "ridge"),
-    ("ridge, photo + mirror", "descriptor, photo + mirror", "ridge"),
-    ("ridge, descriptor + appearance", "descriptor + appearance", "ridge"),
-    ("kernel ridge", "descriptor", "kernel_ridge"),
-    ("mlp", "descriptor", "mlp"),
+# How photos are weighted in the loss: "photo" = every photo 1; "sets" = every set the
+# same total weight (1,727 MEBeauty photos would otherwise drown London's 102 faces and
+# its panel's view), normalised to a mean weight of 1 within each training fold.
+WEIGHTING_TEXT = {"photo": "every photo weighs 1",
+                  "sets": "every set carries the same total weight"}
+
+# (name, representation, learner, weighting), in order of simplicity: ridge on the
+# descriptor with each weighting, then one change at a time from balanced ridge.
+CANDIDATES: list[tuple[str, str, str, str]] = [
+    ("ridge", "descriptor", "ridge", "photo"),
+    ("ridge, sets balanced", "descriptor", "ridge", "sets"),
+    ("ridge, photo + mirror, sets balanced", "descriptor, photo + mirror", "ridge", "sets"),
+    ("ridge, descriptor + appearance, sets balanced", "descriptor + appearance", "ridge",
+     "sets"),
+    ("kernel ridge, sets balanced", "descriptor", "kernel_ridge", "sets"),
+    ("mlp, sets balanced", "descriptor", "mlp", "sets"),
 ]
+
+
+def weights(sets: np.ndarray, how: str) -> np.ndarray:
+    """Loss weights of the photos in a training fold (mean 1)."""
+    if how == "photo":
+        return np.ones(len(sets))
+    keys, inv, counts = np.unique(sets, return_inverse=True, return_counts=True)
+    w = len(sets) / (len(keys) * counts[inv])
+    return w / w.mean()
+
 
 SELECTION_RULE = (
     "fixed before the run. (1) Each candidate is scored by grouped 10-fold CV (people, "
     "not photos, held out; 3 repeats, seeds 0-2) over London and MEBeauty train: its "
     "criterion is the mean of London's and MEBeauty train's out-of-fold Pearson r, each "
-    "computed within its set. MEBeauty val plays no part in the choice. (2) A candidate "
+    "computed within its set. MEBeauty val plays no part in the choice. Candidates: ridge "
+    "with every photo weighing 1 and with every set carrying the same total weight; "
+    "then, from balanced ridge, one change each: the photo + mirror descriptor; the "
+    "descriptor + appearance features; RBF kernel ridge; the MLP head. (2) A candidate "
     "is eligible when the London smiling photos move its score by at most "
     f"{SMILING_LIMIT} points on average (each person scored by the fold model that held "
     "them out) and its fairness family passes Holm's step-down at alpha "
-    f"{ALPHA_FAMILY}. (3) Among eligible candidates, in order of simplicity (ridge; "
-    "ridge on photo + mirror; ridge on descriptor + appearance; kernel ridge; MLP), the "
+    f"{ALPHA_FAMILY}. (3) Among eligible candidates, in the order listed (simplest "
+    "first), the "
     "first whose criterion is within max(one SD over repeats, "
     f"{MARGIN_MIN}) of the best eligible one's is chosen. (4) If none is eligible, the "
     "one with the fewest failed checks, then the highest criterion")
@@ -293,16 +323,31 @@ def make_pool(sd: SetData) -> Pool:
     return Pool(sd, groups, target, sets, val, norms)
 
 
+def oof_mean(oof: np.ndarray) -> np.ndarray:
+    """Mean over CV repeats (NaN for the val photos, which no fold predicts)."""
+    out = np.full(oof.shape[1], np.nan)
+    ok = np.all(np.isfinite(oof), axis=0)
+    out[ok] = oof[:, ok].mean(axis=0)
+    return out
+
+
 def _r(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _fit_predict(x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray,
-                 learner: str) -> np.ndarray:
+def _fit(pool: Pool, x: np.ndarray, tr: np.ndarray, learner: str, weighting: str
+         ) -> tuple[Model, np.ndarray, np.ndarray]:
     mean, scale = standardiser(x[tr])
-    model = LEARNERS[learner](zf(x[tr], mean, scale), y[tr])
+    model = LEARNERS[learner](zf(x[tr], mean, scale), pool.target[tr],
+                              weights(pool.sets[tr], weighting))
+    return model, mean, scale
+
+
+def _fit_predict(pool: Pool, x: np.ndarray, tr: np.ndarray, te: np.ndarray,
+                 learner: str, weighting: str) -> np.ndarray:
+    model, mean, scale = _fit(pool, x, tr, learner, weighting)
     return model.predict(zf(x[te], mean, scale))
 
 
@@ -322,8 +367,8 @@ class CV:
         return float(np.std(self.crit))
 
 
-def cross_validate(pool: Pool, x: np.ndarray, learner: str, seeds: Sequence[int],
-                   progress: Callable[[str], None] = lambda s: None) -> CV:
+def cross_validate(pool: Pool, x: np.ndarray, learner: str, weighting: str,
+                   seeds: Sequence[int], progress: Callable[[str], None] = lambda s: None) -> CV:
     """Grouped k-fold over the pool (val excluded) per seed, and the val prediction
     from a model fitted on the pool minus every photo of a val person."""
     n = len(pool.target)
@@ -336,7 +381,7 @@ def cross_validate(pool: Pool, x: np.ndarray, learner: str, seeds: Sequence[int]
         for f in range(N_FOLDS):
             tr = np.flatnonzero(train_pool & (folds != f))
             te = np.flatnonzero(folds == f)
-            oof[si, te] = _fit_predict(x, pool.target, tr, te, learner)
+            oof[si, te] = _fit_predict(pool, x, tr, te, learner, weighting)
         rs = []
         for key in per_set:
             m = train_pool & (pool.sets == key)
@@ -351,7 +396,7 @@ def cross_validate(pool: Pool, x: np.ndarray, learner: str, seeds: Sequence[int]
         val_people = set(pool.groups[pool.val].tolist())
         tr = np.flatnonzero(train_pool & ~np.isin(pool.groups, list(val_people)))
         te = np.flatnonzero(pool.val)
-        val_pred[te] = _fit_predict(x, pool.target, tr, te, learner)
+        val_pred[te] = _fit_predict(pool, x, tr, te, learner, weighting)
     return CV(oof, val_pred, crit, per_set)
 
 
@@ -410,7 +455,7 @@ def fairness_family(pool: Pool, oof_mean: np.ndarray, val_pred: np.ndarray,
 
 
 def smiling_change(pool: Pool, x_smile: np.ndarray, x: np.ndarray, learner: str,
-                   seed: int) -> dict[str, Any]:
+                   weighting: str, seed: int) -> dict[str, Any]:
     """London people's neutral and smiling photos scored by the fold model that held
     them out: mean absolute change in 0-100 points."""
     n = len(pool.target)
@@ -426,8 +471,7 @@ def smiling_change(pool: Pool, x_smile: np.ndarray, x: np.ndarray, learner: str,
         te = np.flatnonzero((folds == f) & has)
         if not len(te):
             continue
-        mean, scale = standardiser(x[tr])
-        model = LEARNERS[learner](zf(x[tr], mean, scale), pool.target[tr])
+        model, mean, scale = _fit(pool, x, tr, learner, weighting)
         neutral.append(model.predict(zf(x[te], mean, scale)))
         smile.append(model.predict(zf(x_smile[te], mean, scale)))
     a, b = np.concatenate(neutral) * pts, np.concatenate(smile) * pts
@@ -492,6 +536,7 @@ class Candidate:
     name: str
     rep: str
     learner: str
+    weighting: str
     names: list[str]
     cv: CV
     figures: dict[str, Any]
@@ -582,19 +627,18 @@ def display_points(pool: Pool) -> float:
     return 100.0 * pool.norms[DISPLAY_SET]["sd"] / (hi - lo)
 
 
-def evaluate(pool: Pool, cname: str, rep: str, learner: str, seeds: Sequence[int],
+def evaluate(pool: Pool, cname: str, rep: str, learner: str, weighting: str,
+             seeds: Sequence[int],
              sfhq: Sfhq | None, progress: Callable[[str], None]) -> Candidate:
     """One candidate: grouped CV, val, smiling, its model fitted on the whole training
     pool (val held out), and the fairness family of that model."""
     sd = pool.sd
     x, names = features(sd, rep)
     progress(f"  {cname} ...")
-    cv = cross_validate(pool, x, learner, seeds, progress)
+    cv = cross_validate(pool, x, learner, weighting, seeds, progress)
     figs = figures(pool, cv)
-    smile = smiling_change(pool, smiling_features(sd, rep), x, learner, seeds[0])
-    tr = np.flatnonzero(~pool.val)
-    mean, scale = standardiser(x[tr])
-    model = LEARNERS[learner](zf(x[tr], mean, scale), pool.target[tr])
+    smile = smiling_change(pool, smiling_features(sd, rep), x, learner, weighting, seeds[0])
+    model, mean, scale = _fit(pool, x, np.flatnonzero(~pool.val), learner, weighting)
     sf = None
     if sfhq is not None:
         lo, hi = SETS[DISPLAY_SET].scale
@@ -602,10 +646,10 @@ def evaluate(pool: Pool, cname: str, rep: str, learner: str, seeds: Sequence[int
         rating = n["mean"] + n["sd"] * model.predict(zf(sfhq.x[rep], mean, scale))
         scores = (np.clip(rating, lo, hi) - lo) / (hi - lo) * 100.0
         sf = (sfhq.labels, sfhq.sexes, scores)
-    fair = fairness_family(pool, np.nanmean(cv.oof, axis=0), cv.val_pred, sf)
+    fair = fairness_family(pool, oof_mean(cv.oof), cv.val_pred, sf)
     checks = {"smiling": smile["mean_abs_change"] <= SMILING_LIMIT,
               "fairness_holm": bool(fair["holm"]["passed"])}
-    c = Candidate(cname, rep, learner, names, cv, figs, smile, fair, checks, model, mean,
+    c = Candidate(cname, rep, learner, weighting, names, cv, figs, smile, fair, checks, model, mean,
                   scale)
     progress(f"  -> {cname}: criterion {cv.criterion:.3f} (SD {cv.criterion_sd:.3f}), "
              f"London {figs['london_cv']['pearson_r']:.3f} "
@@ -653,6 +697,7 @@ def learner_spec(c: Candidate) -> dict[str, Any]:
 
 def candidate_row(c: Candidate) -> dict[str, Any]:
     return {"representation": REPRESENTATIONS[c.rep], "learner": c.learner,
+            "weighting": WEIGHTING_TEXT[c.weighting],
             "n_features": len(c.names), "figures": c.figures,
             "hyperparameters": c.model.params,
             "smiling": c.smiling, "fairness_p": c.fairness["holm"]["p"],
@@ -674,11 +719,13 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
              if not commercial else "; ".join(SETS[k].terms for k in keys))
     london = [p.rating for p in sd.photos if p.set_key == "london"]
     lon = chosen.figures["london_cv"]
-    oof_mean = np.nanmean(chosen.cv.oof, axis=0)
+    mean_oof = oof_mean(chosen.cv.oof)
     spec: dict[str, Any] = {
         "format": FORMAT_MULTI,
         "id": f"{'-'.join(keys)}-{chosen.rep.replace(', ', '-').replace(' + ', '-')}"
-              f"-{chosen.learner.replace('_', '-')}-v{VERSION}".replace(" ", "-"),
+              f"-{chosen.learner.replace('_', '-')}"
+              f"{'-balanced' if chosen.weighting == 'sets' else ''}-v{VERSION}"
+              .replace(" ", "-"),
         "created_by": "python -m aurum train-attractiveness --sets " + ",".join(keys),
         "terms": {"text": terms, "commercial": commercial,
                   "sets": {k: SETS[k].terms for k in keys}},
@@ -715,7 +762,7 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
                      "imputation": "a hidden appearance feature takes the training mean; "
                                    "the descriptor is never imputed"},
         "shape_space": None,
-        "learner": learner_spec(chosen),
+        "learner": {**learner_spec(chosen), "weighting": WEIGHTING_TEXT[chosen.weighting]},
         "calibration": {"kind": "linear_rating_scale",
                         "text": "the estimate on the London panel's 1-7 scale, as 0-100: "
                                 "score = (rating - 1) / 6 * 100 (0 = every London rater "
@@ -744,7 +791,7 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
             "candidates": {c.name: candidate_row(c) for c in cands},
             "chosen_candidate": chosen.name,
             "selection_rule": SELECTION_RULE,
-            "oof_london": [float(v) for v in pool.to_rating(oof_mean, "london")[
+            "oof_london": [float(v) for v in pool.to_rating(mean_oof, "london")[
                 pool.sets == "london"]],
         },
     }
@@ -754,15 +801,15 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
 def train(shared: Path, keys: Sequence[str], *, seeds: Sequence[int] = SEEDS,
           faces: Path | None = None, extractor: Extractor | None = None,
           progress: Callable[[str], None] = lambda s: None,
-          candidates: Sequence[tuple[str, str, str]] | None = None,
+          candidates: Sequence[tuple[str, str, str, str]] | None = None,
           sd: SetData | None = None) -> tuple[dict[str, Any], str, list[Candidate]]:
     ex = extractor or Extractor()
     if sd is None:
         sd = collect_sets(shared, keys, ex, progress)
     pool = make_pool(sd)
     sfhq = collect_sfhq(faces, ex)
-    cands = [evaluate(pool, n, r, lr, seeds, sfhq, progress)
-             for n, r, lr in (candidates or CANDIDATES)]
+    cands = [evaluate(pool, n, r, lr, wt, seeds, sfhq, progress)
+             for n, r, lr, wt in (candidates or CANDIDATES)]
     chosen = select(cands)
     progress(f"  chosen: {chosen.name}")
     spec = build_spec(pool, chosen, cands, seeds, sd)
