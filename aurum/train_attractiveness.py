@@ -13,7 +13,7 @@
    measures neutral-vs-smiling stability, scores by sex and ethnicity, photo
    perturbations and per-request time.
 4. Fits the chosen learner on all 102 faces and writes `attractiveness_v1.json`
-   (plain data) and `MODEL_CARD.md`.
+   (plain data) and `MODEL_CARD_london.md`.
 
 Deterministic: fixed seeds, closed-form or deterministic solvers; re-running the
 command reproduces the figures.

@@ -24,7 +24,7 @@ MODEL_PATH = models_dir() / attr.MODEL_FILE
 
 @pytest.fixture(scope="module")
 def model() -> attr.LearnedAttractiveness:
-    return attr.load_default(models_dir())
+    return attr.load_default(models_dir(), "london")
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +404,7 @@ def test_retraining_reproduces_the_stored_model(tmp_path, spec):
                "--robustness-faces", "0", "--quiet"])
     assert rc == 0
     new = json.loads((tmp_path / attr.MODEL_FILE).read_text())
-    assert (tmp_path / "MODEL_CARD.md").read_text().startswith("# Model card")
+    assert (tmp_path / "MODEL_CARD_london.md").read_text().startswith("# Model card")
     assert new["id"] == spec["id"]
     assert new["features"]["names"] == spec["features"]["names"]
     v_old, v_new = spec["validation"], new["validation"]
