@@ -32,6 +32,15 @@ def spec() -> dict:
     return json.loads(MODEL_PATH.read_text())
 
 
+@pytest.fixture(scope="module")
+def engine():
+    """This file tests the London-only model (CC BY 4.0 data), selected explicitly: the
+    default several-set model is tested in tests/test_multiset.py."""
+    from aurum.engine import Engine
+
+    return Engine(attractiveness_model="london")
+
+
 class _Recorder:
     """Stands in as the engine's attractiveness model to hand us the FaceContext."""
 
