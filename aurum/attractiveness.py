@@ -235,7 +235,8 @@ class LearnedAttractiveness:
         smile = ((self.spec.get("validation") or {}).get("smiling") or {}).get(
             "mean_abs_change")
         return {"learner": str((self.spec.get("learner") or {}).get("description", "")),
-                "uses_descriptor": self.uses_descriptor, "validity": dict(self.validity),
+                "uses_descriptor": self.uses_descriptor, "uses_measurements": self.uses_raw,
+                "validity": dict(self.validity),
                 "interval_rating": self.half_width, "coverage": self.coverage,
                 "smiling_mean_abs_change": smile, "terms": self.terms,
                 "commercial": self.commercial, "model": self.name,

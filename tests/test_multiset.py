@@ -199,6 +199,7 @@ def test_about_and_readme_carry_the_model_figures(spec, model):
 
     text = model_text(model.facts())
     v = spec["validation"]
+    text = " ".join(text.split())
     assert f"London r {v['kfold']['pearson_r']:.2f}" in text
     assert f"MEBeauty val r {v['mebeauty_val']['pearson_r']:.2f}" in text
     assert "non-commercial" in text and spec["id"] in text

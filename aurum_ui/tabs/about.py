@@ -81,7 +81,8 @@ MULTI_TEXT = """* **Attractiveness model** (`{model}`): {what}, fitted to the me
   would rate *this photo*, shown on the London panel's 1-7 scale with an interval ("London
   panel rating about 3.6 ± {pm:.1f}": {cov:.0f} % of London people's ratings fell that
   close to their cross-validated estimate). Measured with every photo of a person held
-  out together: London r {r:.2f}{sexes}; MEBeauty val r {vr:.2f}{vsexes}{smiling}. It
+  out together: London r {r:.2f} with the panel's ratings{sexes}; MEBeauty val r
+  {vr:.2f}{vsexes}{smiling}. It
   transfers imperfectly to other people, cameras and cultures (see the model card).
   **Terms: {terms}.**"""
 
@@ -107,7 +108,9 @@ def model_text(facts: dict[str, Any] | None) -> str:
                "points on average" if isinstance(smile, (int, float)) else "")
     # the learner's own description in the model file ("ridge regression, alpha by ...")
     what = (str(facts.get("learner") or "").split(",")[0] or "a regression") + (
-        " on a face descriptor (below)" if facts.get("uses_descriptor")
+        (" on a face descriptor (below) and expression, skin, age and contrast "
+         "measurements" if facts.get("uses_measurements") else " on a face descriptor "
+         "(below)") if facts.get("uses_descriptor")
         else " on landmark and appearance measurements")
     if v.get("mebeauty_val"):
         mv = v["mebeauty_val"]
