@@ -173,6 +173,8 @@ def test_result_block_says_which_panel_and_scale(model, fixture_face):
     assert out["panels"]["mebeauty"]["scale"] == "1-10"
     assert out["uncertainty"]["text"].startswith("London panel rating about")
     assert "1-7 scale" in out["uncertainty"]["text"]
+    assert out["terms"] in engine.status()["attractiveness"]  # the Status tab's line
+    assert engine.status()["attractiveness"].startswith(f"ready: {model.name}")
     lon = out["panels"]["london"]["rating"]
     assert out["score"] == pytest.approx((lon - 1) / 6 * 100, abs=0.01)
 
