@@ -228,16 +228,19 @@ def test_reported_targets(spec):
 def test_selection_and_figures_hold_under_shuffle_jitter_and_processor_noise(tmp_path):
     """London + the first 240 MEBeauty photos, the two ridge candidates: shuffling the
     photos, jittering by 1e-9 and perturbing at the cross-processor scale give the same
-    choice and the same figures to 0.01. Scale: across processors the attractiveness
-    score moved by up to 0.08 points (issue 23); descriptor noise of SD `SIGMA` per
-    dimension moves the shipped model's score by more than that (checked below)."""
+    choice and the same figures to 0.01. Scale (issue 23): across processors the
+    attractiveness score moved by p95 0.03, at most 0.08 points. Descriptor noise of SD
+    1.5e-4 per dimension moves the shipped models' scores by SD 0.021 points (140.9 and
+    142.5 points per unit: |coef / scale| x 100/6 x the London SD), so p95 0.04, max
+    about 0.08 over 2,000 photos; appearance features get 5e-4 relative noise. Checked
+    below: the p95 score change is at least the measured 0.03."""
     from aurum.paths import shared_dir
 
     sd = rs.collect_sets(shared_dir(), ["london", "mebeauty"], limit=240)
     cands = tm.CANDIDATES[:2]
     base_spec, _, base = tm.train(shared_dir(), ["london", "mebeauty"], sd=sd,
                                   candidates=cands, seeds=(0,))
-    sigma = 2e-3
+    sigma = 1.5e-4
     rng = np.random.default_rng(0)
     perm = rng.permutation(len(sd.photos))
     variants = {
@@ -253,12 +256,15 @@ def test_selection_and_figures_hold_under_shuffle_jitter_and_processor_noise(tmp
     variants["jittered"].desc = variants["jittered"].desc + 1e-9
     noisy = variants["processor"]
     noisy.desc = noisy.desc + rng.normal(scale=sigma, size=noisy.desc.shape)
+    noisy.smiling_desc = noisy.smiling_desc + rng.normal(scale=sigma, size=noisy.desc.shape)
+    noisy.scalars = [{k: x * (1 + rng.normal(scale=5e-4)) for k, x in sorted(s.items())}
+                     for s in noisy.scalars]
     # the perturbation is at least the measured cross-processor score change
     m = base[0].model
     z0 = tm.zf(sd.desc, base[0].mean, base[0].scale)
     z1 = tm.zf(noisy.desc, base[0].mean, base[0].scale)
     moved = np.abs(m.predict(z1) - m.predict(z0)) * tm.display_points(tm.make_pool(sd))
-    assert np.max(moved) >= 0.08
+    assert np.percentile(moved, 95) >= 0.03
     for name, var in variants.items():
         spec, _, cands_v = tm.train(shared_dir(), ["london", "mebeauty"], sd=var,
                                     candidates=cands, seeds=(0,))
