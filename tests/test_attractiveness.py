@@ -194,7 +194,11 @@ def test_missing_model_is_unavailable_and_geometry_still_scores(tmp_path, fixtur
 
     eng = Engine(models=tmp_path, pool_size=1)
     status = eng.status()["attractiveness"]
-    assert status.startswith("unavailable: ") and "attractiveness_v1.json" in status
+    # the default model's file is named, with the command that builds it
+    assert status.startswith("unavailable: ") and attr.MULTI_MODEL_FILE in status
+    assert "--sets london,mebeauty" in status
+    london = Engine(models=tmp_path, pool_size=1, attractiveness_model="london")
+    assert attr.MODEL_FILE in london.status()["attractiveness"]
     report = eng.run(fixture_face).to_dict()
     assert report["ok"]
     assert report["attractiveness"]["score"] is None
