@@ -95,6 +95,11 @@ class LearnedAttractiveness:
         if self._desc_idx and [self.names[i] for i in self._desc_idx] != DESCRIPTOR_NAMES:
             raise ValueError("the descriptor features must be descriptor_000..127 in order")
         self.uses_descriptor = bool(self._desc_idx)
+        if feats.get("mirror_average"):
+            # trained on the descriptor averaged with the mirror image's: serving it from
+            # one descriptor would quietly score something else
+            raise ValueError("this model needs the mirror-averaged descriptor, which this "
+                             "app does not compute")
         if self.uses_descriptor:
             from aurum.descriptor import alignment
 

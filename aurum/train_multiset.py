@@ -778,6 +778,7 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
                      "mean": _sig(chosen.mean), "scale": _sig(chosen.scale),
                      "clip_z": Z_CLIP,
                      "representation": REPRESENTATIONS[chosen.rep],
+                     "mirror_average": chosen.rep == "descriptor, photo + mirror",
                      "imputation": "a hidden appearance feature takes the training mean; "
                                    "the descriptor is never imputed"},
         "shape_space": None,
