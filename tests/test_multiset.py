@@ -275,3 +275,10 @@ def test_selection_and_figures_hold_under_shuffle_jitter_and_processor_noise(tmp
             for key in ("london_cv", "mebeauty_val"):
                 assert a.figures[key]["pearson_r"] == pytest.approx(
                     b.figures[key]["pearson_r"], abs=0.01), (name, key)
+
+
+def test_a_mirror_averaged_model_is_refused_not_served_wrongly(spec):
+    bad = json.loads(json.dumps(spec))
+    bad["features"]["mirror_average"] = True
+    with pytest.raises(ValueError, match="mirror-averaged"):
+        attr.LearnedAttractiveness(bad)
