@@ -273,7 +273,10 @@ class SetData:
         return np.array([p.rating for p in self.photos])
 
     def take(self, keep: np.ndarray) -> SetData:
-        idx = np.flatnonzero(keep)
+        """The photos where `keep` is true (a boolean mask) or at `keep` (indices, in
+        that order)."""
+        keep = np.asarray(keep)
+        idx = np.flatnonzero(keep) if keep.dtype == bool else keep
         return SetData([self.photos[i] for i in idx], self.desc[idx], self.desc_mirror[idx],
                        [self.scalars[i] for i in idx], self.faces_found[idx],
                        list(self.failures),

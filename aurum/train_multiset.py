@@ -314,6 +314,12 @@ class Pool:
 
 
 def make_pool(sd: SetData) -> Pool:
+    """The pool in a canonical order (set, then photo id): every fit, fold and the MLP's
+    dropout masks follow this order, so the order photos arrive in changes nothing."""
+    order = sorted(range(len(sd.photos)),
+                   key=lambda i: (sd.photos[i].set_key, sd.photos[i].photo_id))
+    if order != list(range(len(sd.photos))):
+        sd = sd.take(np.array(order, dtype=int))
     groups = person_groups(sd)
     norms = standardise_ratings(sd)
     sets = np.array([p.set_key for p in sd.photos])
