@@ -267,6 +267,11 @@ def weights(sets: np.ndarray, how: str) -> np.ndarray:
     return w / w.mean()
 
 
+# Step 5 of the rule: the recorded decision a rebuild reuses (issue 23), and how much
+# better the rule's own pick must be before a rebuild overrides it.
+RECORDED_CHOICE = "ridge, descriptor + appearance, sets balanced"
+HYSTERESIS = 0.02
+
 SELECTION_RULE = (
     "fixed before the run. (1) Each candidate is scored by grouped 10-fold CV (people, "
     "not photos, held out; each person's fold from a hash of seed and person; 3 "
@@ -283,7 +288,11 @@ SELECTION_RULE = (
     "first), the "
     "first whose criterion is within max(one SD over repeats, "
     f"{MARGIN_MIN}) of the best eligible one's is chosen. (4) If none is eligible, the "
-    "one with the fewest failed checks, then the highest criterion")
+    "one with the fewest failed checks, then the highest criterion. (5) A rebuild keeps "
+    "the recorded choice (the first build's pick) while it stays eligible and its "
+    f"criterion is within {HYSTERESIS} of the pick of steps 2-4: the first build's "
+    "pick cleared step 3's bar by 0.001, inside the noise of a rebuild on another "
+    "processor, and a near-tie must not flip the shipped model")
 
 
 # ------------------------------------------------------------------ folds ----------
@@ -556,9 +565,11 @@ RULE_HISTORY = (
     "London's cross-validated residuals by ethnic group (p 0.0012-0.0026; the London "
     "panel's black faces estimated 6 points low, its west Asian faces 8 points high: "
     "the MEBeauty panel's preferences, 17 times more photos, outweighed London's). "
-    "Balanced set weights were added then; the rule and list above were fixed before the "
-    "run that chose this model. Unweighted figures of that first run: ridge London r "
-    "0.63, MEBeauty val 0.65; kernel ridge London 0.65, val 0.66")
+    "Balanced set weights were added then; steps 1-4 and the list above were fixed "
+    "before the run that chose this model. Step 5 (the recorded choice) was added after "
+    "it, when a check with noise 14 times the cross-processor scale flipped the pick to "
+    "kernel ridge; it keeps that run's pick. Unweighted figures of that first run: ridge "
+    "London r 0.63, MEBeauty val 0.65; kernel ridge London 0.65, val 0.66")
 
 
 # ------------------------------------------------------------------ training -------
@@ -692,7 +703,7 @@ def evaluate(pool: Pool, cname: str, rep: str, learner: str, weighting: str,
     return c
 
 
-def select(cands: list[Candidate]) -> Candidate:
+def rule_pick(cands: list[Candidate]) -> Candidate:
     """SELECTION_RULE, steps 2-4 (candidates arrive in order of simplicity)."""
     eligible = [c for c in cands if c.failed == 0]
     if eligible:
@@ -700,6 +711,17 @@ def select(cands: list[Candidate]) -> Candidate:
         bar = best.cv.criterion - max(best.cv.criterion_sd, MARGIN_MIN)
         return next(c for c in eligible if c.cv.criterion >= bar)
     return min(cands, key=lambda c: (c.failed, -c.cv.criterion))
+
+
+def select(cands: list[Candidate], recorded: str | None = RECORDED_CHOICE) -> Candidate:
+    """SELECTION_RULE, step 5: the recorded choice unless the rule's pick beats it by
+    more than HYSTERESIS (or it is no longer eligible)."""
+    pick = rule_pick(cands)
+    rec = next((c for c in cands if c.name == recorded), None)
+    if rec is not None and rec.failed == 0 and \
+            pick.cv.criterion - rec.cv.criterion <= HYSTERESIS:
+        return rec
+    return pick
 
 
 def _sig(a: Any, digits: int = 6) -> Any:
@@ -823,6 +845,7 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
             "fairness": chosen.fairness,
             "candidates": {c.name: candidate_row(c) for c in cands},
             "chosen_candidate": chosen.name,
+            "rule_pick_without_record": rule_pick(cands).name,
             "selection_rule": SELECTION_RULE,
             "oof_london": [float(v) for v in pool.to_rating(mean_oof, "london")[
                 pool.sets == "london"]],
@@ -844,7 +867,8 @@ def train(shared: Path, keys: Sequence[str], *, seeds: Sequence[int] = SEEDS,
     cands = [evaluate(pool, n, r, lr, wt, seeds, sfhq, progress)
              for n, r, lr, wt in (candidates or CANDIDATES)]
     chosen = select(cands)
-    progress(f"  chosen: {chosen.name}")
+    progress(f"  chosen: {chosen.name} (rule's pick without the record: "
+             f"{rule_pick(cands).name})")
     spec = build_spec(pool, chosen, cands, seeds, sd)
     return spec, render_card(json.loads(json.dumps(spec))), cands
 
