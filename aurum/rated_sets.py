@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -388,6 +387,3 @@ def standardise_ratings(sd: SetData) -> dict[str, dict[str, float]]:
                     "scale": list(SETS[key].scale)}
     return out
 
-
-def finite(v: float) -> bool:
-    return isinstance(v, float) and math.isfinite(v)
