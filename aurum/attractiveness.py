@@ -1,11 +1,15 @@
-"""The default attractiveness model: learned from human ratings, validated by CV.
+"""The attractiveness models: learned from human ratings, validated by CV.
 
-`load_default(models_dir)` reads `attractiveness_v1.json`, written by
-`python -m aurum train-attractiveness` (see `aurum.train_attractiveness` and
-`models/MODEL_CARD.md`). The file is plain data: feature names, standardisation,
-the shape space (when shape features are used), the learner's coefficients, the
-calibration, the cross-validated figures that every result carries with it and the
-interval half-width taken from the cross-validated residuals. No pickles.
+`load_default(models_dir)` reads the model AURUM_ATTRACTIVENESS_MODEL names: by default
+`attractiveness_multiset.json` (London + MEBeauty, research and non-commercial use;
+`python -m aurum train-attractiveness --sets london,mebeauty`, `aurum.train_multiset`,
+`models/MODEL_CARD.md`), or `london`: `attractiveness_v1.json` (London only, CC BY 4.0
+data; `aurum.train_attractiveness`, `models/MODEL_CARD_london.md`). A several-set model
+predicts a standardised rating and maps it to each panel's scale (`target`). The file
+is plain data: feature names, standardisation, the shape space (when shape features
+are used), the learner's coefficients, the calibration, the cross-validated figures
+that every result carries with it and the interval half-width taken from the
+cross-validated residuals. No pickles.
 
 Features may include the 128 values of the L2-normalised face descriptor
 (`aurum.descriptor`, names `descriptor_000`...): they come from `ctx.descriptor`, are
