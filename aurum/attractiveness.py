@@ -1,11 +1,15 @@
-"""The default attractiveness model: learned from human ratings, validated by CV.
+"""The attractiveness models: learned from human ratings, validated by CV.
 
-`load_default(models_dir)` reads `attractiveness_v1.json`, written by
-`python -m aurum train-attractiveness` (see `aurum.train_attractiveness` and
-`models/MODEL_CARD.md`). The file is plain data: feature names, standardisation,
-the shape space (when shape features are used), the learner's coefficients, the
-calibration, the cross-validated figures that every result carries with it and the
-interval half-width taken from the cross-validated residuals. No pickles.
+`load_default(models_dir)` reads the model AURUM_ATTRACTIVENESS_MODEL names: by default
+`attractiveness_multiset.json` (London + MEBeauty, research and non-commercial use;
+`python -m aurum train-attractiveness --sets london,mebeauty`, `aurum.train_multiset`,
+`models/MODEL_CARD.md`), or `london`: `attractiveness_v1.json` (London only, CC BY 4.0
+data; `aurum.train_attractiveness`, `models/MODEL_CARD_london.md`). A several-set model
+predicts a standardised rating and maps it to each panel's scale (`target`). The file
+is plain data: feature names, standardisation, the shape space (when shape features
+are used), the learner's coefficients, the calibration, the cross-validated figures
+that every result carries with it and the interval half-width taken from the
+cross-validated residuals. No pickles.
 
 Features may include the 128 values of the L2-normalised face descriptor
 (`aurum.descriptor`, names `descriptor_000`...): they come from `ctx.descriptor`, are
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from bisect import bisect_left
 from pathlib import Path
 from typing import Any
@@ -29,9 +34,18 @@ import numpy as np
 
 from aurum.appearance import FeatureError, RawFeatures, ShapeSpace, raw_features
 
-MODEL_FILE = "attractiveness_v1.json"
+MODEL_FILE = "attractiveness_v1.json"  # the London-only model (CC BY 4.0 data)
+MULTI_MODEL_FILE = "attractiveness_multiset.json"  # London + MEBeauty (non-commercial)
+# The models a deployment can pick (AURUM_ATTRACTIVENESS_MODEL, or Engine(attractiveness=)):
+# the key, or a path to a model file.
+MODELS = {"london+mebeauty": MULTI_MODEL_FILE, "london": MODEL_FILE}
+DEFAULT_MODEL = "london+mebeauty"
+MODEL_ENV = "AURUM_ATTRACTIVENESS_MODEL"
 FORMAT = "aurum.attractiveness/2"
-FORMATS = ("aurum.attractiveness/1", FORMAT)
+FORMAT_MULTI = "aurum.attractiveness/3"  # several rated sets, standardised targets
+FORMATS = ("aurum.attractiveness/1", FORMAT, FORMAT_MULTI)
+LONDON_TERMS = "trained on the London set only (CC BY 4.0 data: commercial use allowed " \
+               "with attribution)"
 DESCRIPTOR_PREFIX = "descriptor_"
 DESCRIPTOR_NAMES = [f"{DESCRIPTOR_PREFIX}{i:03d}" for i in range(128)]
 SCALE_MIN, SCALE_MAX = 1.0, 7.0
@@ -46,10 +60,13 @@ CALIBRATION = ("linear map of the predicted mean rating on the raters' 1-7 scale
                "span 1.6-5.7 (scores 9-78)")
 
 
-def interval_text(rating: float, half_width: float, coverage: float) -> str:
-    """The honest reading of one estimate, e.g. 'panel rating about 3.2 +- 0.6'."""
-    return (f"panel rating about {rating:.1f} \u00b1 {half_width:.1f} on the 1-7 scale "
-            f"({coverage * 100:.0f} % of the London faces' mean ratings fell within this "
+def interval_text(rating: float, half_width: float, coverage: float,
+                  panel: str = "London", scale: str = "1-7",
+                  basis: str = "the London faces' mean ratings") -> str:
+    """The honest reading of one estimate, e.g. 'London panel rating about 3.2 +- 0.6
+    on its 1-7 scale': which panel, which scale, and how often such an interval held."""
+    return (f"{panel} panel rating about {rating:.1f} \u00b1 {half_width:.1f} on its "
+            f"{scale} scale ({coverage * 100:.0f} % of {basis} fell within this "
             "distance of their cross-validated prediction)")
 
 
@@ -82,6 +99,11 @@ class LearnedAttractiveness:
         if self._desc_idx and [self.names[i] for i in self._desc_idx] != DESCRIPTOR_NAMES:
             raise ValueError("the descriptor features must be descriptor_000..127 in order")
         self.uses_descriptor = bool(self._desc_idx)
+        if feats.get("mirror_average"):
+            # trained on the descriptor averaged with the mirror image's: serving it from
+            # one descriptor would quietly score something else
+            raise ValueError("this model needs the mirror-averaged descriptor, which this "
+                             "app does not compute")
         if self.uses_descriptor:
             from aurum.descriptor import alignment
 
@@ -104,6 +126,11 @@ class LearnedAttractiveness:
             self.coef = np.asarray(learner["coef"], dtype=np.float64)
             if self.coef.shape != (len(self.names),):
                 raise ValueError("coefficients do not match the feature list")
+        elif self.kind == "mlp":
+            self.layers = [(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
+                           for w, b in learner["layers"]]
+            if self.layers[0][0].shape[0] != len(self.names):
+                raise ValueError("the MLP's input does not match the feature list")
         elif self.kind == "rbf":
             self.gamma = float(learner["gamma"])
             self.dual = np.asarray(learner["dual_coef"], dtype=np.float64)
@@ -115,11 +142,17 @@ class LearnedAttractiveness:
         if self.mean.shape != (len(self.names),) or self.scale.shape != (len(self.names),):
             raise ValueError("standardisation does not match the feature list")
         val = spec["validation"]
+        # Several rated sets: the learner predicts a standardised rating; `target` maps
+        # it to each panel's scale, and the display panel's scale gives the 0-100.
+        self.target = spec.get("target")
+        self.terms = str(spec.get("terms", {}).get("text", LONDON_TERMS)) \
+            if spec.get("terms") else LONDON_TERMS
+        self.commercial = bool((spec.get("terms") or {}).get("commercial", True))
         self.validity = {
             "pearson_r_10fold": val["kfold"]["pearson_r"],
             "spearman_rho_10fold": val["kfold"]["spearman_rho"],
             "mae_10fold": val["kfold"]["mae"],
-            "pearson_r_loo": val["loo"]["pearson_r"],
+            "pearson_r_loo": (val.get("loo") or {}).get("pearson_r"),
             "n_faces": int(spec["data"]["n_faces"]),
             "data": spec["data"]["name"],
             "cv": val["kfold"]["scheme"],
@@ -127,7 +160,14 @@ class LearnedAttractiveness:
         sex_r = val.get("within_sex_pearson_r")
         if sex_r:
             self.validity["within_sex_pearson_r"] = dict(sex_r)
+        if val.get("mebeauty_val"):
+            self.validity["mebeauty_val"] = dict(val["mebeauty_val"])
         unc = spec.get("uncertainty") or {}
+        if self.target is not None:
+            self.panel_widths = {k: float(v["half_width_rating"])
+                                 for k, v in unc.get("panels", {}).items()}
+            unc = {"half_width_rating": self.panel_widths.get(self.target["display"]),
+                   "coverage": unc.get("coverage", 0.8), "method": unc.get("method", "")}
         self.half_width = float(unc["half_width_rating"]) if unc else None
         self.coverage = float(unc.get("coverage", 0.8)) if unc else None
         self.uncertainty_method = str(unc.get("method", "")) if unc else ""
@@ -162,6 +202,13 @@ class LearnedAttractiveness:
         z2 = np.atleast_2d(z)
         if self.kind == "linear":
             out = z2 @ self.coef + self.intercept
+        elif self.kind == "mlp":
+            h = z2
+            for i, (w, b) in enumerate(self.layers):
+                h = h @ w + b
+                if i < len(self.layers) - 1:
+                    h = np.maximum(h, 0.0)
+            out = h[:, 0] + self.intercept
         else:
             d2 = ((z2[:, None, :] - self.support[None, :, :]) ** 2).sum(axis=2)
             out = np.exp(-self.gamma * d2) @ self.dual + self.intercept
@@ -184,8 +231,12 @@ class LearnedAttractiveness:
     # -- the AttractivenessModel protocol ----------------------------------------
     def status(self) -> str:
         v = self.validity
-        return (f"ready: {self.name} (10-fold r={v['pearson_r_10fold']:.2f}, "
-                f"rho={v['spearman_rho_10fold']:.2f}, n={v['n_faces']})")
+        extra = ""
+        if v.get("mebeauty_val"):
+            extra = f", MEBeauty val r={v['mebeauty_val']['pearson_r']:.2f}"
+        return (f"ready: {self.name} (London 10-fold r={v['pearson_r_10fold']:.2f}, "
+                f"rho={v['spearman_rho_10fold']:.2f}{extra}, n={v['n_faces']}; "
+                f"terms: {self.terms})")
 
     def facts(self) -> dict[str, Any]:
         """What the app states about this model (the About tab), from its own spec, so
@@ -193,9 +244,12 @@ class LearnedAttractiveness:
         smile = ((self.spec.get("validation") or {}).get("smiling") or {}).get(
             "mean_abs_change")
         return {"learner": str((self.spec.get("learner") or {}).get("description", "")),
-                "uses_descriptor": self.uses_descriptor, "validity": dict(self.validity),
+                "uses_descriptor": self.uses_descriptor, "uses_measurements": self.uses_raw,
+                "validity": dict(self.validity),
                 "interval_rating": self.half_width, "coverage": self.coverage,
-                "smiling_mean_abs_change": smile}
+                "smiling_mean_abs_change": smile, "terms": self.terms,
+                "commercial": self.commercial, "model": self.name,
+                "data": self.validity.get("data")}
 
     def analyze(self, ctx: Any) -> dict[str, Any]:
         descriptor = getattr(ctx, "descriptor", None)
@@ -224,6 +278,19 @@ class LearnedAttractiveness:
                               f"({', '.join(missing[:6])})"}
         z = self.standardise(x)
         rating = float(self.predict_z(z)[0])
+        panels = None
+        if self.target is not None:
+            zhat = rating
+            panels = {}
+            for key, t in self.target["sets"].items():
+                lo_s, hi_s = t["scale"]
+                r = min(hi_s, max(lo_s, t["mean"] + t["sd"] * zhat))
+                hw = self.panel_widths.get(key)
+                panels[key] = {"rating": round(r, 3), "scale": f"{lo_s:g}-{hi_s:g}",
+                               "panel": t["panel"],
+                               "plus_minus": None if hw is None else round(hw, 2)}
+            d = self.target["sets"][self.target["display"]]
+            rating = d["mean"] + d["sd"] * zhat
         if not math.isfinite(rating):
             return {"score": None, "model": self.name,
                     "status": "unavailable: the prediction is not a number"}
@@ -240,6 +307,7 @@ class LearnedAttractiveness:
             "model": self.name,
             "rating_estimate": round(rating, 3),
             "rating_scale": "1-7 (mean of the London raters' answers)",
+            "terms": self.terms,
             "london_percentile": round(self.percentile(rating), 1),
             "calibration": self.calibration,
             "validity": dict(self.validity),
@@ -248,6 +316,9 @@ class LearnedAttractiveness:
             "out_of_range": clipped,
             "attribution": ATTRIBUTION,
         }
+        if panels is not None:
+            out["panels"] = panels
+            out["attribution"] = str(self.spec["data"].get("attribution", ATTRIBUTION))
         if self.half_width is not None and self.coverage is not None:
             hw = self.half_width
             lo, hi = max(SCALE_MIN, rating - hw), min(SCALE_MAX, rating + hw)
@@ -259,7 +330,9 @@ class LearnedAttractiveness:
                                    round(rating_to_score(hi), 1)],
                 "coverage": self.coverage,
                 "method": self.uncertainty_method,
-                "text": interval_text(rating, hw, self.coverage),
+                "text": interval_text(rating, hw, self.coverage) if panels is None else
+                interval_text(rating, hw, self.coverage,
+                              basis="London people's mean ratings in grouped CV"),
             }
         return out
 
@@ -269,11 +342,26 @@ def load(path: Path) -> LearnedAttractiveness:
     return LearnedAttractiveness(spec, source=str(path))
 
 
-def load_default(models_dir: Path) -> LearnedAttractiveness:
+def model_path(models_dir: Path, which: str | None = None) -> Path:
+    """The file of the chosen model: `which` (a key of MODELS or a path), else
+    AURUM_ATTRACTIVENESS_MODEL, else the default (London + MEBeauty, non-commercial)."""
+    which = which or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+    if which in MODELS:
+        return Path(models_dir) / MODELS[which]
+    path = Path(which)
+    if path.suffix == ".json":
+        return path
+    raise ValueError(f"unknown attractiveness model {which!r} ({MODEL_ENV}): choose "
+                     f"{' or '.join(MODELS)}, or give a model file")
+
+
+def load_default(models_dir: Path, which: str | None = None) -> LearnedAttractiveness:
     """The committed model; FileNotFoundError names the file and how to build it."""
-    path = Path(models_dir) / MODEL_FILE
+    path = model_path(models_dir, which)
     if not path.is_file():
+        sets = "--sets london,mebeauty" if path.name == MULTI_MODEL_FILE \
+            else "--data ../shared/london"
         raise FileNotFoundError(
             f"no attractiveness model at {path} (build it with `python -m aurum "
-            f"train-attractiveness --data ../shared/london --out {Path(models_dir)}`)")
+            f"train-attractiveness {sets} --out {Path(models_dir)}`)")
     return load(path)

@@ -122,12 +122,16 @@ class Engine:
     """Holds the loaded models; one instance serves many threads."""
 
     def __init__(self, *, models: Path | None = None, load_optional: bool = True,
-                 pool_size: int = 2, reference: Path | None = None) -> None:
+                 pool_size: int = 2, reference: Path | None = None,
+                 attractiveness_model: str | None = None) -> None:
         self.models = models or models_dir()
         # The population for percentiles, vibes and the map: a folder written by
         # `build-reference --out` (`--reference` / AURUM_REFERENCE), else the built-in
         # one next to the models.
         self.reference = Path(reference) if reference else reference_dir(self.models)
+        # which attractiveness model: "london+mebeauty" (default, non-commercial terms),
+        # "london" (CC BY 4.0 data) or a model file; else AURUM_ATTRACTIVENESS_MODEL
+        self.attractiveness_choice = attractiveness_model
         self.finder = FaceFinder(pool_size=pool_size)
         self.attractiveness: AttractivenessModel | None = None
         self.population: Population | None = None
@@ -146,7 +150,8 @@ class Engine:
         try:
             from aurum import attractiveness
 
-            self.attractiveness = attractiveness.load_default(self.models)
+            self.attractiveness = attractiveness.load_default(self.models,
+                                                              self.attractiveness_choice)
             self.attractiveness_status = self.attractiveness.status()
         except Exception as exc:  # a missing model must not take the engine down
             self.attractiveness_status = f"unavailable: {_reason(exc)}"

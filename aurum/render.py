@@ -318,7 +318,7 @@ def score_cards_html(report: dict[str, Any] | None, id_prefix: str = "") -> str:
         unc = attr.get("uncertainty") or {}
         pm = unc.get("rating_plus_minus")
         if isinstance(est, (int, float)) and isinstance(pm, (int, float)):
-            est_txt = f" · panel rating about {est:.1f} ± {pm:.1f} (1-7)"
+            est_txt = f" · London panel rating about {est:.1f} ± {pm:.1f} (1-7)"
         else:
             est_txt = f" · panel rating ≈ {est:.2f}" if isinstance(est, (int, float)) else ""
         spm = unc.get("score_plus_minus")
@@ -327,12 +327,24 @@ def score_cards_html(report: dict[str, Any] | None, id_prefix: str = "") -> str:
         cov = unc.get("coverage")
         cov_txt = (f" · ± covers {cov:.0%} of London faces in cross-validation"
                    if isinstance(cov, (int, float)) else "")
+        panels = attr.get("panels") or {}
+        meb = panels.get("mebeauty") or {}
+        if isinstance(meb.get("rating"), (int, float)):
+            vr = (validity.get("mebeauty_val") or {}).get("pearson_r")
+            est_txt += (f" · MEBeauty panel about {meb['rating']:.1f}"
+                        + (f" ± {meb['plus_minus']:.1f}" if isinstance(
+                            meb.get("plus_minus"), (int, float)) else "") + " (1-10)")
+            if isinstance(vr, (int, float)):
+                vtxt += f", MEBeauty val r = {vr:.2f}"
+        terms = attr.get("terms")
+        terms_txt = f" · {terms}" if isinstance(terms, str) and terms else ""
         cards.append(
             f'<div class="au-card"><div class="au-label">Attractiveness model</div>'
             f'<div class="au-mid" id="{id_prefix}attractiveness-score">{_fmt(a_score)}'
             f'{big_pm}</div>'
-            f'<div class="au-sub">how London raters would likely rate this photo'
-            f'{html.escape(est_txt)} · {html.escape(vtxt)}{html.escape(cov_txt)}</div></div>')
+            f'<div class="au-sub">how the raters would likely rate this photo'
+            f'{html.escape(est_txt)} · {html.escape(vtxt)}{html.escape(cov_txt)}'
+            f'{html.escape(terms_txt)}</div></div>')
     else:
         reason_a = html.escape(_status_reason(attr.get("status")), quote=True)
         cards.append(

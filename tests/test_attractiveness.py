@@ -24,12 +24,21 @@ MODEL_PATH = models_dir() / attr.MODEL_FILE
 
 @pytest.fixture(scope="module")
 def model() -> attr.LearnedAttractiveness:
-    return attr.load_default(models_dir())
+    return attr.load_default(models_dir(), "london")
 
 
 @pytest.fixture(scope="module")
 def spec() -> dict:
     return json.loads(MODEL_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """This file tests the London-only model (CC BY 4.0 data), selected explicitly: the
+    default several-set model is tested in tests/test_multiset.py."""
+    from aurum.engine import Engine
+
+    return Engine(attractiveness_model="london")
 
 
 class _Recorder:
@@ -185,7 +194,11 @@ def test_missing_model_is_unavailable_and_geometry_still_scores(tmp_path, fixtur
 
     eng = Engine(models=tmp_path, pool_size=1)
     status = eng.status()["attractiveness"]
-    assert status.startswith("unavailable: ") and "attractiveness_v1.json" in status
+    # the default model's file is named, with the command that builds it
+    assert status.startswith("unavailable: ") and attr.MULTI_MODEL_FILE in status
+    assert "--sets london,mebeauty" in status
+    london = Engine(models=tmp_path, pool_size=1, attractiveness_model="london")
+    assert attr.MODEL_FILE in london.status()["attractiveness"]
     report = eng.run(fixture_face).to_dict()
     assert report["ok"]
     assert report["attractiveness"]["score"] is None
@@ -404,7 +417,7 @@ def test_retraining_reproduces_the_stored_model(tmp_path, spec):
                "--robustness-faces", "0", "--quiet"])
     assert rc == 0
     new = json.loads((tmp_path / attr.MODEL_FILE).read_text())
-    assert (tmp_path / "MODEL_CARD.md").read_text().startswith("# Model card")
+    assert (tmp_path / "MODEL_CARD_london.md").read_text().startswith("# Model card")
     assert new["id"] == spec["id"]
     assert new["features"]["names"] == spec["features"]["names"]
     v_old, v_new = spec["validation"], new["validation"]

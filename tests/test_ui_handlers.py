@@ -181,6 +181,7 @@ def test_about_reads_the_loaded_models_figures(engine):
     smile = model.facts()["smiling_mean_abs_change"]
     assert f"moves the score by {smile:.1f} points" in text
     assert "aligned on five face-mesh points" in text
+    assert f"Terms: {model.facts()['terms']}" in text and model.name in text
     assert "not loaded in this app" in about.model_text(None)
 
 

@@ -15,7 +15,7 @@ ABOUT_SHORT = (
     "**What this is, and isn't.** For photos of adults only. The *geometric score* "
     "measures how close 14 facial proportions come to cultural canons (old drawing-"
     "school rules, not laws of nature). The *attractiveness model* estimates how a panel "
-    "of London raters would rate this photo, and its measured validity is shown next to "
+    "of raters would rate this photo, and its measured validity is shown next to "
     "it. Neither is a verdict on a person or their worth: lighting, pose, expression "
     "and the camera move both numbers."
 )
@@ -36,6 +36,10 @@ ABOUT_LONG = """
 * **Face Research Lab London Set**: DeBruine, L. & Jones, B. (2017), figshare,
   CC BY 4.0: 102 adult faces with attractiveness ratings (the ratings the model learns
   from; also part of the reference population).
+* **MEBeauty** (Lebedeva, Guo & Ying, 2022; train and val splits, 1,944 rated photos of
+  women and men of six ethnic groups, about 300 raters a photo): research and
+  non-commercial use. The default attractiveness model learns from it; a commercial
+  deployment picks the London-only model (`AURUM_ATTRACTIVENESS_MODEL=london`).
 * **SFHQ synthetic faces** (MIT licence): 257 synthetic adult faces, the rest of the
   reference population, also used for the fairness checks and the tests.
 * **MediaPipe Face Mesh** (Google, Apache 2.0): the 478 face landmarks, run locally.
@@ -68,7 +72,25 @@ MODEL_TEXT = """* **Attractiveness model**: {what}, fitted to the mean ratings t
   *this photo*, with an interval ("panel rating about 3.6 ± {pm:.1f}": {cov:.0f} % of the
   London faces' ratings fell that close to their cross-validated estimate). Measured on
   London by cross-validation: r {r:.2f} with the panel's ratings{sexes}{smiling}. It
-  transfers imperfectly to other people, cameras and cultures (see the model card)."""
+  transfers imperfectly to other people, cameras and cultures (see the model card).
+  **Terms: {terms}.**"""
+
+
+MULTI_TEXT = """* **Attractiveness model** (`{model}`): {what}, fitted to the mean ratings of
+  two panels, each standardised on its own scale: {data}. It estimates how *those panels*
+  would rate *this photo*, shown on the London panel's 1-7 scale with an interval ("London
+  panel rating about 3.6 ± {pm:.1f}": {cov:.0f} % of London people's ratings fell that
+  close to their cross-validated estimate). Measured with every photo of a person held
+  out together: London r {r:.2f} with the panel's ratings{sexes}; MEBeauty val r
+  {vr:.2f}{vsexes}{smiling}. It
+  transfers imperfectly to other people, cameras and cultures (see the model card).
+  **Terms: {terms}.**"""
+
+
+def _sexes(sex: dict[str, Any]) -> str:
+    return (f" (women {sex['female']:.2f}, men {sex['male']:.2f})"
+            if {"female", "male"} <= set(sex) and None not in (sex["female"], sex["male"])
+            else "")
 
 
 def model_text(facts: dict[str, Any] | None) -> str:
@@ -86,11 +108,22 @@ def model_text(facts: dict[str, Any] | None) -> str:
                "points on average" if isinstance(smile, (int, float)) else "")
     # the learner's own description in the model file ("ridge regression, alpha by ...")
     what = (str(facts.get("learner") or "").split(",")[0] or "a regression") + (
-        " on a face descriptor (below)" if facts.get("uses_descriptor")
+        (" on a face descriptor (below) and expression, skin, age and contrast "
+         "measurements" if facts.get("uses_measurements") else " on a face descriptor "
+         "(below)") if facts.get("uses_descriptor")
         else " on landmark and appearance measurements")
+    if v.get("mebeauty_val"):
+        mv = v["mebeauty_val"]
+        return MULTI_TEXT.format(
+            model=facts.get("model", ""), what=what, data=v.get("data", ""),
+            pm=facts.get("interval_rating") or 0.0, cov=100 * (facts.get("coverage") or 0.8),
+            r=v["pearson_r_10fold"], sexes=_sexes(sex), vr=mv["pearson_r"],
+            vsexes=_sexes(mv.get("within_sex_pearson_r") or {}), smiling=smiling,
+            terms=facts.get("terms", ""))
     return MODEL_TEXT.format(what=what, n=v["n_faces"], pm=facts.get("interval_rating") or 0.0,
                              cov=100 * (facts.get("coverage") or 0.8),
-                             r=v["pearson_r_10fold"], sexes=sexes, smiling=smiling)
+                             r=v["pearson_r_10fold"], sexes=sexes, smiling=smiling,
+                             terms=facts.get("terms", ""))
 
 
 def build(ui: UI) -> None:
