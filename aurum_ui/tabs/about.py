@@ -38,8 +38,10 @@ ABOUT_LONG = """
   from; also part of the reference population).
 * **MEBeauty** (Lebedeva, Guo & Ying, 2022; train and val splits, 1,944 rated photos of
   women and men of six ethnic groups, about 300 raters a photo): research and
-  non-commercial use. The default attractiveness model learns from it; a commercial
-  deployment picks the London-only model (`AURUM_ATTRACTIVENESS_MODEL=london`).
+  non-commercial use. The default attractiveness model learns from it and its photos
+  are part of the default reference population; a commercial deployment picks the
+  London-only model (`AURUM_ATTRACTIVENESS_MODEL=london`) and a population of its own
+  (`--reference DIR`).
 * **SFHQ synthetic faces** (MIT licence): 257 synthetic adult faces, the rest of the
   reference population, also used for the fairness checks and the tests.
 * **MediaPipe Face Mesh** (Google, Apache 2.0): the 478 face landmarks, run locally.
