@@ -152,10 +152,10 @@ def choose_k(emb: np.ndarray, seed: int, ks: range) -> tuple[int, list[dict[str,
     Why not the most stable k: its stability is a mean of BOOTSTRAPS noisy values, and
     neighbouring k often sit inside each other's noise. On the 359-face reference (SFHQ
     and London) k = 3 and k = 4 scored 0.902 (SD 0.105) and 0.892 (SD 0.049) here, and
-    0.830 (0.182) and 0.880 (0.062) on a processor whose MediaPipe kernels round differently, so the old
-    argmax flipped k with the last digits of the mesh. Among k that the bootstrap cannot
-    tell apart, the fewest clusters is the simpler description and the one that
-    reproduces."""
+    0.830 (0.182) and 0.880 (0.062) on a processor whose MediaPipe kernels round
+    differently, so the old argmax flipped k with the last digits of the mesh. Among k
+    that the bootstrap cannot tell apart, the fewest clusters is the simpler description
+    and the one that reproduces."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
