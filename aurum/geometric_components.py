@@ -15,14 +15,14 @@ ideal is the London reference median instead, and `ideal_source` says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from aurum import landmark_names as ln
+from aurum.spec_registry import SpecRegistry
 
 Points = np.ndarray  # frontalised landmarks (478, 3): x right, y up, pixels
 EPS = 1e-9
@@ -222,45 +222,11 @@ COMPONENTS: list[GeometricComponent] = [
 ]
 
 
-class _Names(Sequence[str]):
-    """The component names in `COMPONENTS` order, read live (tests register extra ones)."""
-
-    def __getitem__(self, i: Any) -> Any:
-        return tuple(c.name for c in COMPONENTS)[i]
-
-    def __len__(self) -> int:
-        return len(COMPONENTS)
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
+def _check(spec: GeometricComponent) -> None:
+    if spec.formula is None:
+        raise ValueError(f"component {spec.name!r} needs a `formula`")
 
 
-NAMES: Sequence[str] = _Names()
-
-
-def get(name: str) -> GeometricComponent:
-    for c in COMPONENTS:
-        if c.name == name:
-            return c
-    raise KeyError(name)
-
-
-def register(spec: GeometricComponent) -> None:
-    """Add a component at run time (the normal way is an entry in `COMPONENTS`)."""
-    if spec.formula is None or any(c.name == spec.name for c in COMPONENTS):
-        raise ValueError(f"component {spec.name!r} exists already or has no formula")
-    COMPONENTS.append(spec)
-
-
-def unregister(name: str) -> None:
-    COMPONENTS.remove(get(name))
-
-
-@contextmanager
-def registered(spec: GeometricComponent) -> Iterator[GeometricComponent]:
-    """`register` for the duration of a `with` block (tests, experiments)."""
-    register(spec)
-    try:
-        yield spec
-    finally:
-        unregister(spec.name)
+_REGISTRY = SpecRegistry(COMPONENTS, "geometric component", _check)
+# NAMES reads the specs live: code that iterates it sees registered ones too.
+NAMES, get, register, unregister, registered = _REGISTRY.exports()

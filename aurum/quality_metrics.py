@@ -15,8 +15,7 @@ without touching pixels. Vocabulary follows OFIQ (ISO/IEC 29794-5).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,6 +24,7 @@ import cv2
 import numpy as np
 
 from aurum import landmark_names as n
+from aurum.spec_registry import SpecRegistry
 
 Raw = dict[str, Any]
 CANON_IED = 64.0  # the face is resampled to this inter-eye distance before sharpness
@@ -228,53 +228,19 @@ METRICS: list[QualityMetric] = [
 ]
 
 
-def get(name: str) -> QualityMetric:
-    for m in METRICS:
-        if m.name == name:
-            return m
-    raise KeyError(name)
+def _check(spec: QualityMetric) -> None:
+    """The overall check's name is taken; a metric without a formula measures nothing."""
+    problem = ("is the overall check's name" if spec.name == OVERALL else
+               "needs a `measure` formula" if spec.measure is None else None)
+    if problem:
+        raise ValueError(f"quality metric {spec.name!r} {problem}")
 
 
-class _Names(Sequence[str]):
-    """The metric names in `METRICS` order, read live: code that iterates
-    `QUALITY_METRICS` always sees the current specs (tests register extra ones)."""
-
-    def __getitem__(self, i: Any) -> Any:
-        return tuple(m.name for m in METRICS)[i]
-
-    def __len__(self) -> int:
-        return len(METRICS)
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
-
-
-NAMES: Sequence[str] = _Names()
+_REGISTRY = SpecRegistry(METRICS, "quality metric", _check)
+# NAMES reads the specs live: code that iterates it sees registered ones too.
+NAMES, get, register, unregister, registered = _REGISTRY.exports()
 
 
 def labels() -> dict[str, str]:
     """Checklist label of every metric and of the overall mean."""
     return {**{m.name: m.label for m in METRICS}, OVERALL: OVERALL_LABEL}
-
-
-def register(spec: QualityMetric) -> None:
-    """Add a metric at run time (the normal way is an entry in `METRICS`)."""
-    if spec.name == OVERALL or any(m.name == spec.name for m in METRICS):
-        raise ValueError(f"a quality metric named {spec.name!r} exists already")
-    if spec.measure is None:
-        raise ValueError(f"quality metric {spec.name!r} needs a `measure` formula")
-    METRICS.append(spec)
-
-
-def unregister(name: str) -> None:
-    METRICS.remove(get(name))
-
-
-@contextmanager
-def registered(spec: QualityMetric) -> Iterator[QualityMetric]:
-    """`register` for the duration of a `with` block (tests, experiments)."""
-    register(spec)
-    try:
-        yield spec
-    finally:
-        unregister(spec.name)

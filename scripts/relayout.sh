@@ -54,6 +54,7 @@ MOVES = {
     "quality": "aurum.measure.quality",
     "appearance": "aurum.measure.appearance",
     "shape": "aurum.measure.shape",
+    "spec_registry": "aurum.measure.spec_registry",
     # analysers: optional, loaded once by the engine
     "attractiveness": "aurum.analysers.attractiveness",
     "descriptor": "aurum.analysers.descriptor",
