@@ -189,6 +189,7 @@ def test_recipe_add_a_quality_metric_reaches_the_tune_tab(engine, analysis):
     from aurum_ui.tabs import tune
 
     with quality_metrics.registered(FRAMING):
+        analysis = engine.analyze(FIXTURE_FACE)  # raw values by the spec's own formula
         _, ui = build_ui(engine)
         assert ui["threshold-framing"].label == "Whole face in the picture"
         values = tune.slider_values(Config())
@@ -199,3 +200,17 @@ def test_recipe_add_a_quality_metric_reaches_the_tune_tab(engine, analysis):
         assert "Whole face in the picture" in out["quality-table"]
     _, ui = build_ui(engine)
     assert "threshold-framing" not in ui
+
+
+def test_readme_counts_come_from_the_specs():
+    """The README quotes how many proportions are measured: as many as there are specs."""
+    import re
+
+    from aurum import geometric_components as gc
+    from aurum.paths import REPO_DIR
+
+    text = " ".join((REPO_DIR / "README.md").read_text(encoding="utf-8").split())
+    counts = re.findall(r"(\d+) (?:measured facial proportions|face measurements|proportions)",
+                        text)
+    assert len(counts) >= 3
+    assert {int(c) for c in counts} == {len(gc.COMPONENTS)}
