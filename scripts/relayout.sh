@@ -150,8 +150,9 @@ mods = {f"aurum.{k}": v for k, v in placed.items()}
 paths = {f"aurum/{k}.py": ("aurum_ui/render/" if v == "aurum_ui.render"
                            else new_path(v, False)) for k, v in placed.items()}
 paths.update({f"{o}/": f"{n}/" for o, n in DIRS.items()})
+# (?![\w/]): a format tag such as "aurum.attractiveness/2" names a file format, not a module
 dotted_re = re.compile(r"(?<![\w.])(" + "|".join(
-    re.escape(m) for m in sorted(mods, key=len, reverse=True)) + r")(?!\w)")
+    re.escape(m) for m in sorted(mods, key=len, reverse=True)) + r")(?![\w/])")
 path_re = re.compile(r"(?<![\w/.])(" + "|".join(
     re.escape(p) for p in sorted(paths, key=len, reverse=True)) + r")")
 
