@@ -6,6 +6,7 @@
 #   aurum/analysers/  the optional analysers the engine loads: models, population, store
 #   aurum/tools/      offline commands run by hand: cli, training, reference build, ...
 #   aurum_ui/render/  presentation (HTML cards, overlays, plotly specs): UI side only
+#   tests/<package>/  the tests of each package (measure, analysers, tools, ui)
 #
 # It moves files with `git mv`, rewrites imports (`from aurum import x`,
 # `aurum.x`, `aurum/x.py`) in code, tests, benches, scripts and docs, sorts the
@@ -90,12 +91,25 @@ PACKAGES = {
                    "never imports them.",
 }
 DIRS = {"aurum/templates": "aurum/tools/templates"}  # model_card's template
+# Tests sit in a folder per package (the engine-wide ones stay in tests/). A test file
+# another branch renamed or removed is skipped with a note; conftest.py stays on top.
+TEST_MOVES = {
+    "test_canonical": "measure", "test_imaging": "measure", "test_specs": "measure",
+    "test_attractiveness": "analysers", "test_descriptor": "analysers",
+    "test_clip_backend": "analysers", "test_population": "analysers",
+    "test_store": "analysers",
+    "test_cli": "tools", "test_retest": "tools", "test_model_card": "tools",
+    "test_bench_smoke": "tools", "test_batch": "tools",
+    "test_ui_handlers": "ui", "test_app_browser": "ui", "test_api": "ui",
+}
+TEST_RENAMES = {"test_core": "test_engine"}  # the engine's own tests, by its name
 
 root = Path.cwd()
 present = {p.stem for p in (root / "aurum").glob("*.py")}
 
 # ---- plan: every top-level module placed, every required source present
 placed, missing, skipped = {}, [], []
+mods: dict[str, str] = {}
 for key, new in MOVES.items():
     name, optional = key.rstrip("?"), key.endswith("?")
     if name in present:
@@ -121,6 +135,7 @@ for old, new in DIRS.items():
 
 
 def new_path(dotted: str, package: bool) -> str:
+    """Where a dotted module lives (a package's is its __init__.py)."""
     return dotted.replace(".", "/") + ("/__init__.py" if package else ".py")
 
 
@@ -128,6 +143,7 @@ packages_made = {v.rsplit(".", 1)[0] for v in placed.values() if v != "aurum_ui.
 packages_made.add("aurum_ui.render")
 
 # ---- move
+mods.update({f"aurum.{k}": v for k, v in placed.items()})
 for pkg in sorted(packages_made):
     d = root / pkg.replace(".", "/")
     d.mkdir(parents=True, exist_ok=False)
@@ -144,12 +160,33 @@ for old, new in DIRS.items():
     print(f"moved  {old}/ -> {new}/")
 for name in skipped:
     print(f"skip   aurum/{name}.py (not in this tree: its branch is not merged)")
+test_paths = {}
+for name, pkg in TEST_MOVES.items():
+    src = root / "tests" / f"{name}.py"
+    if not src.exists():
+        print(f"skip   tests/{name}.py (not in this tree)")
+        continue
+    (root / "tests" / pkg).mkdir(exist_ok=True)
+    init = root / "tests" / pkg / "__init__.py"
+    if not init.exists():
+        init.write_text("")
+        subprocess.run(["git", "add", str(init)], check=True)
+    subprocess.run(["git", "mv", str(src), f"tests/{pkg}/{name}.py"], check=True)
+    test_paths[f"tests/{name}.py"] = f"tests/{pkg}/{name}.py"
+    mods[f"tests.{name}"] = f"tests.{pkg}.{name}"
+    print(f"moved  tests/{name}.py -> tests/{pkg}/{name}.py")
+for name, new in TEST_RENAMES.items():
+    if (root / "tests" / f"{name}.py").exists():
+        subprocess.run(["git", "mv", f"tests/{name}.py", f"tests/{new}.py"], check=True)
+        test_paths[f"tests/{name}.py"] = f"tests/{new}.py"
+        mods[f"tests.{name}"] = f"tests.{new}"
+        print(f"moved  tests/{name}.py -> tests/{new}.py")
 
 # ---- rewrite
-mods = {f"aurum.{k}": v for k, v in placed.items()}
 paths = {f"aurum/{k}.py": ("aurum_ui/render/" if v == "aurum_ui.render"
                            else new_path(v, False)) for k, v in placed.items()}
 paths.update({f"{o}/": f"{n}/" for o, n in DIRS.items()})
+paths.update(test_paths)
 # (?![\w/]): a format tag such as "aurum.attractiveness/2" names a file format, not a module
 dotted_re = re.compile(r"(?<![\w.])(" + "|".join(
     re.escape(m) for m in sorted(mods, key=len, reverse=True)) + r")(?![\w/])")
@@ -219,6 +256,14 @@ if old not in g:
     sys.exit(1)
 geo.write_text(g.replace(old, 'Path(__file__).resolve().parent.parent / "data"'))
 changed.append("aurum/measure/geometry.py")
+# a moved test that finds the repository from its own path is one folder deeper
+for new in test_paths.values():
+    p = root / new
+    t = p.read_text()
+    if new.count("/") == 2 and "Path(__file__).resolve().parent.parent" in t:
+        p.write_text(t.replace("Path(__file__).resolve().parent.parent",
+                               "Path(__file__).resolve().parents[2]"))
+        changed.append(new)
 print(f"rewrote {len(set(changed))} files: " + " ".join(sorted(set(changed))))
 PYEOF
 
