@@ -26,10 +26,12 @@ from aurum.pose import frontalise
 from tests.conftest import FIXTURE_FACE
 from tests.test_live import webcam_frame
 
-# README recipe 1: one QualityMetric entry, with its formula (`measure`).
+# README recipe 1: one QualityMetric entry, with its formula (`measure`). Ideal: a
+# margin of one face height all round, which no head-and-shoulders frame has, so a
+# threshold of 1.0 always fails it (the coach's tip is checked that way).
 FRAMING = qm.QualityMetric(
     "framing", "Whole face in the picture", ("crop_margin",),
-    normalise=lambda r: max(0.0, min(1.0, r["crop_margin"] / 0.1)),
+    normalise=lambda r: max(0.0, min(1.0, r["crop_margin"])),
     fix="Step back so the whole face, with a little margin, is in the picture.",
     threshold=0.25, detail=lambda r: f"margin {r['crop_margin']:.2f} face heights",
     measure=lambda s: {"crop_margin": s.crop_margin()})
@@ -76,7 +78,8 @@ def test_recipe_add_a_quality_metric(engine):
         strict = Config.from_dict({"thresholds": {"framing": 1.0}})
         live, frame = _live_report(strict)
         assert "crop_margin" in frame.quality_raw
-        assert live["quality"]["metrics"]["framing"]["passed"] is False  # 1.0 is the max
+        assert live["quality"]["metrics"]["framing"]["value"] < 1.0
+        assert live["quality"]["metrics"]["framing"]["passed"] is False
         assert FRAMING.fix in render.coach_html(live)
         assert 'data-check="framing"' in render.quality_table_html(live, compact=True)
     assert "framing" not in QUALITY_METRICS
