@@ -81,7 +81,7 @@ def test_recipe_add_a_quality_metric(engine):
         assert live["quality"]["metrics"]["framing"]["value"] < 1.0
         assert live["quality"]["metrics"]["framing"]["passed"] is False
         assert FRAMING.fix in render.coach_html(live)
-        assert 'data-check="framing"' in render.quality_table_html(live, compact=True)
+        assert "Whole face in the picture" in render.quality_table_html(live, compact=True)
     assert "framing" not in QUALITY_METRICS
 
 
