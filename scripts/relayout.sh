@@ -97,7 +97,7 @@ TEST_MOVES = {
     "test_canonical": "measure", "test_imaging": "measure", "test_specs": "measure",
     "test_attractiveness": "analysers", "test_descriptor": "analysers",
     "test_clip_backend": "analysers", "test_population": "analysers",
-    "test_store": "analysers",
+    "test_store": "analysers", "test_population_cache": "analysers",
     "test_cli": "tools", "test_retest": "tools", "test_model_card": "tools",
     "test_bench_smoke": "tools", "test_batch": "tools",
     "test_ui_handlers": "ui", "test_app_browser": "ui", "test_api": "ui",
