@@ -368,7 +368,13 @@ def appearance(crop: np.ndarray, crop_landmarks: np.ndarray) -> dict[str, float]
         "lighting_vertical": (upper - lower) / (upper + lower + 1e-6) * 2,
     }
 
-    # --- normalised photo: texture, age cues, contrast
+    out.update(_normalised_features(crop, reg, skin, cheek_skin, gate))
+    return {k: float(out[k]) for k in APPEARANCE_NAMES}
+
+
+def _normalised_features(crop: np.ndarray, reg: _Regions, skin: np.ndarray,
+                         cheek_skin: np.ndarray, gate: np.ndarray) -> dict[str, float]:
+    """Texture, age cues and contrast, on the photometrically normalised crop."""
     L, A, _ = _lab(normalise_photometry(crop, cheek_skin))
     skin_L = float(np.mean(L[skin]))
     s_lo, s_hi = WRINKLE_SIGMAS
@@ -388,7 +394,7 @@ def appearance(crop: np.ndarray, crop_landmarks: np.ndarray) -> dict[str, float]
     forehead = reg.forehead & gate
     ring_eye, ring_brow, ring_lip = reg.eye_ring & gate, reg.brow_ring & gate, reg.lip_ring & gate
     ncl = float(np.median(L[reg.cheeks]))
-    out.update({
+    return {
         "skin_unevenness": float(np.sqrt(np.mean(blotch[skin] ** 2))) / skin_L,
         "skin_texture": _mean(grad, cheek_skin, "cheek skin"),
         "wrinkle_forehead": _mean(agy, forehead, "forehead"),
@@ -403,8 +409,7 @@ def appearance(crop: np.ndarray, crop_landmarks: np.ndarray) -> dict[str, float]
         "lip_contrast_L": _michelson(_mean(L, ring_lip, "skin around the lips"),
                                      _mean(L, reg.lips, "lips")),
         "lip_contrast_a": _mean(A, reg.lips, "lips") - _mean(A, ring_lip, "lip skin"),
-    })
-    return {k: float(out[k]) for k in APPEARANCE_NAMES}
+    }
 
 
 def crop_and_landmarks(rgb: np.ndarray, landmarks: np.ndarray,

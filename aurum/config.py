@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,26 @@ class Component:
     weight: float = 1.0
 
 
-# Generated from the component specs (`geometric_components`): ideals are cultural
-# canons, never laws, and each spec says where its ideal comes from.
-DEFAULT_COMPONENTS: dict[str, Component] = {
-    c.name: Component(c.ideal, c.tolerance, c.weight) for c in geometric_components.COMPONENTS
-}
+class _DefaultComponents(Mapping[str, Component]):
+    """name -> the spec's default `Component`, read live from `geometric_components`
+    (a registered component is a new slider and config key at once). Ideals are
+    cultural canons, never laws, and each spec says where its ideal comes from."""
+
+    def __getitem__(self, name: str) -> Component:
+        try:
+            c = geometric_components.get(name)
+        except KeyError:
+            raise KeyError(name) from None
+        return Component(c.ideal, c.tolerance, c.weight)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(geometric_components.NAMES)
+
+    def __len__(self) -> int:
+        return len(geometric_components.COMPONENTS)
+
+
+DEFAULT_COMPONENTS: Mapping[str, Component] = _DefaultComponents()
 
 
 @dataclass

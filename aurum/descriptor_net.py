@@ -274,12 +274,19 @@ def onnx_graph(w: dict[str, Any], size: int) -> bytes:
         out = name("add")
         nodes.append(_node("Add", [y, skip], out))
         x, channels = relu(out), filters
-    pooled, flat = name("gap"), name("flat")
+    return _head_and_model(nodes, inits, x, (name("gap"), name("flat")), w["fc"], size)
+
+
+def _head_and_model(nodes: list[bytes], inits: list[bytes], x: str, names: tuple[str, str],
+                    fc: Any, size: int) -> bytes:
+    """The descriptor head (global average pool, flatten, the fully connected matrix)
+    after the residual blocks, and the whole graph serialised as an ONNX model."""
+    pooled, flat = names
     nodes.append(_node("GlobalAveragePool", [x], pooled))
     nodes.append(_node("Flatten", [pooled], flat))
-    inits.append(_tensor("fc", np.asarray(w["fc"], dtype=np.float32)))
+    inits.append(_tensor("fc", np.asarray(fc, dtype=np.float32)))
     nodes.append(_node("MatMul", [flat, "fc"], "descriptor"))
-    n_out = int(np.asarray(w["fc"]).shape[1])
+    n_out = int(np.asarray(fc).shape[1])
     graph = (b"".join(_bytes_field(1, n) for n in nodes) + _bytes_field(2, "dlib_resnet_v1")
              + b"".join(_bytes_field(5, t) for t in inits)
              + _bytes_field(11, _value_info("data", (1, 3, size, size)))

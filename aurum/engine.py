@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,10 +22,11 @@ from aurum import geometry, quality
 from aurum.clip_backend import get_backend
 from aurum.config import Config
 from aurum.errors import AurumError
+from aurum.face_measures import expression_cues, measure_face  # noqa: F401  (re-exported)
 from aurum.imaging import load_image
 from aurum.landmarks import DetectedFace, FaceFinder
 from aurum.paths import models_dir, reference_dir
-from aurum.pose import Pose, estimate_pose, frontalise
+from aurum.pose import Pose
 
 log = logging.getLogger("aurum")
 
@@ -78,6 +80,43 @@ class Population(Protocol):
 
 
 @dataclass
+class AnalyserStep:
+    """One optional analyser in `Engine.analyze`'s loop, the one interface they share:
+    `run(ctx, analysis)` fills its part of the analysis from the face context;
+    `failed(analysis, status)` records why it could not (None: the error is the
+    photo's). `stage` names its timing (and, for an extra analyser, its report key)."""
+
+    stage: str
+    run: Callable[[FaceContext, Analysis], None]
+    failed: Callable[[Analysis, str], None] | None = None
+
+
+def _failed_into(attr: str) -> Callable[[Analysis, str], None]:
+    """A `failed` that leaves `{"status": ...}` in the analysis field `attr`, so the
+    report says why this part is missing and the rest still works."""
+
+    def failed(analysis: Analysis, status: str) -> None:
+        value = _status_only(status) if attr == "attractiveness" else {"status": status}
+        setattr(analysis, attr, value)
+
+    return failed
+
+
+def extra_analyser(stage: str, compute: Callable[[FaceContext], dict[str, Any]]
+                   ) -> AnalyserStep:
+    """An analyser whose dict goes to the report's "extra".<stage> (JSON, API, CLI); a
+    failure there becomes its status, never the photo's error."""
+
+    def run(ctx: FaceContext, analysis: Analysis) -> None:
+        analysis.extra[stage] = compute(ctx)
+
+    def failed(analysis: Analysis, status: str) -> None:
+        analysis.extra[stage] = {"status": status}
+
+    return AnalyserStep(stage, run, failed)
+
+
+@dataclass
 class Analysis:
     """Every measurement of one image; no pixels unless `keep_image` was asked for."""
 
@@ -92,6 +131,7 @@ class Analysis:
     expression: dict[str, float] | None = None
     attractiveness: dict[str, Any] | None = None
     population: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # extra analysers' outputs
     timing_ms: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = None
 
@@ -137,6 +177,9 @@ class Engine:
         self.population: Population | None = None
         self.attractiveness_status = "unavailable: not loaded"
         self.population_status = "unavailable: not loaded"
+        # More analysers (README: "Add an analyser"): each runs after the built-in ones
+        # and its dict lands in the report under "extra".<stage>.
+        self.extra_analysers: list[AnalyserStep] = []
         from aurum.descriptor import get_model
 
         # Loaded lazily on first use (or below): a missing dlib only costs its part.
@@ -206,6 +249,41 @@ class Engine:
 
         close_shared_store()
 
+    def analysers(self) -> list[AnalyserStep]:
+        """The optional analysers, in the order `analyze` runs them (the descriptor
+        first: the attractiveness model reads it), then any in `extra_analysers`."""
+        steps = []
+        if self.descriptor is not None:
+            steps.append(AnalyserStep("descriptor", self._run_descriptor))
+        if self.attractiveness is not None:
+            steps.append(AnalyserStep("attractiveness", self._run_attractiveness,
+                                      _failed_into("attractiveness")))
+        # The CLIP backend (Spaces): immediate "loading"/"unavailable" until its
+        # background load finishes; its heads are labelled, never blended.
+        steps.append(AnalyserStep("clip", self._run_clip))
+        if self.population is not None:
+            steps.append(AnalyserStep("population", self._run_population,
+                                      _failed_into("population")))
+        return steps + self.extra_analysers
+
+    def _run_descriptor(self, ctx: FaceContext, result: Analysis) -> None:
+        ctx.descriptor, ctx.descriptor_status = self.descriptor.compute_safe(
+            ctx.rgb, ctx.face.landmarks)
+
+    def _run_attractiveness(self, ctx: FaceContext, result: Analysis) -> None:
+        assert self.attractiveness is not None
+        result.attractiveness = self.attractiveness.analyze(ctx)
+
+    def _run_clip(self, ctx: FaceContext, result: Analysis) -> None:
+        clip = self.clip.analyze(ctx.rgb, ctx.face.landmarks)
+        result.attractiveness = {**(result.attractiveness
+                                    or _status_only(self.attractiveness_status)),
+                                 "clip": clip}
+
+    def _run_population(self, ctx: FaceContext, result: Analysis) -> None:
+        assert self.population is not None
+        result.population = self.population.place(ctx)
+
     def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
                 keep_image: bool = False) -> Analysis:
         """Run every model once. Never raises for user input: errors go in `.error`."""
@@ -222,48 +300,25 @@ class Engine:
             result.image_size = (w, h)
             face = self.finder.find(rgb)
             lap("detect_mesh")
-            pose = estimate_pose(face.landmarks)
-            front = frontalise(face.landmarks)
-            lap("pose")
-            geo = geometry.measure(front)
-            result.expression = expression_cues(front)
-            lap("geometry")
-            qraw = quality.measure(rgb, face.landmarks, pose, face.confidence,
-                                   geo["symmetry_index"], face.bbox)
-            lap("quality")
+            m = measure_face(rgb, face.landmarks, face.confidence, face.bbox, lap)
             result.face = {"bbox": [round(v, 1) for v in face.bbox],
                            "confidence": None if face.confidence is None
                            else round(face.confidence, 4),
                            "faces_found": face.faces_found, "detector": face.detector}
             result.landmarks = face.landmarks
-            result.pose, result.geometry, result.quality_raw = pose, geo, qraw
-            ctx = FaceContext(rgb=rgb, face=face, front=front, pose=pose, geometry=geo,
-                              quality=qraw)
-            if self.descriptor is not None:
-                ctx.descriptor, ctx.descriptor_status = self.descriptor.compute_safe(
-                    rgb, face.landmarks)
-                lap("descriptor")
-            if self.attractiveness is not None:
+            result.pose, result.geometry, result.quality_raw = m.pose, m.geometry, m.quality_raw
+            result.expression = m.expression
+            ctx = FaceContext(rgb=rgb, face=face, front=m.front, pose=m.pose,
+                              geometry=m.geometry, quality=m.quality_raw)
+            for step in self.analysers():
                 try:
-                    result.attractiveness = self.attractiveness.analyze(ctx)
+                    step.run(ctx, result)
                 except Exception as exc:
-                    log.exception("attractiveness failed")
-                    result.attractiveness = _status_only(f"unavailable: {_reason(exc)}")
-                lap("attractiveness")
-            # The CLIP backend (Spaces): immediate "loading"/"unavailable" until its
-            # background load finishes; its heads are labelled, never blended.
-            clip = self.clip.analyze(rgb, face.landmarks)
-            result.attractiveness = {**(result.attractiveness
-                                        or _status_only(self.attractiveness_status)),
-                                     "clip": clip}
-            lap("clip")
-            if self.population is not None:
-                try:
-                    result.population = self.population.place(ctx)
-                except Exception as exc:
-                    log.exception("population placement failed")
-                    result.population = {"status": f"unavailable: {_reason(exc)}"}
-                lap("population")
+                    if step.failed is None:
+                        raise
+                    log.exception("%s failed", step.stage)
+                    step.failed(result, f"unavailable: {_reason(exc)}")
+                lap(step.stage)
             if keep_image:
                 result.image = rgb
         except AurumError as exc:
@@ -331,6 +386,8 @@ class Engine:
             out["vibe"]["note"] = ("You seem to be smiling or to have your mouth open: the "
                                    "vibes group face shapes, and an expression moves a face "
                                    "between them. A neutral photo gives the truer group.")
+        if analysis.extra:
+            out["extra"] = dict(analysis.extra)
         out["timing_ms"]["score"] = round((time.perf_counter() - t0) * 1000, 3)
         return Report(out)
 
@@ -357,17 +414,6 @@ class StageTimer:
         now = time.perf_counter()
         self.timing[name] = round((now - self._t) * 1000, 3)
         self._t = now
-
-
-def expression_cues(front: np.ndarray) -> dict[str, float] | None:
-    """Mouth-corner lift and mouth opening (scale-free), or None for a degenerate mesh."""
-    from aurum.appearance import FeatureError, expression
-
-    try:
-        cues = expression(front)
-    except FeatureError:
-        return None
-    return {k: cues[k] for k in ("mouth_corner_lift", "mouth_opening")}
 
 
 def describe_expression(cues: dict[str, float] | None) -> dict[str, Any] | None:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aurum import geometric_components as gc
 from aurum.config import Config
-from aurum.geometric_components import COMPONENTS
 from aurum.landmark_names import (  # noqa: F401  (re-exported)
     ALAR_L,
     ALAR_R,
@@ -53,8 +54,29 @@ from aurum.landmark_names import (  # noqa: F401  (re-exported)
 # Landmark names live in `landmark_names` (re-exported here for older imports); what
 # each component means and where its ideal comes from are generated from its spec in
 # `geometric_components`.
-DESCRIPTIONS: dict[str, str] = {c.name: c.description for c in COMPONENTS}
-IDEAL_SOURCES: dict[str, str] = {c.name: c.ideal_source for c in COMPONENTS}
+
+
+class _SpecField(Mapping[str, str]):
+    """name -> one field of each component spec, read live (registered ones included)."""
+
+    def __init__(self, read: Callable[[gc.GeometricComponent], str]) -> None:
+        self._read = read
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._read(gc.get(name))
+        except KeyError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(gc.NAMES)
+
+    def __len__(self) -> int:
+        return len(gc.NAMES)
+
+
+DESCRIPTIONS: Mapping[str, str] = _SpecField(lambda c: c.description)
+IDEAL_SOURCES: Mapping[str, str] = _SpecField(lambda c: c.ideal_source)
 
 PAIRS_FILE = Path(__file__).with_name("data") / "mesh_pairs.json"
 
@@ -79,62 +101,10 @@ def compute_mirror_pairs(front_shapes: np.ndarray) -> np.ndarray:
     return partner
 
 
-def _d(p: np.ndarray, a: int, b: int) -> float:
-    return float(np.hypot(*(p[a, :2] - p[b, :2])))
-
-
-def _angle(p: np.ndarray, at: int, a: int, b: int) -> float:
-    u, v = p[a, :2] - p[at, :2], p[b, :2] - p[at, :2]
-    c = np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12)
-    return math.degrees(math.acos(float(np.clip(c, -1.0, 1.0))))
-
-
 def measure(front: np.ndarray) -> dict[str, float]:
-    """Raw proportions from frontalised landmarks (478, 3): x right, y up, pixels."""
-    p = front
-    cheek = _d(p, CHEEK_L, CHEEK_R)
-    jaw = _d(p, JAW_L, JAW_R)
-    ipd = _d(p, IRIS_L, IRIS_R)
-    eye_w = (_d(p, EYE_OUT_L, EYE_IN_L) + _d(p, EYE_OUT_R, EYE_IN_R)) / 2
-    inner = _d(p, EYE_IN_L, EYE_IN_R)
-    nose = _d(p, ALAR_L, ALAR_R)
-    mouth = _d(p, MOUTH_L, MOUTH_R)
-    face_h = p[FOREHEAD_TOP, 1] - p[MENTON, 1]
-    pupil_y = (p[IRIS_L, 1] + p[IRIS_R, 1]) / 2
-    mouth_y = (p[MOUTH_L, 1] + p[MOUTH_R, 1] + p[STOMION_UP, 1] + p[STOMION_LO, 1]) / 4
-    middle = p[GLABELLA, 1] - p[SUBNASALE, 1]
-    lower = p[SUBNASALE, 1] - p[MENTON, 1]
-    upper_lip = p[LIP_TOP, 1] - p[STOMION_UP, 1]
-    lower_lip = p[STOMION_LO, 1] - p[LIP_BOTTOM, 1]
-    # Canthal tilt: rise of the outer corner over the inner one, each eye measured
-    # outward (the face frame is level, so no roll correction is needed).
-    tilt_l = math.degrees(math.atan2(p[EYE_OUT_L, 1] - p[EYE_IN_L, 1],
-                                     abs(p[EYE_IN_L, 0] - p[EYE_OUT_L, 0])))
-    tilt_r = math.degrees(math.atan2(p[EYE_OUT_R, 1] - p[EYE_IN_R, 1],
-                                     abs(p[EYE_OUT_R, 0] - p[EYE_IN_R, 0])))
-    jaw_angle = (_angle(p, GONION_L, CHEEK_L, MENTON) + _angle(p, GONION_R, CHEEK_R, MENTON)) / 2
-    partner = mirror_pairs()
-    mirrored = p[partner, :2] * np.array([-1.0, 1.0])
-    centre_x = float(np.mean(p[list(MIDLINE), 0]))
-    mirrored[:, 0] += 2 * centre_x
-    asym = float(np.mean(np.linalg.norm(p[:, :2] - mirrored, axis=1)))
-    eps = 1e-9
-    return {
-        "ipd_cheek_ratio": ipd / (cheek + eps),
-        "pupil_mouth_face_ratio": (pupil_y - mouth_y) / (face_h + eps),
-        "facial_thirds_ratio": middle / (lower + eps),
-        "cheek_jaw_ratio": cheek / (jaw + eps),
-        "face_eye_width_ratio": cheek / (eye_w + eps),
-        "intercanthal_eye_ratio": inner / (eye_w + eps),
-        "nose_intercanthal_ratio": nose / (inner + eps),
-        "nose_face_ratio": nose / (cheek + eps),
-        "mouth_nose_ratio": mouth / (nose + eps),
-        "face_height_width_ratio": face_h / (cheek + eps),
-        "lip_ratio": lower_lip / max(upper_lip, eps),
-        "canthal_tilt_deg": (tilt_l + tilt_r) / 2,
-        "jaw_angle_deg": jaw_angle,
-        "symmetry_index": asym / (cheek + eps),
-    }
+    """Raw proportions from frontalised landmarks (478, 3): x right, y up, pixels;
+    one value per component spec, by its own formula, in spec order."""
+    return {c.name: c.measure(front) for c in gc.COMPONENTS}
 
 
 def component_scores(values: np.ndarray, names: list[str], config: Config

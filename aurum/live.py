@@ -38,12 +38,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from aurum import geometry, quality
+from aurum import quality
 from aurum.config import Config
-from aurum.engine import StageTimer, describe_expression, expression_cues
+from aurum.engine import StageTimer, describe_expression
 from aurum.errors import AurumError
+from aurum.face_measures import measure_face
 from aurum.landmarks import landmark_array
-from aurum.pose import Pose, estimate_pose, frontalise
+from aurum.pose import Pose
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -72,6 +73,7 @@ class LiveFrame:
     pose: Pose | None = None
     quality_raw: dict[str, Any] | None = None
     expression: dict[str, float] | None = None
+    geometry: dict[str, float] | None = None  # measured as for a photo; not scored live
     tracked: bool = False  # the mesh followed the previous frame's face (no re-detection)
     timing_ms: dict[str, float] = field(default_factory=dict)
 
@@ -166,16 +168,11 @@ class LiveTracker:
             confidence = self._confidence_kept = self._confidence(small, lm, w, h)
             self._since_detect = 0
         lap("detector")
-        pose = estimate_pose(lm)
-        front = frontalise(lm)
-        geo = geometry.measure(front)
-        out.expression = expression_cues(front)
-        lap("pose_geometry")
         x0, y0 = max(0.0, float(lm[:, 0].min())), max(0.0, float(lm[:, 1].min()))
         box = (x0, y0, min(float(lm[:, 0].max()), w) - x0, min(float(lm[:, 1].max()), h) - y0)
-        out.quality_raw = quality.measure(rgb, lm, pose, confidence, geo["symmetry_index"], box)
-        lap("quality")
-        out.landmarks, out.pose = lm, pose
+        m = measure_face(rgb, lm, confidence, box, lap)
+        out.quality_raw, out.expression, out.geometry = m.quality_raw, m.expression, m.geometry
+        out.landmarks, out.pose = lm, m.pose
         timing["total"] = round(sum(timing.values()), 3)
         return out
 

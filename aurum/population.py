@@ -101,6 +101,12 @@ def rescore(measures: np.ndarray, names: list[str], attractiveness: np.ndarray,
             "attractiveness": np.asarray(attractiveness, dtype=np.float64)}
 
 
+def _config_key(config: Config) -> tuple[Any, ...]:
+    """What the scores of a population depend on (the thresholds do not enter)."""
+    return (tuple((n, c.ideal, c.tolerance, c.weight) for n, c in config.components.items()),
+            config.blend_weight)
+
+
 def describe_clusters(measures: np.ndarray, names: list[str], labels: np.ndarray, k: int,
                       earlier: list[list[str] | None] | None = None) -> list[dict[str, Any]]:
     """A short name and 2-3 traits per cluster from the z-scores of its members' mean
@@ -297,15 +303,11 @@ class ReferencePopulation:
                 raise
             except Exception as exc:  # e.g. an unreachable server
                 raise store.StoreError(str(exc)) from exc
-        key = (tuple((n, c.ideal, c.tolerance, c.weight)
-                     for n, c in config.components.items()),
-               config.blend_weight, st.version if st is not None else None)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-        measures, attr = self.measures, self.attractiveness
+        key = ("sorted", _config_key(config), st.version if st is not None else None)
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        raw = self._reference_scores(config)  # rescore is row by row: store rows append
         n_store = 0
         if st is not None:
             try:
@@ -314,17 +316,37 @@ class ReferencePopulation:
                 raise store.StoreError(f"cannot read the opt-in store: {exc}") from exc
             n_store = len(sa)
             if n_store:
-                measures = np.vstack([measures, sm])
-                attr = np.concatenate([attr, sa])
-        raw = rescore(measures, self.names, attr, config)
+                extra = rescore(sm, self.names, sa, config)
+                raw = {f: np.concatenate([v, extra[f]]) for f, v in raw.items()}
         out: dict[str, np.ndarray] = {f: np.sort(v[np.isfinite(v)]) for f, v in raw.items()}
         out["_n_store"] = np.array([n_store])
         out["_ref_attr"] = np.array([self.has_attractiveness])
+        return self._remember(key, out)
+
+    def _reference_scores(self, config: Config) -> dict[str, np.ndarray]:
+        """The reference faces re-scored under `config`, row by row: computed once per
+        config for both the percentiles and the Tune tab's summary."""
+        key = ("reference", _config_key(config))
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        return self._remember(key, rescore(self.measures, self.names, self.attractiveness,
+                                           config))
+
+    def _cached(self, key: tuple[Any, ...]) -> dict[str, np.ndarray] | None:
         with self._lock:
-            self._cache[key] = out
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def _remember(self, key: tuple[Any, ...], value: dict[str, np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+        with self._lock:
+            self._cache[key] = value
             while len(self._cache) > 64:
                 self._cache.popitem(last=False)
-        return out
+        return value
 
     def _store_numbers(self, st: store.OptInStore) -> tuple[np.ndarray, np.ndarray]:
         rows, attr = [], []
@@ -396,7 +418,7 @@ class ReferencePopulation:
         """How the reference fares under `config`: the share passing the quality gate
         and the score distributions, for the designers' Tune tab."""
         passed = quality.passes(self.quality_norm, config.thresholds, self.quality_names)
-        sc = rescore(self.measures, self.names, self.attractiveness, config)
+        sc = self._reference_scores(config)
 
         def lst(a: np.ndarray) -> list[float | None]:
             return [None if not math.isfinite(v) else float(v) for v in a]

@@ -3,8 +3,8 @@
 `measure` runs in analyze and keeps each raw value; `evaluate` maps raw values to
 [0, 1] and applies the thresholds, so moving a threshold slider re-evaluates
 without touching pixels. Each failed check comes with a one-line fix. What each
-metric is (label, raw keys, normaliser, fix, default threshold) lives in its spec in
-`quality_metrics`.
+metric is (label, formula, raw keys, normaliser, fix, default threshold) lives in its
+spec in `quality_metrics`.
 """
 
 from __future__ import annotations
@@ -12,79 +12,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
-from aurum import landmark_names as n
 from aurum import quality_metrics as qm
 from aurum.config import QUALITY_METRICS, Thresholds  # noqa: F401  (re-exported: build_reference)
 from aurum.pose import Pose
 
-CANON_IED = 64.0  # the face is resampled to this inter-eye distance before sharpness
-
 
 def measure(rgb: np.ndarray, lm: np.ndarray, pose: Pose, confidence: float | None,
             symmetry_index: float, bbox: tuple[float, float, float, float]) -> dict[str, Any]:
-    """Raw quality values of one face (pixels and degrees, not yet normalised)."""
-    h, w = rgb.shape[:2]
-    ied = float(_gap(lm, n.IRIS_L, n.IRIS_R))
-    face_gray, mask = _face_crop(rgb, lm, ied)
-    lap = cv2.Laplacian(face_gray, cv2.CV_64F, ksize=3)
-    luma = face_gray[mask].astype(np.float64) if mask.any() else np.zeros(1)
-    # Laplacian energy relative to the face's own contrast, so a darker photo of
-    # the same sharpness is not called blurry (exposure has its own check).
-    lap_var = float(lap[mask].var()) if mask.any() else 0.0
-    sharp = lap_var / max(float(luma.var()), 1.0)
-    under = float(np.mean(luma <= 25))
-    over = float(np.mean(luma >= 245))
-    ear_l = _gap(lm, n.LID_UP_L, n.LID_LO_L) / (_gap(lm, n.EYE_OUT_L, n.EYE_IN_L) + 1e-9)
-    ear_r = _gap(lm, n.LID_UP_R, n.LID_LO_R) / (_gap(lm, n.EYE_OUT_R, n.EYE_IN_R) + 1e-9)
-    x0, y0, bw, bh = bbox
-    crop_margin = min(x0, y0, w - (x0 + bw), h - (y0 + bh)) / max(bw, bh, 1.0)
-    return {
-        "confidence": confidence,
-        "yaw": pose.yaw,
-        "pitch": pose.pitch,
-        "roll": pose.roll,
-        "symmetry_index": symmetry_index,
-        "inter_eye_px": ied,
-        "face_height_px": float(bh),
-        "laplacian_var": lap_var,
-        "sharpness_ratio": sharp,
-        "mean_luma": float(luma.mean()),
-        "luma_p5": float(np.percentile(luma, 5)),
-        "luma_p95": float(np.percentile(luma, 95)),
-        "under_share": under,
-        "over_share": over,
-        "eye_aspect": float(min(ear_l, ear_r)),
-        "crop_margin": float(crop_margin),
-    }
-
-
-def _gap(lm: np.ndarray, a: int, b: int) -> float:
-    """Image-plane distance between two landmarks, in pixels."""
-    return float(np.hypot(*(lm[a, :2] - lm[b, :2])))
-
-
-def _face_crop(rgb: np.ndarray, lm: np.ndarray, ied: float) -> tuple[np.ndarray, np.ndarray]:
-    """Grayscale face region resampled to a canonical inter-eye distance, with a mask
-    of the skin inside the face oval (so sharpness does not depend on image size)."""
-    h, w = rgb.shape[:2]
-    pts = lm[list(n.FACE_OVAL), :2]
-    x0, y0 = np.floor(pts.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
-    x0, y0 = max(0, x0), max(0, y0)
-    x1, y1 = min(w, max(x1, x0 + 2)), min(h, max(y1, y0 + 2))
-    crop = rgb[y0:y1, x0:x1]
-    f = CANON_IED / max(ied, 1.0)
-    size = (max(2, round((x1 - x0) * f)), max(2, round((y1 - y0) * f)))
-    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
-    gray = cv2.cvtColor(cv2.resize(crop, size, interpolation=interp), cv2.COLOR_RGB2GRAY)
-    mask = np.zeros(gray.shape, dtype=np.uint8)
-    poly = np.round((pts - [x0, y0]) * f).astype(np.int32)
-    cv2.fillPoly(mask, [poly], 1)
-    mask = cv2.erode(mask, np.ones((5, 5), np.uint8))
-    return gray, mask.astype(bool)
+    """Raw quality values of one face (pixels and degrees, not yet normalised): each
+    metric spec's own formula on one shared `FaceSample`."""
+    sample = qm.FaceSample(rgb, lm, pose, confidence, symmetry_index, bbox)
+    raw: dict[str, Any] = {}
+    for spec in qm.METRICS:
+        if spec.measure is None:
+            raise ValueError(f"quality metric {spec.name!r} has no measure formula")
+        raw.update(spec.measure(sample))
+    return raw
 
 
 def normalise(raw: dict[str, Any]) -> dict[str, float | None]:

@@ -289,6 +289,25 @@ def summary(res: Results, config: Any = None) -> dict[str, Any]:
             else None,
         })
     out: dict[str, Any] = {"faces": len(orig), "pairs": len(d_geo_total), "components": table}
+    out.update(_change_figures(res, changes))
+    out["geometric_icc"] = round(_icc1(np.array(
+        [[res.versions[k][i].geometric for k in ["original", *changes]]
+         for i in range(len(orig))])), 4)
+    if res.exif:
+        g = [m.geometric for m in res.exif.values()]
+        a = [m.attractiveness for m in res.exif.values() if m.attractiveness is not None]
+        out["exif"] = {"photo": "/".join(map(str, EXIF_PHOTO)), "orientations": len(g),
+                       "geometric_spread": round(max(g) - min(g), 3),
+                       "attractiveness_spread": round(max(a) - min(a), 3) if a else None}
+    ms = [m.ms for v in res.versions.values() for m in v] + [m.ms for m in res.mirrored]
+    out["analyze_score_ms"] = {"p50": round(_q(ms, 50), 2), "p95": round(_q(ms, 95), 2),
+                               "n": len(ms)}
+    return out
+
+
+def _change_figures(res: Results, changes: list[str]) -> dict[str, Any]:
+    """How far each change (and the mirror) moves the two scores and the landmarks."""
+    orig = res.versions["original"]
     geo: dict[str, Any] = {}
     att: dict[str, Any] = {}
     land: dict[str, Any] = {}
@@ -310,22 +329,8 @@ def summary(res: Results, config: Any = None) -> dict[str, Any]:
             all_a += da
     geo["four_changes"] = _dist(all_g)
     att["four_changes"] = _dist(all_a)
-    out["geometric_change"] = geo
-    out["attractiveness_change"] = att
-    out["landmark_displacement"] = land
-    out["geometric_icc"] = round(_icc1(np.array(
-        [[res.versions[k][i].geometric for k in ["original", *changes]]
-         for i in range(len(orig))])), 4)
-    if res.exif:
-        g = [m.geometric for m in res.exif.values()]
-        a = [m.attractiveness for m in res.exif.values() if m.attractiveness is not None]
-        out["exif"] = {"photo": "/".join(map(str, EXIF_PHOTO)), "orientations": len(g),
-                       "geometric_spread": round(max(g) - min(g), 3),
-                       "attractiveness_spread": round(max(a) - min(a), 3) if a else None}
-    ms = [m.ms for v in res.versions.values() for m in v] + [m.ms for m in res.mirrored]
-    out["analyze_score_ms"] = {"p50": round(_q(ms, 50), 2), "p95": round(_q(ms, 95), 2),
-                               "n": len(ms)}
-    return out
+    return {"geometric_change": geo, "attractiveness_change": att,
+            "landmark_displacement": land}
 
 
 def _dist(a: Sequence[float]) -> dict[str, float | int | None]:

@@ -112,19 +112,6 @@ def tune_views(engine: Engine, report: dict[str, Any] | None, cfg: Config) -> di
             "score-hist": gr.update(value=fig, visible=fig is not None)}
 
 
-def report_views(engine: Engine, report: dict[str, Any] | None, cfg: Config
-                 ) -> dict[str, Any]:
-    """Every config-dependent output (what a slider move refreshes)."""
-    fig = render.breakdown_figure(report)
-    return {"score-cards": render.score_cards_html(report),
-            "quality-table": render.quality_table_html(report),
-            "breakdown-plot": gr.update(value=fig, visible=fig is not None),
-            "tune-cards": render.score_cards_html(report, id_prefix="tune-"),
-            "tune-strip": render.score_strip_html(report),
-            "tune-quality": render.quality_table_html(report, compact=True),
-            **tune_views(engine, report, cfg)}
-
-
 def blank_views() -> dict[str, Any]:
     """The report panels when there is nothing to show."""
     return {"quality-table": render.quality_table_html(None),

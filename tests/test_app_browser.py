@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aurum.config import QUALITY_METRICS
 from tests.conftest import FIXTURES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -114,8 +115,9 @@ def test_walkthrough(page, server, shots, tmp_path, engine):
     src = pg.locator("#overlay-image img").get_attribute("src")
     assert src.startswith("data:image/jpeg;base64,")  # inline: never a cached file
     rows = pg.locator("#quality-table tr[data-check]")
-    assert rows.count() == 8
-    assert pg.locator("#quality-table .au-pass, #quality-table .au-fail").count() == 8
+    n_checks = len(QUALITY_METRICS) + 1  # each metric's spec, and the overall mean
+    assert rows.count() == n_checks
+    assert pg.locator("#quality-table .au-pass, #quality-table .au-fail").count() == n_checks
     snap(pg, shots, "01_scored")
 
     # --- overlay layers redraw from cached landmarks

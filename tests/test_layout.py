@@ -34,3 +34,46 @@ def test_the_library_never_imports_the_ui():
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert not name.startswith(("gradio", "aurum_ui", "app")), (path, name)
+
+
+# The issue-24 limits for the library and the app (tests and bench aside). One module is
+# over 500 lines until its split along its steps (load, features, fit, validate, card),
+# which follows the packages-by-role move.
+FUNCTION_LIMIT, MODULE_LIMIT = 80, 500
+LONG_MODULES_PENDING_SPLIT = {"train_attractiveness.py"}
+
+
+def _app_sources() -> list[Path]:
+    return [*(ROOT / "aurum").rglob("*.py"), *(ROOT / "aurum_ui").rglob("*.py"),
+            ROOT / "app.py"]
+
+
+def test_library_and_app_functions_and_modules_are_short():
+    long = []
+    for path in _app_sources():
+        src = path.read_text(encoding="utf-8")
+        n_lines = len(src.splitlines())
+        if n_lines > MODULE_LIMIT and path.name not in LONG_MODULES_PENDING_SPLIT:
+            long.append(f"{path.relative_to(ROOT)} ({n_lines} lines)")
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > FUNCTION_LIMIT:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n})")
+    assert not long, long
+
+
+def test_the_library_draws_nothing():
+    """No plotly in the library, and only the presentation modules (which the UI
+    imports; the layout move takes them to aurum_ui/render/) build HTML or figures."""
+    for path in (ROOT / "aurum").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if isinstance(node, ast.ImportFrom) and node.module == "aurum":
+                names += [f"aurum.{a.name}" for a in node.names]
+            for name in names:
+                assert not name.startswith("plotly"), (path, name)
+                if not path.name.startswith("render"):
+                    assert not name.startswith("aurum.render"), (path, name)

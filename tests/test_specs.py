@@ -3,6 +3,7 @@ config, the report, the rendered panels and the built artefacts' checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -19,7 +20,7 @@ FRAMING = quality_metrics.QualityMetric(
     normalise=lambda r: max(0.0, min(1.0, r["crop_margin"] / 0.1)),
     fix="Step back so the whole face, with a little margin, is in the picture.",
     threshold=0.25, detail=lambda r: f"margin {r['crop_margin']:.2f} face heights",
-    presets={"strict": 0.5})
+    presets={"strict": 0.5}, measure=lambda s: {"crop_margin": s.crop_margin()})
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,7 @@ def analysis(engine):
 
 def test_a_registered_metric_is_in_config_report_and_table(engine, analysis):
     with quality_metrics.registered(FRAMING):
+        analysis = engine.analyze(FIXTURE_FACE)  # measured with the spec's own formula
         assert "framing" in QUALITY_METRICS
         cfg = Config()
         assert cfg.thresholds.framing == 0.25
@@ -43,10 +45,12 @@ def test_a_registered_metric_is_in_config_report_and_table(engine, analysis):
         table = render.quality_table_html(report)
         assert 'data-check="framing"' in table and "Whole face in the picture" in table
         assert "face heights" in table
-        failing = engine.score(analysis, Config.from_dict(
-            {"thresholds": {"framing": 1.0}})).to_dict()["quality"]
-        if failing["metrics"]["framing"]["value"] < 1.0:
-            assert FRAMING.fix in failing["fixes"]
+        # A face 2 % of its height from the edge: value 0.2, under the 0.25 default.
+        tight = dataclasses.replace(analysis, quality_raw={**analysis.quality_raw,
+                                                           "crop_margin": 0.02})
+        failing = engine.score(tight, Config()).to_dict()["quality"]
+        assert failing["metrics"]["framing"]["value"] == 0.2
+        assert FRAMING.fix in failing["fixes"] and "framing" in failing["failed"]
     assert "framing" not in QUALITY_METRICS and not hasattr(Config().thresholds, "framing")
 
 
@@ -59,8 +63,10 @@ def test_unknown_threshold_is_still_a_bad_config():
 
 def test_metric_specs_reproduce_the_legacy_presets():
     strict = preset("strict").thresholds.to_dict()
-    assert strict == {"quality": 0.6, "confidence": 0.7, "frontality": 0.5, "symmetry": 0.4,
-                      "resolution": 0.4, "sharpness": 0.3, "exposure": 0.5, "eyes_open": 0.4}
+    assert list(strict) == ["quality", *quality_metrics.NAMES]  # one threshold per spec
+    legacy = {"quality": 0.6, "confidence": 0.7, "frontality": 0.5, "symmetry": 0.4,
+              "resolution": 0.4, "sharpness": 0.3, "exposure": 0.5, "eyes_open": 0.4}
+    assert {k: strict[k] for k in legacy} == legacy  # the legacy engine's seven, unchanged
     demo = preset("demo").thresholds.to_dict()
     assert demo["quality"] == 0.3 and demo["frontality"] == 0.1 and demo["confidence"] == 0.7
 
@@ -128,6 +134,7 @@ def test_every_component_names_real_landmarks_and_is_measured(analysis):
             value = getattr(ln, name)  # a point, or a region that says so in its name
             assert isinstance(value, int) or name in ("MIDLINE", "FACE_OVAL"), name
     assert list(analysis.geometry) == list(gc.NAMES)  # geometry.measure's keys
+    assert all(spec.formula is not None for spec in gc.COMPONENTS)
 
 
 def test_reference_clusters_use_the_spec_trait_words():
@@ -164,7 +171,7 @@ def test_quality_uses_landmark_names_not_indices():
     import ast
     import inspect
 
-    src = inspect.getsource(quality)
+    src = inspect.getsource(quality) + inspect.getsource(quality_metrics)
     for node in ast.walk(ast.parse(src)):
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
             first = node.slice.elts[0]
@@ -182,6 +189,7 @@ def test_recipe_add_a_quality_metric_reaches_the_tune_tab(engine, analysis):
     from aurum_ui.tabs import tune
 
     with quality_metrics.registered(FRAMING):
+        analysis = engine.analyze(FIXTURE_FACE)  # raw values by the spec's own formula
         _, ui = build_ui(engine)
         assert ui["threshold-framing"].label == "Whole face in the picture"
         values = tune.slider_values(Config())
@@ -192,3 +200,17 @@ def test_recipe_add_a_quality_metric_reaches_the_tune_tab(engine, analysis):
         assert "Whole face in the picture" in out["quality-table"]
     _, ui = build_ui(engine)
     assert "threshold-framing" not in ui
+
+
+def test_readme_counts_come_from_the_specs():
+    """The README quotes how many proportions are measured: as many as there are specs."""
+    import re
+
+    from aurum import geometric_components as gc
+    from aurum.paths import REPO_DIR
+
+    text = " ".join((REPO_DIR / "README.md").read_text(encoding="utf-8").split())
+    counts = re.findall(r"(\d+) (?:measured facial proportions|face measurements|proportions)",
+                        text)
+    assert len(counts) >= 3
+    assert {int(c) for c in counts} == {len(gc.COMPONENTS)}

@@ -7,29 +7,29 @@ from typing import Any
 
 import gradio as gr
 
+from aurum import geometric_components, quality_metrics
 from aurum_ui.wiring import UI
 
 TITLE, ID = "About", "about"
 
 ABOUT_SHORT = (
     "**What this is, and isn't.** For photos of adults only. The *geometric score* "
-    "measures how close 14 facial proportions come to cultural canons (old drawing-"
-    "school rules, not laws of nature). The *attractiveness model* estimates how a panel "
-    "of raters would rate this photo, and its measured validity is shown next to "
+    "measures how close {n_components} facial proportions come to cultural canons (old "
+    "drawing-school rules, not laws of nature). The *attractiveness model* estimates how a "
+    "panel of raters would rate this photo, and its measured validity is shown next to "
     "it. Neither is a verdict on a person or their worth: lighting, pose, expression "
     "and the camera move both numbers."
 )
 ABOUT_LONG = """
 ### What the numbers mean
-* **Geometric score (0-100)**: each of 14 proportions (eye spacing, facial thirds, jaw,
-  nose and mouth widths...) is compared with a canon; closeness gives a sub-score and
+* **Geometric score (0-100)**: each of {n_components} proportions (eye spacing, facial
+  thirds, jaw, nose and mouth widths...) is compared with a canon; closeness gives a sub-score and
   the weighted mean is the score. Canons are cultural conventions; where a canon needs
   points a frontal photo does not show (the hairline, a profile), the median of the
   reference faces is used instead, and the breakdown says which is which.
 {model}
-* **Quality checks** follow the vocabulary of ISO/IEC 29794-5 (OFIQ): pose, resolution,
-  sharpness, exposure, eyes open. A photo that fails them gets scores marked "read with
-  caution".
+* **Quality checks** follow the vocabulary of ISO/IEC 29794-5 (OFIQ): {checks}. A photo
+  that fails them gets scores marked "read with caution".
 * Adults only. Not for decisions about anyone: not hiring, dating, medicine or security.
 
 ### Data and models
@@ -63,8 +63,8 @@ ABOUT_LONG = """
   is purged every minute and removed when the server stops.
 * **Nothing is stored** unless you tick the opt-in box and press the button. Then only
   numbers are stored, under an id you can use to delete them at any time: your scores,
-  the quality values and the 14 face measurements with a shape embedding. No image and
-  no name, but these numbers describe your face's shape (biometric data) and could help
+  the quality values and the {n_components} face measurements with a shape embedding. No
+  image and no name, but these numbers describe your face's shape (biometric data) and could help
   match another photo of you, which is why they are opt-in and deletable.
 """
 
@@ -93,6 +93,18 @@ def _sexes(sex: dict[str, Any]) -> str:
     return (f" (women {sex['female']:.2f}, men {sex['male']:.2f})"
             if {"female", "male"} <= set(sex) and None not in (sex["female"], sex["male"])
             else "")
+
+
+def spec_counts() -> dict[str, Any]:
+    """The numbers and names the About text quotes, read from the specs (a new metric
+    or component shows up here with no edit)."""
+    return {"n_components": len(geometric_components.COMPONENTS),
+            "checks": "; ".join(m.label[0].lower() + m.label[1:]
+                                for m in quality_metrics.METRICS)}
+
+
+def about_short() -> str:
+    return ABOUT_SHORT.format(**spec_counts())
 
 
 def model_text(facts: dict[str, Any] | None) -> str:
@@ -129,9 +141,10 @@ def model_text(facts: dict[str, Any] | None) -> str:
 
 
 def build(ui: UI) -> None:
-    gr.Markdown(ABOUT_SHORT)
+    gr.Markdown(about_short())
     model = ui.engine.attractiveness if ui.engine is not None else None
-    text = ABOUT_LONG.format(model=model_text(model.facts() if model is not None else None))
+    text = ABOUT_LONG.format(model=model_text(model.facts() if model is not None else None),
+                             **spec_counts())
     ui.add("about-text", gr.Markdown(text, elem_id="about-text"))
 
 

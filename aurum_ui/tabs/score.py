@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from aurum import render
+from aurum import geometric_components, render
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.errors import AurumError
@@ -21,18 +21,19 @@ from aurum.imaging import MAX_BYTES, Refused
 from aurum.paths import REPO_DIR
 from aurum_ui import views
 from aurum_ui.state import Session, record
-from aurum_ui.tabs.about import ABOUT_SHORT
+from aurum_ui.tabs.about import about_short
 from aurum_ui.uploads import CONSUMED, UPLOAD_GRACE_S, PrivateImage
 from aurum_ui.wiring import UI, with_engine
 
 log = logging.getLogger("aurum.app")
 TITLE, ID = "Score", "score"
 
-# Everything a new score refreshes (on every tab); handlers may return a subset.
-SCORE_OUTPUTS: tuple[str, ...] = (
-    "session", "overlay-image", "score-cards", "quality-table", "breakdown-plot",
-    "tune-cards", "tune-strip", "tune-quality", "pop-summary", "score-hist", "vibe", "map-plot",
-    "map-note", "optin-result")
+# What this tab refreshes whenever the report changes (a new score, a slider move), by
+# `refresh`; `blocks.report_outputs` combines every tab's declaration.
+REFRESH_ON_SCORE: tuple[str, ...] = ("score-cards", "quality-table", "breakdown-plot")
+# What only a new photo changes: its picture, its placement, the opt-in answer.
+NEW_PHOTO_OUTPUTS: tuple[str, ...] = ("session", "overlay-image", "vibe", "map-plot",
+                                      "map-note", "optin-result")
 # Where the columns stack (a phone), the result starts below the photo, the buttons and
 # the layer toggles: bring it into view once it is drawn. Wide screens show it already.
 SHOW_RESULT_JS = ("() => { if (window.innerWidth <= 760) document.querySelector("
@@ -49,6 +50,14 @@ NO_FACE_OVERLAY = ('<div class="au-empty">Nothing to draw: no face was measured 
                    'photo.</div>')
 
 # ---------------------------------------------------------------- handlers
+
+
+def refresh(engine: Engine, report: dict[str, Any] | None, cfg: Config) -> dict[str, Any]:
+    """This tab's panels that depend on the report (see REFRESH_ON_SCORE)."""
+    fig = render.breakdown_figure(report)
+    return {"score-cards": render.score_cards_html(report),
+            "quality-table": render.quality_table_html(report),
+            "breakdown-plot": gr.update(value=fig, visible=fig is not None)}
 
 
 def on_upload(image: bytes | Refused | None, sess: Session | None) -> dict[str, Any]:
@@ -81,6 +90,8 @@ def _analysed(engine: Engine, image: bytes | Refused, sess: Session) -> Session:
 
 def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], cfg: Config,
              sess: Session | None) -> dict[str, Any]:
+    from aurum_ui import blocks  # it lists the tabs, this one among them
+
     t0 = time.perf_counter()
     sess = sess or Session()
     if image == CONSUMED:
@@ -105,7 +116,7 @@ def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], c
                                    note=views.faces_note(sess.report))
                if analysis.ok else NO_FACE_OVERLAY)
     out = {"session": sess, "overlay-image": overlay,
-           **views.report_views(engine, sess.report, cfg),
+           **blocks.refresh_all(engine, sess.report, cfg),
            "vibe": render.vibe_html(sess.report), **views.map_view(engine, sess.report),
            "optin-result": ""}
     record("score", analysis, t0, score_ms=score_ms)
@@ -228,7 +239,8 @@ def _opt_in_accordion(ui: UI) -> None:
     with gr.Accordion("Add my numbers to the population (opt-in)", open=False,
                       elem_id="optin"):
         gr.Markdown("Adds only numbers, never your photo, to the population that "
-                    "percentiles can be computed from: your scores, quality values, 14 face "
+                    "percentiles can be computed from: your scores, quality values, "
+                    f"{len(geometric_components.COMPONENTS)} face "
                     "measurements and a shape embedding. They describe your face's shape "
                     "(biometric data) and could help match another photo of you. You get an "
                     "id to delete them at any time. One entry per photo.")
@@ -265,7 +277,7 @@ def _result_column(ui: UI) -> None:
 
 
 def build(ui: UI) -> None:
-    gr.Markdown(ABOUT_SHORT, elem_classes=["au-about-short"])
+    gr.Markdown(about_short(), elem_classes=["au-about-short"])
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             _input_column(ui)
@@ -274,14 +286,16 @@ def build(ui: UI) -> None:
 
 
 def wire(ui: UI, engine: Engine) -> None:
+    from aurum_ui import blocks
+
     private: dict[str, Any] = {"api_visibility": "private"}
     ui.on(ui["input-image"].input, on_upload, ["input-image", "session"], ["session"],
           show_progress="hidden", **private)
     for ev in (ui.on(ui["score-button"].click, with_engine(on_score, engine),
-                     ["input-image", "layers", "config", "session"], SCORE_OUTPUTS,
+                     ["input-image", "layers", "config", "session"], blocks.score_outputs(),
                      concurrency_id="analyze", **private),
                ui.on(ui["example-button"].click, with_engine(on_example, engine),
-                     ["layers", "config", "session"], ("input-image", *SCORE_OUTPUTS),
+                     ["layers", "config", "session"], ("input-image", *blocks.score_outputs()),
                      concurrency_id="analyze", **private)):
         ev.then(None, js=SHOW_RESULT_JS, **private)
     ui.on(ui["layers"].input, on_layers, ["layers", "session"], ["overlay-image"],

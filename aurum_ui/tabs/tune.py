@@ -40,10 +40,27 @@ def sliders() -> tuple[str, ...]:
             *(s for n in component_names() for s in (f"weight-{n}", f"ideal-{n}")))
 
 
-# Everything a config change refreshes.
-RESCORE_OUTPUTS: tuple[str, ...] = (
-    "session", "config", "score-cards", "quality-table", "breakdown-plot", "tune-cards",
-    "tune-strip", "tune-quality", "pop-summary", "score-hist", "export-file", "export-text")
+# What this tab refreshes whenever the report changes (a new score, a slider move), by
+# `refresh`; `blocks.report_outputs` combines every tab's declaration.
+REFRESH_ON_SCORE: tuple[str, ...] = ("tune-cards", "tune-strip", "tune-quality",
+                                     "pop-summary", "score-hist")
+# What a config change sets besides every tab's report panels.
+CONFIG_OUTPUTS: tuple[str, ...] = ("session", "config", "export-file", "export-text")
+
+
+def rescore_outputs() -> tuple[str, ...]:
+    """Everything a config change refreshes (on every tab)."""
+    from aurum_ui import blocks  # it lists the tabs, this one among them
+
+    return (*CONFIG_OUTPUTS, *blocks.report_outputs())
+
+
+def refresh(engine: Engine, report: dict[str, Any] | None, cfg: Config) -> dict[str, Any]:
+    """This tab's panels that depend on the report (see REFRESH_ON_SCORE)."""
+    return {"tune-cards": render.score_cards_html(report, id_prefix="tune-"),
+            "tune-strip": render.score_strip_html(report),
+            "tune-quality": render.quality_table_html(report, compact=True),
+            **views.tune_views(engine, report, cfg)}
 
 # ---------------------------------------------------------------- config <-> sliders
 
@@ -110,7 +127,9 @@ def on_rescore(engine: Engine, sess: Session | None, base: Config, *values: floa
         sess.report = engine.score(sess.analysis, cfg).to_dict()
         sess.report["file"] = None
         score_ms = (time.perf_counter() - t1) * 1000
-    out = views.report_views(engine, (sess or Session()).report, cfg)
+    from aurum_ui import blocks
+
+    out = blocks.refresh_all(engine, (sess or Session()).report, cfg)
     record("rescore", None, t0, score_ms=score_ms)
     # an exported file from before this change would no longer match the sliders
     stale = gr.update(visible=False)
@@ -238,6 +257,7 @@ def wire(ui: UI, engine: Engine) -> None:
                              "concurrency_id": "rescore"}
     names = sliders()
     state = ["session", "base-config", *names]
+    RESCORE_OUTPUTS = rescore_outputs()  # noqa: N806  (a constant once the tabs are known)
     ui.on([ui[s].input for s in names], with_engine(on_rescore, engine), state,
           RESCORE_OUTPUTS, trigger_mode="always_last", concurrency_limit=4, **quick)
     ui.on(ui["preset"].input, with_engine(on_preset, engine), ["preset", *state],
