@@ -63,7 +63,7 @@ def test_report_names_nobody(engine, fixture_face):
 def test_degraded_without_the_attractiveness_model(tmp_path):
     models = tmp_path / "models"
     shutil.copytree(models_dir(), models)
-    (models / "attractiveness_v1.json").unlink()
+    (models / "attractiveness_multiset.json").unlink()  # the default model
     eng = Engine(models=models)
     rep = health.report(eng)
     assert rep["status"] == "degraded"
@@ -112,7 +112,7 @@ def test_http_degraded_is_200(tmp_path):
 
     models = tmp_path / "models"
     shutil.copytree(models_dir(), models)
-    (models / "attractiveness_v1.json").unlink()
+    (models / "attractiveness_multiset.json").unlink()  # the default model
     demo = app.build_demo(Engine(models=models))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1",
                             server_port=free_port(), quiet=True, **app.launch_kwargs())
