@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from aurum import paths
+
 # .heic/.heif: decoded when the HEIF plug-in is installed; otherwise their lines say
 # `not_an_image` like any other unreadable file (every listed photo gets its line).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic",
@@ -92,14 +94,11 @@ def expand(paths: Sequence[str | Path]) -> list[str]:
 
 
 def sha256_file(path: str | Path) -> str | None:
-    h = hashlib.sha256()
+    """The file's SHA-256, or None when it cannot be read (its line then says why)."""
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        return paths.sha256_file(Path(path))
     except OSError:
         return None
-    return h.hexdigest()
 
 
 # -- the worker side ------------------------------------------------------------------

@@ -39,7 +39,6 @@ headline `score`; `default_head` names the one a UI should show first):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -51,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from aurum.paths import shared_dir
+from aurum.paths import sha256_file, shared_dir
 
 log = logging.getLogger("aurum.clip")
 
@@ -119,14 +118,6 @@ def known_head(name: str, path: str | Path | None = None) -> HeadSpec:
 def default_heads() -> list[HeadSpec]:
     """The FaceStats head at `AURUM_FACESTATS_HEAD` (default: the shared v1 file)."""
     return [known_head("facestats_v1", os.environ.get("AURUM_FACESTATS_HEAD") or None)]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def offline_mode() -> bool:

@@ -42,7 +42,6 @@ rest of the engine keeps working.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -53,6 +52,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from aurum.paths import sha256_file
 
 log = logging.getLogger("aurum.descriptor")
 
@@ -201,14 +202,6 @@ def weights_dir() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0]) / "models"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class DescriptorModel:

@@ -6,6 +6,7 @@ developers' machines can lay things out differently without code changes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -33,3 +34,13 @@ def reference_dir(default: Path | None = None) -> Path:
     `build-reference --out`), else `default` (the models folder)."""
     env = os.environ.get("AURUM_REFERENCE")
     return Path(env).resolve() if env else Path(default or models_dir()).resolve()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks: the one hash that pins weights files
+    and keys photos (feature cache, resumable output) across the project."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -21,7 +21,6 @@ face was rated is not recorded; the largest is the usual subject).
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from aurum.paths import sha256_file
 
 MAX_SIDE = 2000
 EXTRACTION_VERSION = "1"  # bump when the measured features would change
@@ -145,14 +146,6 @@ def cache_dir() -> Path:
     base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME",
                                                      Path.home() / ".cache")) / "aurum-features"
     return base
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_upright(path: Path) -> np.ndarray:
