@@ -66,6 +66,8 @@ MOVES = {
     # tools: offline commands (python -m aurum <command>)
     "cli": "aurum.tools.cli",
     "batch?": "aurum.tools.batch",
+    "ray_runner?": "aurum.tools.ray_runner",
+    "train_multiset?": "aurum.tools.train_multiset",
     "train_attractiveness": "aurum.tools.train_attractiveness",
     "rated_sets?": "aurum.tools.rated_sets",
     "build_reference": "aurum.tools.build_reference",
@@ -100,6 +102,8 @@ TEST_MOVES = {
     "test_store": "analysers", "test_population_cache": "analysers",
     "test_cli": "tools", "test_retest": "tools", "test_model_card": "tools",
     "test_bench_smoke": "tools", "test_batch": "tools",
+    "test_multiset": "tools", "test_heic": "measure", "test_health": "ui",
+    "test_upload_limits": "ui", "test_reference_app": "ui",
     "test_ui_handlers": "ui", "test_app_browser": "ui", "test_api": "ui",
 }
 TEST_RENAMES = {"test_core": "test_engine"}  # the engine's own tests, by its name
