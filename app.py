@@ -2,7 +2,7 @@
 
 This file only launches. The UI lives in `aurum_ui/` (one module per tab, see
 `aurum_ui/__init__.py`); every number comes from `aurum.engine.Engine` and every
-picture from `aurum.render`, so the CLI, the API and the UI can never disagree.
+picture from `aurum_ui.render`, so the CLI, the API and the UI can never disagree.
 
 Privacy: uploads are read into memory as they arrive and their temporary file is
 deleted seconds later; overlays go to the browser as inline images, never as files;

@@ -1,7 +1,7 @@
-"""`python -m aurum`: see `aurum.cli`."""
+"""`python -m aurum`: see `aurum.tools.cli`."""
 
 import sys
 
-from aurum.cli import main
+from aurum.tools.cli import main
 
 sys.exit(main())

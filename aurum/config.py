@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from aurum import geometric_components, quality_metrics
 from aurum.errors import AurumError
+from aurum.measure import geometric_components, quality_metrics
 
 # The quality metrics' names, in spec order (a live view of `quality_metrics.METRICS`).
 QUALITY_METRICS = quality_metrics.NAMES

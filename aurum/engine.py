@@ -18,15 +18,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aurum import geometry, quality
-from aurum.clip_backend import get_backend
+from aurum.analysers.clip_backend import get_backend
 from aurum.config import Config
 from aurum.errors import AurumError
-from aurum.face_measures import expression_cues, measure_face  # noqa: F401  (re-exported)
-from aurum.imaging import load_image
-from aurum.landmarks import DetectedFace, FaceFinder
+from aurum.measure import geometry, quality
+from aurum.measure.face_measures import expression_cues, measure_face  # noqa: F401  (re-exported)
+from aurum.measure.imaging import load_image
+from aurum.measure.landmarks import DetectedFace, FaceFinder
+from aurum.measure.pose import Pose
 from aurum.paths import models_dir, reference_dir
-from aurum.pose import Pose
 
 log = logging.getLogger("aurum")
 
@@ -180,7 +180,7 @@ class Engine:
         # More analysers (README: "Add an analyser"): each runs after the built-in ones
         # and its dict lands in the report under "extra".<stage>.
         self.extra_analysers: list[AnalyserStep] = []
-        from aurum.descriptor import get_model
+        from aurum.analysers.descriptor import get_model
 
         # Loaded lazily on first use (or below): a missing dlib only costs its part.
         self.descriptor: Any = get_model()
@@ -191,7 +191,7 @@ class Engine:
         if self.descriptor is not None:
             self.descriptor.load()
         try:
-            from aurum import attractiveness
+            from aurum.analysers import attractiveness
 
             self.attractiveness = attractiveness.load_default(self.models,
                                                               self.attractiveness_choice)
@@ -200,7 +200,7 @@ class Engine:
             self.attractiveness_status = f"unavailable: {_reason(exc)}"
             log.warning("attractiveness model %s", self.attractiveness_status)
         try:
-            from aurum import population
+            from aurum.analysers import population
 
             self.population = population.load_default(self.reference)
             self.population_status = self.population.status()
@@ -245,7 +245,7 @@ class Engine:
 
     def close(self) -> None:
         """Release what holds a lock or a connection (the opt-in store)."""
-        from aurum.store import close_shared_store
+        from aurum.analysers.store import close_shared_store
 
         close_shared_store()
 
@@ -453,7 +453,7 @@ def _store_status() -> str:
     """The opt-in store's state, without opening it (reads never create one)."""
     import os
 
-    from aurum import store
+    from aurum.analysers import store
 
     if os.environ.get("AURUM_QDRANT_URL"):
         where = "Qdrant server (AURUM_QDRANT_URL)"

@@ -38,13 +38,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from aurum import quality
 from aurum.config import Config
 from aurum.engine import StageTimer, describe_expression
 from aurum.errors import AurumError
-from aurum.face_measures import measure_face
-from aurum.landmarks import landmark_array
-from aurum.pose import Pose
+from aurum.measure import quality
+from aurum.measure.face_measures import measure_face
+from aurum.measure.landmarks import landmark_array
+from aurum.measure.pose import Pose
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 

@@ -11,7 +11,7 @@ import gradio as gr
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.errors import AurumError
-from aurum.imaging import Refused
+from aurum.measure.imaging import Refused
 from aurum_ui.state import record
 from aurum_ui.uploads import PrivateImage
 from aurum_ui.wiring import UI

@@ -18,7 +18,7 @@ import gradio as gr
 
 from aurum.config import Config
 from aurum.engine import Engine
-from aurum.imaging import MAX_BYTES
+from aurum.measure.imaging import MAX_BYTES
 from aurum_ui import api, health, views
 from aurum_ui.state import STARTUP, Session
 from aurum_ui.tabs import about, live, score, status, tune

@@ -11,7 +11,7 @@ import numpy as np
 import psutil
 
 from aurum.engine import Analysis
-from aurum.imaging import Refused
+from aurum.measure.imaging import Refused
 
 LATENCY: deque[dict[str, Any]] = deque(maxlen=100)  # numbers only, never images
 STARTUP: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}

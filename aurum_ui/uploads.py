@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import FileData
 
-from aurum.imaging import MAX_BYTES, Refused
+from aurum.measure.imaging import MAX_BYTES, Refused
 from aurum_ui.tempdir import TEMP_DIR
 
 log = logging.getLogger("aurum.app")

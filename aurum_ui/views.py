@@ -14,9 +14,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from aurum import render
 from aurum.config import Config
 from aurum.engine import Engine
+from aurum_ui import render
 
 log = logging.getLogger("aurum.app")
 

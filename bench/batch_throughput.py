@@ -29,8 +29,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aurum.batch import cpu_count, walk_images  # noqa: E402
 from aurum.paths import shared_dir  # noqa: E402
+from aurum.tools.batch import cpu_count, walk_images  # noqa: E402
 
 SMALL = 8
 

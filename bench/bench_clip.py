@@ -57,9 +57,9 @@ def build(folder: Path, faces: int) -> None:
     import torch
     import transformers
 
-    from aurum import clip_backend as cb
-    from aurum.imaging import load_image
-    from aurum.landmarks import FaceFinder
+    from aurum.analysers import clip_backend as cb
+    from aurum.measure.imaging import load_image
+    from aurum.measure.landmarks import FaceFinder
     from aurum.paths import shared_dir
 
     chars = sorted(set("".join(cb.POSITIVE_PROMPTS + cb.NEGATIVE_PROMPTS).lower()) - {" "})
@@ -102,9 +102,9 @@ def child(folder: Path, reps: int, threads: int) -> dict:
     if threads:
         torch.set_num_threads(threads)
     out["torch_threads"] = torch.get_num_threads()
-    from aurum import clip_backend as cb
-    from aurum.crop import aligned_face
-    from aurum.imaging import load_image
+    from aurum.analysers import clip_backend as cb
+    from aurum.measure.crop import aligned_face
+    from aurum.measure.imaging import load_image
 
     data = np.load(folder / "faces.npz")
     faces = [(load_image(p), lm) for p, lm in zip(data["paths"], data["landmarks"], strict=True)]

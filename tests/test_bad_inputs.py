@@ -185,7 +185,7 @@ _BOMB_PROBE = """
 import json, resource, sys
 import psutil
 from aurum.errors import AurumError
-from aurum.imaging import load_image
+from aurum.measure.imaging import load_image
 data = open(sys.argv[1], "rb").read()
 before = psutil.Process().memory_info().rss
 peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

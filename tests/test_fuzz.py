@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from aurum.errors import ERROR_CODES, AurumError
-from aurum.imaging import MIN_SIDE, load_image
+from aurum.measure.imaging import MIN_SIDE, load_image
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore:.*EXIF.*:UserWarning")]

@@ -82,4 +82,4 @@ def test_the_library_draws_nothing():
             for name in names:
                 assert not name.startswith("plotly"), (path, name)
                 if not path.name.startswith("render"):
-                    assert not name.startswith("aurum.render"), (path, name)
+                    assert not name.startswith("aurum_ui.render"), (path, name)

@@ -13,14 +13,14 @@ import types
 
 import numpy as np
 
-from aurum import geometric_components as gc
-from aurum import quality_metrics as qm
-from aurum import render
 from aurum.config import DEFAULT_COMPONENTS, QUALITY_METRICS, Config
 from aurum.engine import extra_analyser
-from aurum.landmark_names import CHEEK_L, CHEEK_R, MOUTH_L, MOUTH_R
 from aurum.live import LiveTracker
-from aurum.pose import frontalise
+from aurum.measure import geometric_components as gc
+from aurum.measure import quality_metrics as qm
+from aurum.measure.landmark_names import CHEEK_L, CHEEK_R, MOUTH_L, MOUTH_R
+from aurum.measure.pose import frontalise
+from aurum_ui import render
 from tests.conftest import FIXTURE_FACE
 from tests.test_live import webcam_frame
 
@@ -167,9 +167,9 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
 
 
 def test_recipe_add_a_rated_data_set(tmp_path, monkeypatch):
-    """README, "Add a rated data set": one `RatedSet` entry in `aurum/rated_sets.py` is
+    """README, "Add a rated data set": one `RatedSet` entry in `aurum/tools/rated_sets.py` is
     what training reads (`SETS`, `read_set`); no other code changes."""
-    import aurum.rated_sets as rated_sets
+    import aurum.tools.rated_sets as rated_sets
 
     (tmp_path / "newset").mkdir()
     (tmp_path / "newset" / "ratings.csv").write_text(

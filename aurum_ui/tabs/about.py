@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from aurum import geometric_components, quality_metrics
+from aurum.measure import geometric_components, quality_metrics
 from aurum_ui.wiring import UI
 
 TITLE, ID = "About", "about"

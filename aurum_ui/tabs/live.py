@@ -30,12 +30,11 @@ import cv2
 import gradio as gr
 import numpy as np
 
-from aurum import render
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.live import LivePool
 from aurum.paths import REPO_DIR
-from aurum_ui import views
+from aurum_ui import render, views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs import score
 from aurum_ui.wiring import UI, with_engine

@@ -13,13 +13,13 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from aurum import geometric_components, render
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.errors import AurumError
-from aurum.imaging import MAX_BYTES, Refused
+from aurum.measure import geometric_components
+from aurum.measure.imaging import MAX_BYTES, Refused
 from aurum.paths import REPO_DIR
-from aurum_ui import views
+from aurum_ui import render, views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs.about import about_short
 from aurum_ui.uploads import CONSUMED, UPLOAD_GRACE_S, PrivateImage

@@ -14,8 +14,8 @@ from typing import Any
 import gradio as gr
 
 import aurum
-from aurum import render
 from aurum.engine import Engine
+from aurum_ui import render
 from aurum_ui.state import LATENCY, STARTUP
 from aurum_ui.uploads import UPLOAD_GRACE_S
 from aurum_ui.wiring import UI, with_engine

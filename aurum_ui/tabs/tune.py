@@ -11,12 +11,12 @@ from typing import Any
 
 import gradio as gr
 
-from aurum import quality_metrics, render
 from aurum.config import DEFAULT_COMPONENTS, PRESETS, QUALITY_METRICS, Config, preset
 from aurum.engine import Engine
 from aurum.errors import AurumError
-from aurum.geometry import DESCRIPTIONS, IDEAL_SOURCES
-from aurum_ui import views
+from aurum.measure import quality_metrics
+from aurum.measure.geometry import DESCRIPTIONS, IDEAL_SOURCES
+from aurum_ui import render, views
 from aurum_ui.state import Session, record
 from aurum_ui.tempdir import TEMP_DIR
 from aurum_ui.wiring import UI, with_engine

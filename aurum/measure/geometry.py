@@ -1,0 +1,158 @@
+"""Facial proportions measured on the frontalised mesh, and the geometric score.
+
+`measure` runs once per image (in `Engine.analyze`); `score` is pure arithmetic on
+those numbers under a `Config`, so designers' sliders never re-run a model.
+Every left/right measure averages both sides, so a mirrored photo measures the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aurum.config import Config
+from aurum.measure import geometric_components as gc
+from aurum.measure.landmark_names import (  # noqa: F401  (re-exported)
+    ALAR_L,
+    ALAR_R,
+    CHEEK_L,
+    CHEEK_R,
+    EYE_IN_L,
+    EYE_IN_R,
+    EYE_OUT_L,
+    EYE_OUT_R,
+    FACE_OVAL,
+    FOREHEAD_TOP,
+    GLABELLA,
+    GONION_L,
+    GONION_R,
+    IRIS_L,
+    IRIS_R,
+    JAW_L,
+    JAW_R,
+    LID_LO_L,
+    LID_LO_R,
+    LID_UP_L,
+    LID_UP_R,
+    LIP_BOTTOM,
+    LIP_TOP,
+    MENTON,
+    MIDLINE,
+    MOUTH_L,
+    MOUTH_R,
+    STOMION_LO,
+    STOMION_UP,
+    SUBNASALE,
+)
+
+# Landmark names live in `landmark_names` (re-exported here for older imports); what
+# each component means and where its ideal comes from are generated from its spec in
+# `geometric_components`.
+
+
+class _SpecField(Mapping[str, str]):
+    """name -> one field of each component spec, read live (registered ones included)."""
+
+    def __init__(self, read: Callable[[gc.GeometricComponent], str]) -> None:
+        self._read = read
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._read(gc.get(name))
+        except KeyError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(gc.NAMES)
+
+    def __len__(self) -> int:
+        return len(gc.NAMES)
+
+
+DESCRIPTIONS: Mapping[str, str] = _SpecField(lambda c: c.description)
+IDEAL_SOURCES: Mapping[str, str] = _SpecField(lambda c: c.ideal_source)
+
+PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "mesh_pairs.json"
+
+
+@lru_cache(maxsize=1)
+def mirror_pairs() -> np.ndarray:
+    """Index of each landmark's mirror partner (midline points map to themselves)."""
+    return np.asarray(json.loads(PAIRS_FILE.read_text())["partner"], dtype=np.int64)
+
+
+def compute_mirror_pairs(front_shapes: np.ndarray) -> np.ndarray:
+    """Derive the partner table from frontalised shapes (N, 478, 3): a bijection
+    between the mean shape and its mirror image (Hungarian assignment)."""
+    from scipy.optimize import linear_sum_assignment
+
+    mean = front_shapes[:, :, :2].mean(axis=0)
+    mirrored = mean * np.array([-1.0, 1.0])
+    cost = np.linalg.norm(mean[:, None, :] - mirrored[None, :, :], axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    partner = np.empty(len(mean), dtype=np.int64)
+    partner[rows] = cols
+    return partner
+
+
+def measure(front: np.ndarray) -> dict[str, float]:
+    """Raw proportions from frontalised landmarks (478, 3): x right, y up, pixels;
+    one value per component spec, by its own formula, in spec order."""
+    return {c.name: c.measure(front) for c in gc.COMPONENTS}
+
+
+def component_scores(values: np.ndarray, names: list[str], config: Config
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised scoring of many faces at once: `values` (N, K) in the order of
+    `names` -> per-component sub-scores (N, K) and weighted totals (N,).
+
+    The single-face `score` and the reference population's re-scoring under a
+    designer's config both go through here, so they can never disagree.
+    """
+    comps = [config.components[n] for n in names]
+    ideal = np.array([c.ideal for c in comps])
+    tol = np.array([c.tolerance for c in comps])
+    weight = np.array([c.weight for c in comps])
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    z = np.where(finite, (values - ideal) / tol, 0.0)
+    sub = 100.0 * np.exp(-0.5 * z * z)
+    w = np.where(finite, weight, 0.0)
+    wsum = w.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(wsum > 0, (sub * w).sum(axis=-1) / np.where(wsum > 0, wsum, 1), np.nan)
+    return np.where(finite, sub, np.nan), total
+
+
+def score(measures: dict[str, float], config: Config) -> dict[str, Any]:
+    """0-100 geometric score: weighted mean of Gaussian closeness to each ideal."""
+    names = [n for n in config.components if n in measures]
+    values = np.array([measures[n] for n in names], dtype=np.float64)
+    sub, total = component_scores(values[None, :], names, config)
+    components = []
+    for i, name in enumerate(names):
+        comp = config.components[name]
+        if not math.isfinite(values[i]):
+            continue
+        components.append({
+            "name": name,
+            "description": DESCRIPTIONS[name],
+            "ideal_source": IDEAL_SOURCES[name],
+            "value": round(float(values[i]), 4),
+            "ideal": comp.ideal,
+            "tolerance": comp.tolerance,
+            "weight": comp.weight,
+            "score": round(float(sub[0, i]), 2),
+        })
+    value = float(total[0]) if names and math.isfinite(total[0]) else None
+    return {
+        "score": round(value, 2) if value is not None else None,
+        "status": "ok" if value is not None else "unavailable: every component weight is 0",
+        "components": components,
+    }

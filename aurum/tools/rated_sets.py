@@ -1,0 +1,382 @@
+"""Rated face sets the attractiveness model learns from: one declaration each.
+
+A set is a folder under the shared data with a CSV of mean ratings. Adding the next set
+means appending one `RatedSet(...)` to `SETS` (its folder, CSV columns, rating scale,
+panel and terms); loading, feature extraction, the per-set rating standardisation, the
+grouped cross-validation and the card's tables follow from the declaration.
+
+Features are measured by the engine a request uses (`aurum.engine.Engine`), once per
+photo and once per mirrored photo, and cached OUTSIDE the repository (they include the
+face descriptor, an identity template: it must never be committed). The cache is keyed
+by the photo's SHA-256 and the extraction rule's version, so a renamed or re-ordered set
+reuses it and a changed photo is measured again.
+
+Photo rule (recorded in the model card): the photo is turned upright (EXIF), scaled down
+so its longer side is at most `MAX_SIDE` pixels (MEBeauty has photos several thousand
+pixels a side; the face mesh runs on a fixed-size crop anyway), and the engine's own
+face choice applies: the largest detected face (for MEBeauty photos of couples, which
+face was rated is not recorded; the largest is the usual subject).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aurum.paths import sha256_file
+
+MAX_SIDE = 2000
+EXTRACTION_VERSION = "1"  # bump when the measured features would change
+
+
+@dataclass(frozen=True)
+class RatedSet:
+    """The declaration of one rated set (everything that differs between sets)."""
+
+    key: str  # short id used in the model file ("london", "mebeauty")
+    title: str
+    folder: str  # under the shared data folder
+    csv: str
+    image_col: str
+    rating_col: str
+    sex_col: str
+    group_col: str  # ethnicity (fairness tables)
+    scale: tuple[float, float]  # the raters' scale
+    panel: str  # who rated, for the displayed text
+    terms: str  # what a model fitted on this set may be used for
+    commercial: bool  # may a model fitted on it be used commercially?
+    attribution: str
+    image_dir: str = ""
+    id_col: str | None = None  # one row = one person when set; else grouped by descriptor
+    split_col: str | None = None  # rows with split in `holdout_splits` are validation
+    holdout_splits: tuple[str, ...] = ()
+    smiling_col: str | None = None
+    smiling_dir: str = ""
+    age_col: str | None = None
+
+    @property
+    def scale_text(self) -> str:
+        return f"{self.scale[0]:g}-{self.scale[1]:g}"
+
+
+LONDON = RatedSet(
+    key="london", title="Face Research Lab London Set", folder="london",
+    csv="london_faces_scores.csv", image_col="image", image_dir="neutral_front",
+    rating_col="rating_mean", sex_col="face_sex", group_col="face_eth", id_col="face_id",
+    smiling_col="smiling_image", smiling_dir="smiling_front", age_col="face_age",
+    scale=(1.0, 7.0), panel="the London panel (2,513 raters)",
+    terms="CC BY 4.0 (commercial use allowed with attribution)", commercial=True,
+    attribution=("Face Research Lab London Set: DeBruine, L., & Jones, B. (2017). Face "
+                 "Research Lab London Set (Version 5). figshare. "
+                 "https://doi.org/10.6084/m9.figshare.5047666.v5, CC BY 4.0"))
+
+MEBEAUTY = RatedSet(
+    key="mebeauty", title="MEBeauty (train and val splits)", folder="mebeauty",
+    csv="scores.csv", image_col="file", rating_col="score", sex_col="sex",
+    group_col="ethnicity", split_col="split", holdout_splits=("val",),
+    scale=(1.0, 10.0), panel="the MEBeauty panel (about 300 raters a photo)",
+    terms="research and non-commercial use (no licence stated; photos from web sources)",
+    commercial=False,
+    attribution=("MEBeauty database: Lebedeva, I., Guo, Y., & Ying, F. (2022). MEBeauty: a "
+                 "multi-ethnic facial beauty dataset in-the-wild. Neural Computing and "
+                 "Applications. github.com/fbplab/MEBeauty-database; research and "
+                 "non-commercial use"))
+
+SETS: dict[str, RatedSet] = {s.key: s for s in (LONDON, MEBEAUTY)}
+
+
+@dataclass
+class Photo:
+    """One rated photo (paths and labels; its features live in `SetData`)."""
+
+    set_key: str
+    photo_id: str
+    path: Path
+    rating: float
+    sex: str
+    group: str
+    split: str  # "train" or "val"
+    person: str | None  # declared person id, when the set has one
+    smiling: Path | None = None
+    age: float | None = None
+
+
+def read_set(rs: RatedSet, shared: Path) -> list[Photo]:
+    """The declared set's rows, in a canonical order (by photo id), so that shuffling
+    the CSV changes nothing downstream."""
+    root = Path(shared) / rs.folder
+    table = root / rs.csv
+    if not table.is_file():
+        raise FileNotFoundError(f"{table} not found (rated set {rs.key!r})")
+    out = []
+    with table.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            split = "train"
+            if rs.split_col and row.get(rs.split_col, "") in rs.holdout_splits:
+                split = "val"
+            smile = None
+            if rs.smiling_col and row.get(rs.smiling_col):
+                p = root / rs.smiling_dir / row[rs.smiling_col]
+                smile = p if p.is_file() else None
+            age = row.get(rs.age_col, "") if rs.age_col else ""
+            out.append(Photo(
+                set_key=rs.key,
+                photo_id=row[rs.id_col] if rs.id_col else row[rs.image_col],
+                path=root / rs.image_dir / row[rs.image_col],
+                rating=float(row[rs.rating_col]), sex=row[rs.sex_col],
+                group=row[rs.group_col], split=split,
+                person=row[rs.id_col] if rs.id_col else None, smiling=smile,
+                age=float(age) if age not in ("", "NA", None) else None))
+    return sorted(out, key=lambda p: p.photo_id)
+
+
+# ---------------------------------------------------------------- features ----------
+
+def cache_dir() -> Path:
+    """Where measured features are cached: `AURUM_FEATURE_CACHE`, else the user's cache
+    folder. Never inside the repository (descriptors are identity templates)."""
+    env = os.environ.get("AURUM_FEATURE_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME",
+                                                     Path.home() / ".cache")) / "aurum-features"
+    return base
+
+
+def load_upright(path: Path) -> np.ndarray:
+    """RGB, EXIF-upright, longer side at most MAX_SIDE (area-averaged)."""
+    import cv2
+    from PIL import Image, ImageOps
+
+    Image.MAX_IMAGE_PIXELS = None  # trusted training data; some photos are huge
+    with Image.open(path) as im:
+        im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced size
+        rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    h, w = rgb.shape[:2]
+    if max(h, w) > MAX_SIDE:
+        f = MAX_SIDE / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
+                         interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb)
+
+
+@dataclass
+class Measured:
+    """What the engine measured on one photo (NaN descriptor when it failed)."""
+
+    desc: np.ndarray  # (128,) L2-normalised
+    desc_mirror: np.ndarray  # (128,) of the mirrored photo
+    scalars: dict[str, float]
+    shape: np.ndarray | None
+    faces_found: int
+    error: str | None
+
+
+class Extractor:
+    """Runs the engine on photos and caches the results by SHA-256."""
+
+    def __init__(self, cache: Path | None = None) -> None:
+        self.cache = Path(cache) if cache is not None else cache_dir()
+        self._engine: Any = None
+        self._rec: Any = None
+
+    def _setup(self) -> None:
+        if self._engine is None:
+            from aurum.analysers.descriptor import DescriptorModel
+            from aurum.engine import Engine
+            from aurum.tools.train_attractiveness import _Recorder
+
+            # the descriptor runtime a request uses (OpenCV's kernels on dlib's weights;
+            # equal to dlib's own within 1e-4, far below the processor-perturbation
+            # scale the selection is tested against)
+            self._engine = Engine(load_optional=False, pool_size=1)
+            self._engine.descriptor = DescriptorModel()
+            self._rec = _Recorder()
+            self._engine.attractiveness = self._rec
+
+    def measure(self, path: Path) -> Measured:
+        digest = sha256_file(path)
+        f = self.cache / f"{digest}-v{EXTRACTION_VERSION}.npz"
+        if f.is_file():
+            z = np.load(f, allow_pickle=False)
+            names = [str(n) for n in z["names"]]
+            return Measured(desc=z["desc"], desc_mirror=z["desc_mirror"],
+                            scalars=dict(zip(names, z["values"].tolist(), strict=True)),
+                            shape=z["shape"] if z["shape"].size else None,
+                            faces_found=int(z["faces_found"]),
+                            error=str(z["error"]) or None)
+        self._setup()
+        nan = np.full(128, np.nan)
+        err: str | None = None
+        try:
+            rgb = load_upright(path)
+        except Exception as exc:  # unreadable photo: recorded, never fatal
+            rgb, err = None, f"unreadable ({type(exc).__name__})"
+        desc, desc_m, scalars, shape, faces = nan, nan, {}, None, 0
+        if rgb is not None:
+            self._rec.raw, self._rec.desc, self._rec.error = None, None, None
+            analysis = self._engine.analyze(rgb)
+            if not analysis.ok:
+                err = analysis.error.message if analysis.error else "analysis failed"
+            else:
+                faces = int(analysis.face["faces_found"])
+                if self._rec.desc is None:
+                    err = "no face descriptor"
+                else:
+                    desc = np.asarray(self._rec.desc, dtype=np.float64)
+                if self._rec.raw is not None:
+                    scalars = {k: float(v) for k, v in self._rec.raw.scalars.items()}
+                    shape = np.asarray(self._rec.raw.shape, dtype=np.float64)
+                self._rec.desc = None
+                mirror = self._engine.analyze(np.ascontiguousarray(rgb[:, ::-1]))
+                if mirror.ok and self._rec.desc is not None:
+                    desc_m = np.asarray(self._rec.desc, dtype=np.float64)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        names = sorted(scalars)
+        tmp = f.with_suffix(".tmp.npz")
+        np.savez(tmp, desc=desc, desc_mirror=desc_m, names=np.array(names, dtype=str),
+                 values=np.array([scalars[n] for n in names], dtype=np.float64),
+                 shape=shape if shape is not None else np.zeros(0),
+                 faces_found=faces, error=err or "")
+        tmp.replace(f)
+        return Measured(desc, desc_m, scalars, shape, faces, err)
+
+
+@dataclass
+class SetData:
+    """Every photo of the declared sets with its measured features, in one table."""
+
+    photos: list[Photo]
+    desc: np.ndarray  # (n, 128)
+    desc_mirror: np.ndarray  # (n, 128)
+    scalars: list[dict[str, float]]
+    faces_found: np.ndarray
+    failures: list[str] = field(default_factory=list)
+    smiling_desc: np.ndarray | None = None  # (n, 128), NaN where no smiling photo
+    seconds: float = 0.0
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.array([p.rating for p in self.photos])
+
+    def take(self, keep: np.ndarray) -> SetData:
+        """The photos where `keep` is true (a boolean mask) or at `keep` (indices, in
+        that order)."""
+        keep = np.asarray(keep)
+        idx = np.flatnonzero(keep) if keep.dtype == bool else keep
+        return SetData([self.photos[i] for i in idx], self.desc[idx], self.desc_mirror[idx],
+                       [self.scalars[i] for i in idx], self.faces_found[idx],
+                       list(self.failures),
+                       None if self.smiling_desc is None else self.smiling_desc[idx],
+                       self.seconds)
+
+
+def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None = None,
+                 progress: Callable[[str], None] = lambda s: None,
+                 limit: int | None = None) -> SetData:
+    """Measure (or read from the cache) every photo of the named sets; photos without
+    a descriptor are dropped and listed in `failures`. `limit` takes the first N photos
+    of each set (tests)."""
+    t0 = time.perf_counter()
+    ex = extractor or Extractor()
+    photos, descs, mirrors, scal, faces, smiles, fails = [], [], [], [], [], [], []
+    for key in keys:
+        rows = read_set(SETS[key], shared)
+        if limit is not None:
+            rows = rows[:limit]
+        for i, p in enumerate(rows):
+            m = ex.measure(p.path)
+            if i % 100 == 0:
+                progress(f"  {key}: {i}/{len(rows)} photos measured")
+            if m.error or not np.all(np.isfinite(m.desc)):
+                fails.append(f"{key}/{p.path.name}: {m.error or 'no face descriptor'}")
+                continue
+            sd = np.full(128, np.nan)
+            if p.smiling is not None:
+                ms = ex.measure(p.smiling)
+                if not ms.error and np.all(np.isfinite(ms.desc)):
+                    sd = ms.desc
+            photos.append(p)
+            descs.append(m.desc)
+            # a mirror that failed falls back to the photo itself (recorded as a count)
+            mirrors.append(m.desc_mirror if np.all(np.isfinite(m.desc_mirror)) else m.desc)
+            scal.append(m.scalars)
+            faces.append(m.faces_found)
+            smiles.append(sd)
+    return SetData(photos, np.array(descs), np.array(mirrors), scal, np.array(faces),
+                   fails, np.array(smiles), time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- grouping ----------
+
+# Two photos whose L2-normalised descriptors lie closer than this are taken to show the
+# same person. Measured on MEBeauty train/val: unrelated photos' median distance is 0.57,
+# nearest neighbours mostly 0.30-0.40 (different people in a crowded space); 26 photos
+# have a neighbour within 0.10 (re-posts, re-crops), none within 0.10-0.15. 0.25 joins
+# those and every pair up to the 5th percentile of nearest-neighbour distances (1,896
+# people, 39 in 2 photos, 4 in 3-4); single linkage chains past 0.28 (a group of 22).
+# Erring towards joining only makes CV more conservative.
+SAME_PERSON = 0.25
+
+
+def _find(parent: list[int], a: int) -> int:
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+def person_groups(sd: SetData, threshold: float = SAME_PERSON) -> np.ndarray:
+    """A person label per photo: declared ids where the set has them, else connected
+    components of the 'closer than threshold' graph within the set (single linkage),
+    so every photo of one person lands in the same fold."""
+    labels = np.empty(len(sd.photos), dtype=object)
+    for key in sorted({p.set_key for p in sd.photos}):
+        idx = np.array([i for i, p in enumerate(sd.photos) if p.set_key == key])
+        if all(sd.photos[i].person is not None for i in idx):
+            for i in idx:
+                labels[i] = f"{key}:{sd.photos[i].person}"
+            continue
+        d = sd.desc[idx]
+        parent = list(range(len(idx)))
+
+        g2 = (d * d).sum(1)
+        dist2 = g2[:, None] + g2[None, :] - 2 * d @ d.T
+        ii, jj = np.nonzero(np.triu(dist2 < threshold ** 2, 1))
+        for a, b in zip(ii.tolist(), jj.tolist(), strict=True):
+            ra, rb = _find(parent, a), _find(parent, b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        roots: dict[int, list[int]] = {}
+        for k in range(len(idx)):
+            roots.setdefault(_find(parent, k), []).append(k)
+        for members in roots.values():
+            # named by the group's first photo id: independent of row order
+            name = min(sd.photos[idx[k]].photo_id for k in members)
+            for k in members:
+                labels[idx[k]] = f"{key}:{name}"
+    return labels
+
+
+def group_sizes(labels: np.ndarray) -> dict[str, int]:
+    """How many people appear in 1, 2, 3+ photos (for the card)."""
+    _, counts = np.unique(labels.astype(str), return_counts=True)
+    return {"people": int(len(counts)), "in_2_photos": int((counts == 2).sum()),
+            "in_3_or_more": int((counts >= 3).sum()), "largest": int(counts.max())}
+
+
+def standardise_ratings(sd: SetData) -> dict[str, dict[str, float]]:
+    """Each set's rating mean and SD over its training photos (val excluded): the
+    explicit mapping between scales. A rating r of set s becomes (r - mean_s) / sd_s."""
+    out = {}
+    for key in sorted({p.set_key for p in sd.photos}):
+        y = np.array([p.rating for p in sd.photos if p.set_key == key and p.split == "train"])
+        out[key] = {"mean": float(y.mean()), "sd": float(y.std()), "n_train": int(len(y)),
+                    "scale": list(SETS[key].scale)}
+    return out
+

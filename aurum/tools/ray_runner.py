@@ -1,0 +1,95 @@
+"""`score --engine ray`: the batch job on Ray, for when one machine is not enough.
+
+Ray is optional (the app never imports it; the test command installs it). An actor
+pool of engines mirrors the local pool: each actor loads the models once and scores
+the photos it is given with the same `batch.process_one`, so a line from Ray equals
+the local pool's. With a cluster address the driver reads each file and sends its
+bytes, so the nodes need not mount the driver's folders (a local Ray's actors read
+the files, like local workers); at most two photos per actor are in flight, so the
+object store holds a bounded number of images whatever the folder's size.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from aurum.tools import batch
+
+
+def ray_missing() -> str | None:
+    """One line telling how to get Ray, or None when it is importable."""
+    if importlib.util.find_spec("ray") is None:
+        return ("--engine ray needs Ray, which is not installed: "
+                "pip install 'ray==2.60.0' (or use the default local engine)")
+    return None
+
+
+class ScoringActor:
+    """One engine per actor, built once (as in a local worker process)."""
+
+    def __init__(self, spec: batch.JobSpec) -> None:
+        batch.limit_threads(spec.threads)
+        self.worker = batch.make_worker(spec)
+
+    def score(self, path: str, data: bytes | None) -> dict[str, Any]:
+        try:
+            return batch.process_one(self.worker, path, data)
+        except Exception as exc:
+            return batch.crashed(path, f"{type(exc).__name__} in the Ray actor")
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes() if os.path.isfile(path) else None
+    except OSError:
+        return None
+
+
+def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
+        address: str | None) -> Iterator[dict[str, Any]]:
+    """Results as they complete. `jobs` actors (default: the cluster's CPUs, one CPU
+    each); local Ray when `address` is None."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"address": address} if address else {
+            "num_cpus": batch.cpu_count(), "include_dashboard": False}
+        # A local Ray's workers import aurum from this checkout; a cluster's nodes
+        # need the same Aurum, models and Python packages installed (untested here:
+        # this machine has no cluster).
+        ray.init(log_to_driver=False, configure_logging=False, **kwargs)
+        started = True
+    try:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # One CPU an actor: more actors than CPUs would wait for a CPU forever.
+        n = min(jobs, cpus) if jobs and jobs > 0 else cpus
+        spec.threads = 1 if address else max(1, batch.cpu_count() // n)
+        remote = ray.remote(num_cpus=1)(ScoringActor)
+        actors = [remote.remote(spec) for _ in range(n)]
+        # A local Ray's actors read the files themselves, as local workers do; a
+        # cluster's nodes may not see the driver's folders, so they get the bytes.
+        ship = bool(address)
+        todo = list(reversed(paths))
+        inflight: dict[Any, tuple[str, int]] = {}
+        free = [i for i in range(n) for _ in range(2)]
+        while todo or inflight:
+            while todo and free:
+                i = free.pop()
+                p = todo.pop()
+                inflight[actors[i].score.remote(p, _read(p) if ship else None)] = (p, i)
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            for ref in ready:
+                p, i = inflight.pop(ref)
+                free.append(i)
+                try:
+                    yield ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    yield batch.crashed(p, f"Ray: {type(exc).__name__}")
+    finally:
+        if started:
+            ray.shutdown()
