@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,17 +70,50 @@ def test_library_and_app_functions_and_modules_are_short():
     assert not long, long
 
 
+def _imports(path: Path) -> list[str]:
+    """Every module `path` imports, `from aurum import x` counted as `aurum.x`."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return names
+
+
+HTML_TAG = re.compile(r"<(div|span|table|tr|td|p|b|i|br|svg|img|ul|li|h[1-6]|a|style)[ >/]")
+
+
 def test_the_library_draws_nothing():
-    """No plotly in the library, and only the presentation modules (which the UI
-    imports; the layout move takes them to aurum_ui/render/) build HTML or figures."""
+    """Presentation lives in aurum_ui/render: the library imports no plotly, no HTML
+    escaping, no UI module, and writes no HTML tag (a CLI or batch user gets numbers)."""
     for path in (ROOT / "aurum").rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if isinstance(node, ast.ImportFrom) and node.module == "aurum":
-                names += [f"aurum.{a.name}" for a in node.names]
-            for name in names:
-                assert not name.startswith("plotly"), (path, name)
-                if not path.name.startswith("render"):
-                    assert not name.startswith("aurum_ui.render"), (path, name)
+        for name in _imports(path):
+            assert not name.startswith(("plotly", "html", "aurum_ui", "gradio")), (path, name)
+        src = path.read_text(encoding="utf-8")
+        assert not HTML_TAG.search(src), (path, HTML_TAG.search(src).group(0))
+
+
+def test_the_app_never_imports_the_offline_tools():
+    """aurum/tools holds the commands run by hand (training, the reference build, batch
+    scoring, benchmarks); the run-time library and the UI must start without them."""
+    runtime = [p for p in _app_sources() if "tools" not in p.relative_to(ROOT).parts
+               and p.name != "__main__.py"]  # `python -m aurum <command>` is the door to them
+    assert len(runtime) > 30
+    for path in runtime:
+        for name in _imports(path):
+            assert not name.startswith("aurum.tools"), (path, name)
+
+
+def test_every_package_says_what_is_inside():
+    """A newcomer reads the folder listing, then each package's docstring."""
+    for init in [*(ROOT / "aurum").rglob("__init__.py"), *(ROOT / "aurum_ui").rglob("__init__.py")]:
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        assert doc and len(doc) > 40, init
+
+
+def test_tests_sit_beside_their_package():
+    """tests/<package>/ mirrors aurum/<package>/ (and ui for aurum_ui)."""
+    for pkg in ("measure", "analysers", "tools"):
+        assert (ROOT / "aurum" / pkg).is_dir() and list((ROOT / "tests" / pkg).glob("test_*.py"))
+    assert list((ROOT / "tests" / "ui").glob("test_*.py"))

@@ -5,8 +5,8 @@ tests, and so nothing here needs a web server. Overlays are drawn from cached
 landmarks: toggling a layer never re-runs a model. Every number drawn comes from
 the report; a part that is unavailable is shown as such, never filled in.
 
-One name for three modules: `render_overlay` (the photo and its layers),
-`render_cards` (HTML panels) and `render_figures` (plotly specs).
+One name for three modules: `overlay` (the photo and its layers), `cards` (HTML
+panels) and `figures` (plotly specs).
 """
 
 from __future__ import annotations

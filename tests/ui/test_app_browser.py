@@ -38,14 +38,25 @@ def pw():
         yield p
 
 
+def open_app(pw, url: str, *, width: int = 1360, height: int = 1000,
+             errors: list[str] | None = None, before_goto=None, **page_kwargs):
+    """A fresh browser on the app's page, ready for an upload: (browser, page). Page
+    errors go to `errors` when given; `before_goto(page)` hooks listeners in first."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": width, "height": height}, **page_kwargs)
+    if errors is not None:
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+    if before_goto is not None:
+        before_goto(pg)
+    pg.goto(url)
+    pg.wait_for_selector("#input-image", timeout=60_000)
+    return browser, pg
+
+
 @pytest.fixture(scope="module")
 def page(server, pw):
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    pg = browser.new_page(viewport={"width": 1360, "height": 1000})
     errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(server[0])
-    pg.wait_for_selector("#input-image", timeout=60_000)
+    browser, pg = open_app(pw, server[0], errors=errors)
     pg.errors = errors  # type: ignore[attr-defined]
     yield pg
     browser.close()
@@ -340,10 +351,7 @@ def test_upload_file_is_deleted_within_seconds_and_the_photo_still_scores(server
     pressed; the photo was read into session memory, so Score still works, and it
     scores this photo (not a previous one)."""
     url, app = server
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    pg = browser.new_page(viewport={"width": 1360, "height": 1000})
-    pg.goto(url)
-    pg.wait_for_selector("#input-image", timeout=60_000)
+    browser, pg = open_app(pw, url)
 
     def images() -> list[Path]:
         return [p for p in app.TEMP_DIR.rglob("*") if p.is_file() and p.suffix.lower()
@@ -391,10 +399,7 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
     scrolls inside its own box, and every tab (Status's long JSON strings included)
     stays within the screen. Before the fix a 390 px page was 474 px wide after scoring
     (cards and table) and 738 px on Status; the breakdown chart cut off its labels."""
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    pg = browser.new_page(viewport={"width": width, "height": 844})
-    pg.goto(server[0])
-    pg.wait_for_selector("#input-image", timeout=60_000)
+    browser, pg = open_app(pw, server[0], width=width, height=844)
     upload_and_score(pg, FIXTURES[0], "#final-score")
     # the result (below the photo and the buttons on a phone) is brought into view
     pg.wait_for_function("() => Math.abs(document.querySelector('#overlay-image')"
@@ -430,10 +435,7 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
 def test_phone_tune_keeps_the_scores_in_view(server, pw, shots):
     """On a phone the Tune tab's columns stack, so the cards sit below every slider: a
     one-line strip of the scores stays pinned at the top and follows a slider move."""
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    pg = browser.new_page(viewport={"width": 390, "height": 844})
-    pg.goto(server[0])
-    pg.wait_for_selector("#input-image", timeout=60_000)
+    browser, pg = open_app(pw, server[0], width=390, height=844)
     upload_and_score(pg, FIXTURES[0], "#final-score")
     final = number(pg, "#final-score")
     tab(pg, "Tune")
@@ -461,10 +463,7 @@ LUMINANCE_JS = """sel => [...document.querySelectorAll(sel)].filter(t => t.getBB
 def test_dark_theme_charts_are_readable(server, pw, shots):
     """With the system's dark theme, the charts' text is light: plotly drew it dark
     (#334155) on Gradio's dark panels, where it could not be read."""
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    pg = browser.new_page(viewport={"width": 1360, "height": 1000}, color_scheme="dark")
-    pg.goto(server[0])
-    pg.wait_for_selector("#input-image", timeout=60_000)
+    browser, pg = open_app(pw, server[0], color_scheme="dark")
     assert "dark" in pg.evaluate("() => document.body.className")
     upload_and_score(pg, FIXTURES[0], "#final-score")
     for name, sel in (("Breakdown", "#breakdown-plot"), ("Population", "#map-plot")):
@@ -488,12 +487,9 @@ def test_over_limit_photo_is_refused_before_upload(server, pw, shots, tmp_path):
     with open(big, "wb") as f:
         f.write(FIXTURES[0].read_bytes()[:2048])
         f.truncate(MAX_BYTES + 5_000_000)
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    pg = browser.new_page(viewport={"width": 1360, "height": 1000})
     uploads: list[str] = []
-    pg.on("request", lambda r: uploads.append(r.url) if "/upload" in r.url else None)
-    pg.goto(server[0])
-    pg.wait_for_selector("#input-image", timeout=60_000)
+    browser, pg = open_app(pw, server[0], before_goto=lambda pg: pg.on(
+        "request", lambda r: uploads.append(r.url) if "/upload" in r.url else None))
     pg.locator("#input-image input[type=file]").set_input_files(str(big))
     panel = pg.wait_for_selector("#upload-refused .au-error", timeout=10_000)
     text = panel.inner_text()
@@ -517,12 +513,8 @@ def test_heic_upload_scores_and_shows_the_overlay(server, pw, shots, tmp_path, e
         upright = im.convert("RGB")
     path = tmp_path / "IMG_0042.HEIC"
     path.write_bytes(heic(upright, 6))
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    pg = browser.new_page(viewport={"width": 1360, "height": 1000})
     errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(server[0])
-    pg.wait_for_selector("#input-image", timeout=60_000)
+    browser, pg = open_app(pw, server[0], errors=errors)
     upload_and_score(pg, path, "#final-score")
     assert pg.locator("#overlay-image img").count() >= 1
     src = pg.locator("#overlay-image img").first.get_attribute("src") or ""

@@ -20,7 +20,7 @@ from aurum.analysers import population
 from aurum.paths import REPO_DIR
 from aurum.tools.build_reference import main as build_main
 from tests.conftest import FIXTURES
-from tests.ui.test_app_browser import ARGS, CHROMIUM, SCREENS, tab, upload_and_score
+from tests.ui.test_app_browser import SCREENS, open_app, tab, upload_and_score
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.shared]
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -72,10 +72,7 @@ def app_url(own_population: Path):
 def test_app_started_with_reference_shows_it_in_score_tune_and_status(app_url: str,
                                                                      tmp_path: Path):
     with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1360, "height": 1000})
-        pg.goto(app_url)
-        pg.wait_for_selector("#input-image", timeout=60_000)
+        browser, pg = open_app(pw, app_url)
         upload_and_score(pg, FIXTURES[0], "#percentile")
         cards = pg.locator("#score-cards").inner_text()
         assert re.search(rf"of {N_FACES} reference faces of .studio-test.", cards), cards
