@@ -2,9 +2,10 @@
 
 `load_default(models_dir)` reads the model AURUM_ATTRACTIVENESS_MODEL names: by default
 `attractiveness_multiset.json` (London + MEBeauty, research and non-commercial use;
-`python -m aurum train-attractiveness --sets london,mebeauty`, `aurum.tools.train_multiset`,
-`models/MODEL_CARD.md`), or `london`: `attractiveness_v1.json` (London only, CC BY 4.0
-data; `aurum.tools.train_attractiveness`, `models/MODEL_CARD_london.md`). A several-set model
+`python -m aurum train-attractiveness --sets london,mebeauty`,
+`aurum.tools.training.multiset`, `models/MODEL_CARD.md`), or `london`:
+`attractiveness_v1.json` (London only, CC BY 4.0 data; `aurum.tools.training.london`,
+`models/MODEL_CARD_london.md`). A several-set model
 predicts a standardised rating and maps it to each panel's scale (`target`). The file
 is plain data: feature names, standardisation, the shape space (when shape features
 are used), the learner's coefficients, the calibration, the cross-validated figures

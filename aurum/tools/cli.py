@@ -24,7 +24,7 @@ from aurum.errors import AurumError
 # Sub-commands implemented by other modules: name -> (module, help). Each module has
 # `main(argv) -> int` and owns its own arguments.
 DELEGATED = {
-    "train-attractiveness": ("aurum.tools.train_attractiveness",
+    "train-attractiveness": ("aurum.tools.training.command",
                              "fit the attractiveness model on rated faces"),
     "build-reference": ("aurum.tools.build_reference",
                         "build the reference population (percentiles, vibes, map)"),

@@ -1,4 +1,5 @@
-"""The several-set attractiveness model (`aurum.tools.train_multiset`, `aurum.tools.rated_sets`).
+"""The several-set attractiveness model (`aurum.tools.training.multiset` and its steps,
+`aurum.tools.training.rated_sets`).
 
 Unit tests use made-up numbers (no data). The committed-artefact tests read
 `models/attractiveness_multiset.json` and check that the card, the About tab, the
@@ -19,8 +20,17 @@ import pytest
 from aurum.analysers import attractiveness as attr
 from aurum.analysers import descriptor
 from aurum.paths import REPO_DIR, models_dir
-from aurum.tools import rated_sets as rs
-from aurum.tools import train_multiset as tm
+from aurum.tools.training import (
+    fairness,
+    features,
+    multiset,
+    multiset_card,
+    multiset_cv,
+    multiset_data,
+    multiset_learners,
+    multiset_select,
+)
+from aurum.tools.training import rated_sets as rs
 
 MULTI = models_dir() / attr.MULTI_MODEL_FILE
 
@@ -38,30 +48,30 @@ def model() -> attr.LearnedAttractiveness:
 # ---------------------------------------------------------------- units -----------
 
 def test_holm_step_down_matches_hand_computation():
-    out = tm.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
+    out = fairness.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
     # sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.03), max(0.06, 1 x 0.04)
     assert out["p_holm"] == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
     assert out["rejected"] == ["a"] and not out["passed"] and out["m"] == 3
-    assert not tm.holm({"a": 0.02, "b": 0.5})["passed"]  # 2 x 0.02 = 0.04 <= 0.05
-    assert tm.holm({"a": 0.03, "b": 0.5})["passed"]  # 2 x 0.03 = 0.06
+    assert not fairness.holm({"a": 0.02, "b": 0.5})["passed"]  # 2 x 0.02 = 0.04 <= 0.05
+    assert fairness.holm({"a": 0.03, "b": 0.5})["passed"]  # 2 x 0.03 = 0.06
 
 
 def test_grouped_folds_keep_a_person_together_and_ignore_row_order():
     groups = np.array([f"p{i // 3}" for i in range(90)])
-    folds = tm.grouped_folds(groups, seed=1)
+    folds = multiset_cv.grouped_folds(groups, seed=1)
     for g in set(groups):
         assert len(set(folds[groups == g])) == 1
     perm = np.random.default_rng(0).permutation(90)
-    assert np.array_equal(tm.grouped_folds(groups[perm], seed=1), folds[perm])
+    assert np.array_equal(multiset_cv.grouped_folds(groups[perm], seed=1), folds[perm])
     assert sorted(set(folds)) == list(range(10))
 
 
 def test_balanced_weights_give_every_set_the_same_total():
     sets = np.array(["a"] * 10 + ["b"] * 90)
-    w = tm.weights(sets, "sets")
+    w = multiset_learners.weights(sets, "sets")
     assert w.mean() == pytest.approx(1.0)
     assert w[sets == "a"].sum() == pytest.approx(w[sets == "b"].sum())
-    assert np.all(tm.weights(sets, "photo") == 1.0)
+    assert np.all(multiset_learners.weights(sets, "photo") == 1.0)
 
 
 def test_weighted_ridge_equals_duplicated_rows():
@@ -69,7 +79,7 @@ def test_weighted_ridge_equals_duplicated_rows():
     z = rng.normal(size=(60, 5))
     y = z @ rng.normal(size=5) + rng.normal(size=60)
     w = np.where(np.arange(60) < 20, 2.0, 1.0)
-    a = tm.fit_ridge(z, y, w)
+    a = multiset_learners.fit_ridge(z, y, w)
     # the same alpha on rows 0-19 duplicated gives the same coefficients
     zz, yy = np.vstack([z, z[:20]]), np.concatenate([y, y[:20]])
     from sklearn.linear_model import Ridge
@@ -87,13 +97,14 @@ def test_each_learner_is_deterministic_and_served_by_the_app(learner):
     rng = np.random.default_rng(1)
     z = rng.normal(size=(80, 128))
     y = np.tanh(z[:, 0]) + 0.1 * rng.normal(size=80)
-    a, b = tm.LEARNERS[learner](z, y), tm.LEARNERS[learner](z, y)
+    a, b = multiset_learners.LEARNERS[learner](z, y), multiset_learners.LEARNERS[learner](z, y)
     np.testing.assert_array_equal(a.predict(z), b.predict(z))
-    cand = tm.Candidate("x", "descriptor", learner, "photo", list(attr.DESCRIPTOR_NAMES),
-                        None, {}, {}, {}, {}, a, np.zeros(128), np.ones(128))
+    cand = multiset_select.Candidate("x", "descriptor", learner, "photo",
+                                     list(attr.DESCRIPTOR_NAMES), None, {}, {}, {}, {}, a,
+                                     np.zeros(128), np.ones(128))
     spec = {"format": attr.FORMAT_MULTI, "id": "t", "features": {
         "names": list(attr.DESCRIPTOR_NAMES), "groups": {}, "mean": [0.0] * 128,
-        "scale": [1.0] * 128, "clip_z": 1e9}, "learner": tm.learner_spec(cand),
+        "scale": [1.0] * 128, "clip_z": 1e9}, "learner": multiset_card.learner_spec(cand),
         "validation": {"kfold": {"pearson_r": 0.5, "spearman_rho": 0.5, "mae": 0.5,
                                  "scheme": "x"}},
         "data": {"n_faces": 80, "name": "t", "rating_means_sorted": [1.0, 2.0]},
@@ -190,8 +201,8 @@ def test_london_only_model_selectable_by_env(monkeypatch, tmp_path):
 
 
 def test_card_is_rendered_from_the_model_file(spec):
-    card = (models_dir() / tm.CARD_FILE_MULTI).read_text(encoding="utf-8")
-    assert card == tm.render_card(spec)
+    card = (models_dir() / multiset.CARD_FILE_MULTI).read_text(encoding="utf-8")
+    assert card == multiset_card.render_card(spec)
     assert spec["id"] in card and "non-commercial" in card
     for c in spec["validation"]["candidates"]:
         assert f"| {c}" in card
@@ -218,7 +229,7 @@ def test_reported_targets(spec):
     """The figures the issue asks for, read from the model file."""
     v = spec["validation"]
     assert v["fairness"]["holm"]["m"] == 7
-    assert v["smiling"]["mean_abs_change"] <= tm.SMILING_LIMIT
+    assert v["smiling"]["mean_abs_change"] <= multiset_select.SMILING_LIMIT
     for panel in spec["uncertainty"]["panels"].values():
         assert 0.7 <= panel["coverage_cv"] <= 0.9
 
@@ -238,9 +249,9 @@ def test_selection_and_figures_hold_under_shuffle_jitter_and_processor_noise(tmp
     from aurum.paths import shared_dir
 
     sd = rs.collect_sets(shared_dir(), ["london", "mebeauty"], limit=240)
-    cands = tm.CANDIDATES[:2]
-    base_spec, _, base = tm.train(shared_dir(), ["london", "mebeauty"], sd=sd,
-                                  candidates=cands, seeds=(0,))
+    cands = multiset_select.CANDIDATES[:2]
+    base_spec, _, base = multiset.train(shared_dir(), ["london", "mebeauty"], sd=sd,
+                                        candidates=cands, seeds=(0,))
     sigma = 1.5e-4
     rng = np.random.default_rng(0)
     perm = rng.permutation(len(sd.photos))
@@ -262,13 +273,14 @@ def test_selection_and_figures_hold_under_shuffle_jitter_and_processor_noise(tmp
                      for s in noisy.scalars]
     # the perturbation is at least the measured cross-processor score change
     m = base[0].model
-    z0 = tm.zf(sd.desc, base[0].mean, base[0].scale)
-    z1 = tm.zf(noisy.desc, base[0].mean, base[0].scale)
-    moved = np.abs(m.predict(z1) - m.predict(z0)) * tm.display_points(tm.make_pool(sd))
+    z0 = features.zscore(sd.desc, base[0].mean, base[0].scale)
+    z1 = features.zscore(noisy.desc, base[0].mean, base[0].scale)
+    points = multiset_data.display_points(multiset_data.make_pool(sd))
+    moved = np.abs(m.predict(z1) - m.predict(z0)) * points
     assert np.percentile(moved, 95) >= 0.03
     for name, var in variants.items():
-        spec, _, cands_v = tm.train(shared_dir(), ["london", "mebeauty"], sd=var,
-                                    candidates=cands, seeds=(0,))
+        spec, _, cands_v = multiset.train(shared_dir(), ["london", "mebeauty"], sd=var,
+                                          candidates=cands, seeds=(0,))
         assert spec["validation"]["chosen_candidate"] == \
             base_spec["validation"]["chosen_candidate"], name
         for a, b in zip(base, cands_v, strict=True):

@@ -189,14 +189,14 @@ class Extractor:
         if self._engine is None:
             from aurum.analysers.descriptor import DescriptorModel
             from aurum.engine import Engine
-            from aurum.tools.train_attractiveness import _Recorder
+            from aurum.tools.training.data import Recorder
 
             # the descriptor runtime a request uses (OpenCV's kernels on dlib's weights;
             # equal to dlib's own within 1e-4, far below the processor-perturbation
             # scale the selection is tested against)
             self._engine = Engine(load_optional=False, pool_size=1)
             self._engine.descriptor = DescriptorModel()
-            self._rec = _Recorder()
+            self._rec = Recorder()
             self._engine.attractiveness = self._rec
 
     def measure(self, path: Path) -> Measured:

@@ -1,0 +1,111 @@
+"""`python -m aurum train-attractiveness`: fit the attractiveness model on rated faces.
+
+    python -m aurum train-attractiveness --data ../shared/london [--out models/]
+    python -m aurum train-attractiveness --sets london,mebeauty [--out models/]
+
+Why one command for both models: `scripts/build_models.sh` rebuilds every committed
+model the same way. Without `--sets` it fits the London-only model
+(`aurum.tools.training.london`); with it, the several-set default model
+(`aurum.tools.training.multiset`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aurum.analysers.attractiveness import MODEL_FILE
+from aurum.paths import models_dir, shared_dir
+from aurum.tools.training.data import collect
+from aurum.tools.training.london import CARD_FILE, SEEDS, train
+from aurum.tools.training.output import write_model
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m aurum train-attractiveness",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=shared_dir() / "london",
+                        help="the London set folder (default: shared/london)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the model and its card (default: models/)")
+    parser.add_argument("--repeats", type=int, default=len(SEEDS),
+                        help="10-fold CV repeats (seeds 0..N-1; default 5)")
+    parser.add_argument("--robustness-faces", type=int, default=20,
+                        help="faces for the perturbation check (0 to skip; default 20)")
+    parser.add_argument("--faces", type=Path, default=shared_dir() / "faces",
+                        help="unrated faces (MANIFEST.csv) to describe in the card "
+                             "(default: shared/faces)")
+    parser.add_argument("--no-faces", action="store_true",
+                        help="skip the unrated-faces table")
+    parser.add_argument("--sets", default=None,
+                        help="learn from several rated sets (aurum.tools.training.rated_sets), "
+                             "e.g. london,mebeauty: writes attractiveness_multiset.json and "
+                             "MODEL_CARD.md instead of the London-only model")
+    parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _run_sets(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -> int:
+    from aurum.tools.training import multiset, rated_sets
+
+    keys = [k.strip() for k in args.sets.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in rated_sets.SETS]
+    if unknown or not keys:
+        print(f"error: unknown rated set(s) {unknown}; declared: "
+              f"{', '.join(rated_sets.SETS)}", file=sys.stderr)
+        return 2
+    # the default --repeats is the London trainer's; the several-set one has fewer seeds
+    repeats = min(args.repeats, len(multiset.SEEDS)) if args.repeats == len(SEEDS) \
+        else args.repeats
+    try:
+        return multiset.run(shared_dir(), keys, out,
+                            None if args.no_faces else args.faces, repeats, say)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_london(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -> int:
+    t0 = time.perf_counter()
+    try:
+        say(f"analysing faces in {args.data} ...")
+        ds = collect(args.data)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if len(ds.faces) < 30:
+        print(f"error: only {len(ds.faces)} faces could be analysed", file=sys.stderr)
+        return 1
+    say(f"  {len(ds.faces)} faces in {ds.seconds:.1f} s; validating ...")
+    spec, card = train(ds, seeds=tuple(range(args.repeats)),
+                       robustness_faces=args.robustness_faces,
+                       faces=None if args.no_faces else args.faces, progress=say)
+    v = spec["validation"]
+    write_model(out, MODEL_FILE, CARD_FILE, spec, card,
+                {"pearson_r_10fold": v["kfold"]["pearson_r"],
+                 "spearman_rho_10fold": v["kfold"]["spearman_rho"],
+                 "mae_10fold": v["kfold"]["mae"], "pearson_r_loo": v["loo"]["pearson_r"]},
+                t0)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m aurum train-attractiveness` (see `aurum.tools.cli`)."""
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    out = (args.out or models_dir()).resolve()
+    say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    if args.repeats < 1:
+        print("error: --repeats must be at least 1", file=sys.stderr)
+        return 2
+    if args.sets:
+        return _run_sets(args, out, say)
+    return _run_london(args, out, say)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The rated London faces and the shared SFHQ faces, measured as a request measures them.
+
+Why through the engine: training must see exactly the features a request computes, so
+each photo goes through `aurum.engine.Engine` with a `Recorder` in the attractiveness
+slot. Descriptors (identity templates) stay in memory for the run only.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aurum.analysers.descriptor import Descriptor
+from aurum.measure.appearance import FeatureError, RawFeatures, raw_features
+
+
+@dataclass
+class Face:
+    face_id: str
+    rating: float
+    sex: str
+    eth: str
+    age: float | None
+    neutral: Path
+    smiling: Path | None
+
+
+@dataclass
+class Dataset:
+    faces: list[Face]
+    raw: list[RawFeatures]
+    smiling: list[RawFeatures | None]
+    # L2-normalised descriptors (identity templates): held in memory for the run only,
+    # never written anywhere; NaN rows where a photo had none
+    desc: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
+    desc_smiling: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
+    contexts: list[Any] = field(default_factory=list)  # a few, for timing
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.array([f.rating for f in self.faces])
+
+
+class Recorder:
+    """Plugs into `Engine` as its attractiveness model to receive each FaceContext,
+    so training measures faces exactly as a request does."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.raw: RawFeatures | None = None
+        self.desc: np.ndarray | None = None
+        self.error: str | None = None
+        self.ctx: Any = None
+        self.keep = False
+
+    def status(self) -> str:
+        return "recording"
+
+    def facts(self) -> dict[str, Any]:
+        return {}  # a recorder is not a model: it states no figures
+
+    def analyze(self, ctx: Any) -> dict[str, Any]:
+        self.ctx = ctx if self.keep else None
+        d = getattr(ctx, "descriptor", None)
+        self.desc = d.normalised() if d is not None else None
+        try:
+            self.raw = raw_features(ctx)
+        except FeatureError as exc:
+            self.error = str(exc)
+        return {"score": None, "status": "recorded"}
+
+
+def recording_engine() -> tuple[Any, Recorder]:
+    from aurum.analysers.descriptor import DescriptorModel
+    from aurum.engine import Engine
+
+    engine = Engine(load_optional=False, pool_size=1)
+    # dlib's own kernels, the reference runtime: rebuilt artefacts do not depend on
+    # which CPU kernels OpenCV picks (the runtimes agree within 1e-4 anyway)
+    engine.descriptor = DescriptorModel(backend="dlib")
+    rec = Recorder()
+    engine.attractiveness = rec
+    return engine, rec
+
+
+def measure(engine: Any, rec: Recorder, image: Any, keep: bool = False
+             ) -> tuple[RawFeatures | None, str | None]:
+    rec.raw, rec.desc, rec.error, rec.keep = None, None, None, keep
+    analysis = engine.analyze(image)
+    if not analysis.ok:
+        return None, analysis.error.message if analysis.error else "analysis failed"
+    if rec.raw is None:
+        return None, rec.error or "features unavailable"
+    return rec.raw, None
+
+
+def read_faces(data: Path) -> list[Face]:
+    scores = data / "london_faces_scores.csv"
+    if not scores.is_file():
+        raise FileNotFoundError(f"{scores} not found: --data must be the London set folder")
+    faces = []
+    with scores.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            smiling = data / "smiling_front" / row["smiling_image"] \
+                if row.get("smiling_image") else None
+            faces.append(Face(
+                face_id=row["face_id"], rating=float(row["rating_mean"]),
+                sex=row["face_sex"], eth=row["face_eth"],
+                age=float(row["face_age"]) if row.get("face_age") not in (None, "", "NA")
+                else None,
+                neutral=data / "neutral_front" / row["image"],
+                smiling=smiling if smiling is not None and smiling.is_file() else None))
+    # A canonical order (by id), so that shuffling the CSV's rows changes nothing:
+    # the folds, the inner folds and so the fitted model follow this order.
+    return sorted(faces, key=lambda f: f.face_id)
+
+
+def collect(data: Path, keep_contexts: int = 8) -> Dataset:
+    """Analyse every neutral and smiling photo once (the run's cache of analyses)."""
+    t0 = time.perf_counter()
+    engine, rec = recording_engine()
+    faces, raws, smiles, ctxs, failures = [], [], [], [], []
+    descs, descs_s = [], []
+    nan = np.full(128, np.nan)
+    for face in read_faces(data):
+        raw, err = measure(engine, rec, face.neutral, keep=len(ctxs) < keep_contexts)
+        if raw is None or rec.desc is None:
+            failures.append(f"{face.neutral.name}: {err or 'no face descriptor'}")
+            continue
+        if rec.ctx is not None:
+            ctxs.append(rec.ctx)
+        desc = rec.desc
+        smile, desc_s = None, nan
+        if face.smiling is not None:
+            smile, err = measure(engine, rec, face.smiling)
+            if smile is None or rec.desc is None:
+                failures.append(f"{face.smiling.name}: {err or 'no face descriptor'}")
+                smile = None
+            else:
+                desc_s = rec.desc
+        faces.append(face)
+        raws.append(raw)
+        smiles.append(smile)
+        descs.append(desc)
+        descs_s.append(desc_s)
+    return Dataset(faces=faces, raw=raws, smiling=smiles, contexts=ctxs, failures=failures,
+                   seconds=time.perf_counter() - t0, desc=np.array(descs),
+                   desc_smiling=np.array(descs_s))
+
+
+def as_descriptor(values: np.ndarray | None) -> Descriptor | None:
+    """Wrap a stored (normalised) descriptor for `analyze_raw`."""
+    if values is None or not np.all(np.isfinite(values)):
+        return None
+    return Descriptor(np.asarray(values, dtype=np.float64))
+
+
+@dataclass
+class SharedFaces:
+    """The shared synthetic SFHQ faces (no ratings), measured once per run."""
+
+    labels: list[str]
+    sexes: list[str]
+    raw: list[RawFeatures | None]
+    desc: list[np.ndarray | None]
+
+
+def collect_shared(faces: Path | None) -> SharedFaces | None:
+    manifest = faces / "MANIFEST.csv" if faces else None
+    if manifest is None or not manifest.is_file():
+        return None
+    engine, rec = recording_engine()
+    out = SharedFaces([], [], [], [])
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: r["file"])
+    for row in rows:
+        raw, _ = measure(engine, rec, faces / row["file"])
+        out.labels.append(row.get("query_label") or "unlabelled")
+        out.sexes.append(row.get("apparent_sex") or "unknown")
+        out.raw.append(raw)
+        out.desc.append(rec.desc if raw is not None else None)
+    return out

@@ -1,0 +1,311 @@
+"""The several-set model's file (`build_spec`) and its card (`render_card`).
+
+Why the card renders from the spec alone: the committed card can then be re-rendered
+from the committed JSON without retraining, and a test checks it byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from aurum.analysers.attractiveness import FORMAT_MULTI
+from aurum.analysers.descriptor import LICENCES, SHA256, alignment
+from aurum.tools.training.features import GROUPS, Z_CLIP
+from aurum.tools.training.multiset_cv import N_FOLDS, conformal
+from aurum.tools.training.multiset_data import DISPLAY_SET, REPRESENTATIONS, Pool, oof_mean
+from aurum.tools.training.multiset_learners import LEARNER_TEXT, WEIGHTING_TEXT
+from aurum.tools.training.multiset_select import (
+    RULE_HISTORY,
+    SELECTION_RULE,
+    SMILING_LIMIT,
+    Candidate,
+    rule_pick,
+)
+from aurum.tools.training.output import rounded, significant
+from aurum.tools.training.rated_sets import SAME_PERSON, SETS, SetData, group_sizes
+
+VERSION = 1
+
+
+def learner_spec(c: Candidate) -> dict[str, Any]:
+    m = c.model
+    out: dict[str, Any] = {"name": c.learner, "description": LEARNER_TEXT[c.learner],
+                           "kind": m.kind, "intercept": float(f"{m.intercept:.7g}"),
+                           "hyperparameters": rounded(m.params, 6)}
+    if m.kind == "linear":
+        out["coef"] = significant(m.coef)
+    elif m.kind == "rbf":
+        out.update(gamma=m.gamma, dual_coef=significant(m.dual), support=significant(m.support))
+    else:
+        out["layers"] = [[significant(w), significant(b)] for w, b in m.layers]
+    return out
+
+
+def candidate_row(c: Candidate) -> dict[str, Any]:
+    return {"representation": REPRESENTATIONS[c.rep], "learner": c.learner,
+            "weighting": WEIGHTING_TEXT[c.weighting],
+            "n_features": len(c.names), "figures": c.figures,
+            "hyperparameters": c.model.params,
+            "smiling": c.smiling, "fairness_p": c.fairness["holm"]["p"],
+            "fairness_p_holm": c.fairness["holm"]["p_holm"], "checks": c.checks,
+            "failed_checks": c.failed}
+
+
+def _terms(keys: list[str]) -> dict[str, Any]:
+    commercial = all(SETS[k].commercial for k in keys)
+    terms = ("trained on MEBeauty (research and non-commercial use) and the London set "
+             "(CC BY 4.0): research and non-commercial use only; a commercial deployment "
+             "picks the London-only model (AURUM_ATTRACTIVENESS_MODEL=london)"
+             if not commercial else "; ".join(SETS[k].terms for k in keys))
+    return {"text": terms, "commercial": commercial,
+            "sets": {k: SETS[k].terms for k in keys}}
+
+
+def _data_block(pool: Pool, sd: SetData, keys: list[str]) -> dict[str, Any]:
+    """What the model was fitted on: sets, photo rule, people, London's ratings."""
+    london = [p.rating for p in sd.photos if p.set_key == "london"]
+    return {
+        "name": " + ".join(f"{SETS[k].title} ({int((pool.sets == k).sum())} photos, "
+                           f"{SETS[k].scale_text} scale)" for k in keys),
+        "attribution": "; ".join(SETS[k].attribution for k in keys),
+        "n_faces": int(len(sd.photos)),
+        "n_train": int((~pool.val).sum()), "n_val": int(pool.val.sum()),
+        "sets": {k: {"n": int((pool.sets == k).sum()),
+                     "n_val": int(((pool.sets == k) & pool.val).sum()),
+                     "panel": SETS[k].panel, "scale": list(SETS[k].scale)}
+                 for k in keys},
+        "photo_rule": "EXIF-upright, longer side scaled to at most 2000 px, the engine's "
+                      "face choice (the largest detected face); photos with more than "
+                      f"one face: {int((sd.faces_found > 1).sum())}",
+        "people": {k: group_sizes(pool.groups[pool.sets == k]) for k in keys},
+        "grouping": "photos whose L2-normalised descriptors are closer than "
+                    f"{SAME_PERSON} are one "
+                    "person (single linkage); London: one person per face id",
+        "rating_means_sorted": sorted(london),
+        "failures": list(sd.failures),
+    }
+
+
+def _features_block(chosen: Candidate) -> dict[str, Any]:
+    group_of = {n: g for g, ns in GROUPS.items() for n in ns}
+    return {"names": chosen.names,
+            "groups": {n: group_of.get(n, "other") for n in chosen.names},
+            "mean": significant(chosen.mean), "scale": significant(chosen.scale),
+            "clip_z": Z_CLIP,
+            "representation": REPRESENTATIONS[chosen.rep],
+            "mirror_average": chosen.rep == "descriptor, photo + mirror",
+            "imputation": "a hidden appearance feature takes the training mean; "
+                          "the descriptor is never imputed"}
+
+
+def _validation_block(pool: Pool, chosen: Candidate, cands: list[Candidate],
+                      seeds: Sequence[int]) -> dict[str, Any]:
+    """London's grouped-CV figures as the headline, then every candidate and the rule."""
+    lon = chosen.figures["london_cv"]
+    mean_oof = oof_mean(chosen.cv.oof)
+    return {
+        "kfold": {"scheme": f"grouped {N_FOLDS}-fold CV over people, repeated "
+                            f"{len(seeds)} times (seeds {', '.join(map(str, seeds))}), "
+                            "London and MEBeauty train pooled: London's figures are "
+                            "its held-out people with every other set in training",
+                  "pearson_r": lon["pearson_r"], "pearson_r_sd": lon["pearson_r_sd"],
+                  "spearman_rho": lon["spearman_rho"], "mae": lon["mae_rating"]},
+        "loo": None,
+        "within_sex_pearson_r": lon["within_sex_pearson_r"],
+        "mebeauty_cv": chosen.figures.get("mebeauty_cv"),
+        "mebeauty_val": chosen.figures.get("mebeauty_val"),
+        "smiling": chosen.smiling,
+        "fairness": chosen.fairness,
+        "candidates": {c.name: candidate_row(c) for c in cands},
+        "chosen_candidate": chosen.name,
+        "rule_pick_without_record": rule_pick(cands).name,
+        "selection_rule": SELECTION_RULE,
+        "oof_london": [float(v) for v in pool.to_rating(mean_oof, "london")[
+            pool.sets == "london"]],
+    }
+
+
+CALIBRATION_MULTI = {
+    "kind": "linear_rating_scale",
+    "text": "the estimate on the London panel's 1-7 scale, as 0-100: "
+            "score = (rating - 1) / 6 * 100 (0 = every London rater "
+            "would answer 1, 100 = every one 7); the same estimate on "
+            "MEBeauty's 1-10 scale is in `panels`",
+    "score": "100 * (london_rating - 1) / 6, clipped to 0-100"}
+
+
+def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
+               seeds: Sequence[int], sd: SetData) -> dict[str, Any]:
+    """The model file: plain data the app loads, and every figure the card states."""
+    keys = sorted(set(pool.sets.tolist()))
+    spec: dict[str, Any] = {
+        "format": FORMAT_MULTI,
+        "id": f"{'-'.join(keys)}-{chosen.rep.replace(', ', '-').replace(' + ', '-')}"
+              f"-{chosen.learner.replace('_', '-')}"
+              f"{'-balanced' if chosen.weighting == 'sets' else ''}-v{VERSION}"
+              .replace(" ", "-"),
+        "created_by": "python -m aurum train-attractiveness --sets " + ",".join(keys),
+        "terms": _terms(keys),
+        "data": _data_block(pool, sd, keys),
+        "target": {"kind": "standardised_per_set", "display": DISPLAY_SET,
+                   "text": "each set's mean ratings standardised with its training photos' "
+                           "mean and SD; the estimate is mapped back to every panel's scale",
+                   "sets": {k: {**rounded(pool.norms[k], 6), "panel": SETS[k].panel}
+                            for k in keys}},
+        "features": _features_block(chosen),
+        "shape_space": None,
+        "learner": {**learner_spec(chosen), "weighting": WEIGHTING_TEXT[chosen.weighting]},
+        "calibration": dict(CALIBRATION_MULTI),
+        "descriptor": {"source": "aurum.analysers.descriptor: dlib face-recognition ResNet "
+                                 "v1, chip aligned on five face-mesh points, 150 px, "
+                                 "padding 0.25; "
+                                 "L2-normalised before standardisation",
+                       "alignment": alignment(), "weights_sha256": dict(SHA256),
+                       "licences": dict(LICENCES)},
+        "uncertainty": conformal(pool, chosen.cv.oof, chosen.cv.val_pred),
+        "validation": _validation_block(pool, chosen, cands, seeds),
+    }
+    return rounded(spec, 6)
+
+
+def _f(v: Any, d: int = 2) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) \
+        else f"{v:.{d}f}"
+
+
+def _intro_lines(spec: dict[str, Any]) -> list[str]:
+    d = spec["data"]
+    lines = [
+        f"# Model card: `{spec['id']}` (the default attractiveness model)",
+        "",
+        f"**Terms: {spec['terms']['text']}.**",
+        "",
+        f"Trained on: {d['name']}; {d['n_train']} photos in training, {d['n_val']} "
+        "MEBeauty val photos held out of training and of the choice. "
+        f"Attribution: {d['attribution']}.",
+        "",
+        "## What the score means",
+        "",
+        f"{spec['target']['text']}. {spec['calibration']['text']}. The JSON "
+        "(`attractiveness.panels`) gives the estimate on each panel's scale; the "
+        "`uncertainty.text` names the panel and scale.",
+        "",
+        "| panel | scale | training mean | SD |",
+        "| --- | --- | --- | --- |",
+    ]
+    for t in spec["target"]["sets"].values():
+        lines.append(f"| {t['panel']} | {t['scale'][0]:g}-{t['scale'][1]:g} | "
+                     f"{t['mean']:.3f} | {t['sd']:.3f} |")
+    return lines
+
+
+def _validity_lines(v: dict[str, Any]) -> list[str]:
+    lon, val, mcv = v["kfold"], v["mebeauty_val"] or {}, v["mebeauty_cv"] or {}
+    ws = v["within_sex_pearson_r"]
+    return [
+        "",
+        "## Validity",
+        "",
+        f"- London, {lon['scheme']}: Pearson r **{_f(lon['pearson_r'])}** (SD "
+        f"{_f(lon['pearson_r_sd'], 3)}), Spearman {_f(lon['spearman_rho'])}, MAE "
+        f"{_f(lon['mae'])} rating points; women {_f(ws['female'])}, men {_f(ws['male'])}.",
+        f"- MEBeauty train, same grouped CV: r **{_f(mcv.get('pearson_r'))}**; women "
+        f"{_f(mcv.get('within_sex_pearson_r', {}).get('female'))}, men "
+        f"{_f(mcv.get('within_sex_pearson_r', {}).get('male'))}.",
+        f"- MEBeauty val ({val.get('n')} photos, model fitted without any photo of their "
+        f"people): r **{_f(val.get('pearson_r'))}**, Spearman {_f(val.get('spearman_rho'))}, "
+        f"MAE {_f(val.get('mae_rating'))} on the 1-10 scale; women "
+        f"{_f(val.get('within_sex_pearson_r', {}).get('female'))}, men "
+        f"{_f(val.get('within_sex_pearson_r', {}).get('male'))}.",
+    ]
+
+
+def _trio(x: dict[str, Any]) -> str:
+    w = x.get("within_sex_pearson_r", {})
+    return f"{_f(x.get('pearson_r'))} ({_f(w.get('female'))} / {_f(w.get('male'))})"
+
+
+def _candidate_lines(v: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Candidates (every one, with the rule fixed before the run)",
+        "",
+        f"Rule: {v['selection_rule']}.",
+        "",
+        f"{RULE_HISTORY}.",
+        "",
+        "| candidate | criterion (SD) | London r (women / men) | MEBeauty CV r (women / "
+        "men) | MEBeauty val r (women / men) | smiling | fairness min Holm p | eligible |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in v["candidates"].items():
+        f = c["figures"]
+        lc, mc, mv = f["london_cv"], f.get("mebeauty_cv", {}), f.get("mebeauty_val", {})
+        ph = min(c["fairness_p_holm"].values()) if c["fairness_p_holm"] else None
+        mark = " **chosen**" if name == v["chosen_candidate"] else ""
+        lines.append(f"| {name}{mark} | {_f(f['criterion'], 3)} ({_f(f['criterion_sd'], 3)})"
+                     f" | {_trio(lc)} | {_trio(mc)} | {_trio(mv)} | "
+                     f"{_f(c['smiling']['mean_abs_change'])} | {_f(ph, 3)} | "
+                     f"{'yes' if c['failed_checks'] == 0 else 'no'} |")
+    return lines
+
+
+def _interval_lines(u: dict[str, Any]) -> list[str]:
+    lines = ["", "## Interval (calibrated per panel)", "", f"{u['method']}.", "",
+             "| panel | +- (rating) | CV coverage (women / men) | MEBeauty val coverage "
+             "(women / men) |", "| --- | --- | --- | --- |"]
+    for k, p in u["panels"].items():
+        cs = p["coverage_cv_by_sex"]
+        vs = p.get("coverage_val_by_sex") or {}
+        cv_txt = (f"{_f(p.get('coverage_val'))} ({_f(vs.get('female'))} / "
+                  f"{_f(vs.get('male'))})") if "coverage_val" in p else "n/a"
+        lines.append(f"| {k} | {_f(p['half_width_rating'])} | {_f(p['coverage_cv'])} "
+                     f"({_f(cs['female'])} / {_f(cs['male'])}) | {cv_txt} |")
+    return lines
+
+
+def _fairness_lines(fam: dict[str, Any]) -> list[str]:
+    lines = ["", "## Fairness, within sex, judged as a family (Holm, alpha "
+             f"{fam['holm']['alpha']})", "",
+             "Spread (max - min) of group means in 0-100 points against shuffling the "
+             "labels within sex (5,000 shuffles); p = share of shuffles with a spread as "
+             "large.", "",
+             "| test | groups | spread | chance 95 % | p | Holm p |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for k, t in fam["tests"].items():
+        lines.append(f"| {k} | {len(t.get('groups') or {})} | {_f(t.get('spread'))} | "
+                     f"{_f(t.get('chance_95'))} | {_f(t.get('p'), 4)} | "
+                     f"{_f(fam['holm']['p_holm'].get(k), 4)} |")
+    lines += ["", f"Family: {'passes' if fam['holm']['passed'] else 'fails'} "
+              f"({len(fam['holm']['rejected'])} of {fam['holm']['m']} rejected)."]
+    return lines
+
+
+def _closing_lines(v: dict[str, Any], d: dict[str, Any]) -> list[str]:
+    return ["", "## Stability", "",
+            f"- Smiling: London people's smiling photo moves the score by "
+            f"{_f(v['smiling']['mean_abs_change'])} points on average (limit "
+            f"{SMILING_LIMIT}; r neutral vs smiling "
+            f"{_f(v['smiling']['pearson_r_neutral_vs_smiling'])}).",
+            "", "## Data handling", "",
+            f"- Photo rule: {d['photo_rule']}.",
+            f"- People: {d['grouping']}; {json.dumps(d['people'])}.",
+            f"- Photos that gave no face descriptor: {len(d['failures'])}.",
+            "- No photo, crop or descriptor is committed; features are cached outside "
+            "the repository (`AURUM_FEATURE_CACHE`).",
+            "", "## The London-only model", "",
+            "`attractiveness_v1.json` (card: `MODEL_CARD_london.md`) is trained on the "
+            "London set only (CC BY 4.0 data). Pick it with "
+            "`AURUM_ATTRACTIVENESS_MODEL=london` for a commercial deployment.", ""]
+
+
+def render_card(spec: dict[str, Any]) -> str:
+    """The model card, from the model file alone (re-rendered byte for byte in tests)."""
+    v = spec["validation"]
+    lines = [*_intro_lines(spec), *_validity_lines(v), *_candidate_lines(v),
+             *_interval_lines(spec["uncertainty"]), *_fairness_lines(v["fairness"]),
+             *_closing_lines(v, spec["data"])]
+    return "\n".join(lines)
