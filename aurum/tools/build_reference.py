@@ -1,7 +1,7 @@
 """`python -m aurum build-reference`: measure the reference faces once and store numbers.
 
 Runs `Engine.analyze` on every image (the same code path a user's photo takes) in
-`aurum.tools.batch`'s worker processes, so a population of tens of thousands of photos uses
+the worker processes of `aurum.tools.workers`, so a population of tens of thousands of photos uses
 every core and keeps only numbers in memory; then fits the shape embedding, picks
 the number of vibe clusters by silhouette and bootstrap stability, names each
 cluster from its measurable deviations, fits the 2-D UMAP layout and checks how
@@ -102,17 +102,18 @@ def analyse_all(items: list[tuple[str, Path]], engine_models: Path, *,
     face), never an image. The landmarks are kept as MediaPipe's pipeline returned
     them: everything the fit derives from them (`from_landmarks`) can then be re-run on
     perturbed landmarks, as another processor's kernels would round them."""
-    from aurum.tools import batch
+    from aurum.tools import workers
+    from aurum.tools.batch import Progress
 
     index = {str(path): face_id for face_id, path in items}
-    spec = batch.JobSpec(kind="analyse", models=str(engine_models))
-    n_jobs = batch.cpu_count() if jobs is None else jobs
-    spec.threads = max(1, batch.cpu_count() // max(n_jobs, 1))
+    spec = workers.JobSpec(kind="analyse", models=str(engine_models))
+    n_jobs = workers.cpu_count() if jobs is None else jobs
+    spec.threads = max(1, workers.cpu_count() // max(n_jobs, 1))
     paths = [str(path) for _, path in items]
-    results = batch.run_local(paths, spec, n_jobs) if n_jobs > 0 else \
-        batch.run_inline(paths, spec)
+    results = workers.run_local(paths, spec, n_jobs) if n_jobs > 0 else \
+        workers.run_inline(paths, spec)
     show = not quiet and sys.stderr.isatty()
-    progress = batch.Progress(len(paths), show)
+    progress = Progress(len(paths), show)
     got: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     attr_status = "unavailable: no face analysed"
