@@ -26,7 +26,7 @@ from aurum.errors import AurumError
 DELEGATED = {
     "train-attractiveness": ("aurum.tools.train_attractiveness",
                              "fit the attractiveness model on rated faces"),
-    "build-reference": ("aurum.tools.build_reference",
+    "build-reference": ("aurum.tools.reference.build",
                         "build the reference population (percentiles, vibes, map)"),
     "bench": ("aurum.tools.bench", "run the benchmarks and print one table"),
 }
