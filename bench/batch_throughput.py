@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from aurum.paths import shared_dir  # noqa: E402
-from aurum.tools.batch import cpu_count, walk_images  # noqa: E402
+from aurum.tools.batch import walk_images  # noqa: E402
+from aurum.tools.workers import cpu_count  # noqa: E402
 
 SMALL = 8
 

@@ -52,7 +52,7 @@ def perturb_landmarks(landmarks: np.ndarray, seed: int, key: str = "",
 
 
 def perturb_data(data: dict, seed: int, scale: float = NOISE) -> dict:
-    """The build's analysed numbers (`build_reference.analyse_all`) with every face's
+    """The build's analysed numbers (`reference.faces.analyse_all`) with every face's
     landmarks perturbed and its attractiveness score moved by up to 0.08 points."""
     out = dict(data)
     out["landmarks"] = np.array([perturb_landmarks(lm, seed, face_id, scale)

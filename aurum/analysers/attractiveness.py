@@ -86,6 +86,19 @@ class LearnedAttractiveness:
         self.spec = spec
         self.source = source
         self.name: str = str(spec["id"])
+        self._read_features(spec)
+        self._read_learner(spec["learner"])
+        if self.mean.shape != (len(self.names),) or self.scale.shape != (len(self.names),):
+            raise ValueError("standardisation does not match the feature list")
+        self._read_validity(spec)
+        self._read_uncertainty(spec)
+        self.calibration = str(spec["calibration"]["text"])
+        self._ratings = sorted(float(v) for v in spec["data"]["rating_means_sorted"])
+
+    # -- reading the file: each step refuses a file this code would misread -----------
+    def _read_features(self, spec: dict[str, Any]) -> None:
+        """Which features, in which order, from where (shape space, scalars, descriptor),
+        and their standardisation."""
         feats = spec["features"]
         self.names: list[str] = list(feats["names"])
         self.groups: dict[str, str] = dict(feats["groups"])
@@ -100,9 +113,19 @@ class LearnedAttractiveness:
         if self._desc_idx and [self.names[i] for i in self._desc_idx] != DESCRIPTOR_NAMES:
             raise ValueError("the descriptor features must be descriptor_000..127 in order")
         self.uses_descriptor = bool(self._desc_idx)
-        if feats.get("mirror_average"):
-            # trained on the descriptor averaged with the mirror image's: serving it from
-            # one descriptor would quietly score something else
+        self._check_descriptor(spec)
+        self.scalar_names = [n for n in self.names if n not in set(self.shape_names)
+                             and not n.startswith(DESCRIPTOR_PREFIX)]
+        self.uses_raw = bool(self.scalar_names) or any(n in self.names
+                                                       for n in self.shape_names)
+        self._shape_idx = [self.names.index(n) for n in self.shape_names if n in self.names]
+        self._shape_pick = [i for i, n in enumerate(self.shape_names) if n in self.names]
+        self._scalar_idx = [self.names.index(n) for n in self.scalar_names]
+
+    def _check_descriptor(self, spec: dict[str, Any]) -> None:
+        """Refuse a model trained on a descriptor this code does not compute: it would
+        load and quietly score something else."""
+        if spec["features"].get("mirror_average"):  # averaged with the mirror image's
             raise ValueError("this model needs the mirror-averaged descriptor, which this "
                              "app does not compute")
         if self.uses_descriptor:
@@ -113,14 +136,9 @@ class LearnedAttractiveness:
                 raise ValueError("the model was trained on face chips aligned differently "
                                  "from this code's (descriptor alignment); rebuild it with "
                                  "`bash scripts/build_models.sh`")
-        self.scalar_names = [n for n in self.names if n not in set(self.shape_names)
-                             and not n.startswith(DESCRIPTOR_PREFIX)]
-        self.uses_raw = bool(self.scalar_names) or any(n in self.names
-                                                       for n in self.shape_names)
-        self._shape_idx = [self.names.index(n) for n in self.shape_names if n in self.names]
-        self._shape_pick = [i for i, n in enumerate(self.shape_names) if n in self.names]
-        self._scalar_idx = [self.names.index(n) for n in self.scalar_names]
-        learner = spec["learner"]
+
+    def _read_learner(self, learner: dict[str, Any]) -> None:
+        """The learner's parameters, checked against the feature list."""
         self.kind: str = learner["kind"]
         self.intercept = float(learner["intercept"])
         if self.kind == "linear":
@@ -140,8 +158,10 @@ class LearnedAttractiveness:
                 raise ValueError("kernel support does not match the feature list")
         else:
             raise ValueError(f"unknown learner kind {self.kind!r}")
-        if self.mean.shape != (len(self.names),) or self.scale.shape != (len(self.names),):
-            raise ValueError("standardisation does not match the feature list")
+
+    def _read_validity(self, spec: dict[str, Any]) -> None:
+        """The cross-validated figures every result carries, the panels' target scales
+        and the data's terms of use."""
         val = spec["validation"]
         # Several rated sets: the learner predicts a standardised rating; `target` maps
         # it to each panel's scale, and the display panel's scale gives the 0-100.
@@ -163,6 +183,10 @@ class LearnedAttractiveness:
             self.validity["within_sex_pearson_r"] = dict(sex_r)
         if val.get("mebeauty_val"):
             self.validity["mebeauty_val"] = dict(val["mebeauty_val"])
+
+    def _read_uncertainty(self, spec: dict[str, Any]) -> None:
+        """The interval half-width (from cross-validated residuals) on the display
+        panel's scale, and how often such an interval held."""
         unc = spec.get("uncertainty") or {}
         if self.target is not None:
             self.panel_widths = {k: float(v["half_width_rating"])
@@ -172,8 +196,6 @@ class LearnedAttractiveness:
         self.half_width = float(unc["half_width_rating"]) if unc else None
         self.coverage = float(unc.get("coverage", 0.8)) if unc else None
         self.uncertainty_method = str(unc.get("method", "")) if unc else ""
-        self.calibration = str(spec["calibration"]["text"])
-        self._ratings = sorted(float(v) for v in spec["data"]["rating_means_sorted"])
 
     # -- features -----------------------------------------------------------------
     def vector(self, raw: RawFeatures | None, descriptor: Any = None

@@ -23,6 +23,16 @@ import cv2
 import numpy as np
 
 from aurum.errors import AurumError
+from aurum.measure.framing import (
+    CANON_SIDE,
+    box_iou,
+    box_of,
+    canonical_warps,
+    count_distinct,
+    downscale,
+    match_confidence,
+    square_crop,
+)
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -192,7 +202,7 @@ class FaceFinder:
         """
         h, w = rgb.shape[:2]
         with self._graphs() as g:
-            small, scale = _downscale(rgb, DETECT_MAX_SIDE)
+            small, scale = downscale(rgb, DETECT_MAX_SIDE)
             dets = _detections(g.short, small, scale)
             detector = "short_range"
             # For counting: the short-range model letterboxes the photo to 128 px, so in
@@ -218,15 +228,15 @@ class FaceFinder:
                 # the whole photo, as MediaPipe does on its own.
                 meshes = _meshes(g.mesh, rgb)
                 if meshes:
-                    lm = max(meshes, key=lambda a: _box_of(a)[2] * _box_of(a)[3])
-                    conf = _match_confidence(_box_of(lm), dets)
+                    lm = max(meshes, key=lambda a: box_of(a)[2] * box_of(a)[3])
+                    conf = match_confidence(box_of(lm), dets)
                     detector = "mesh"
                     dets = dets or []
-                    faces = max(len(meshes), _count_distinct(dets + far))
+                    faces = max(len(meshes), count_distinct(dets + far))
                 else:
                     faces = 0
             else:
-                faces = _count_distinct(dets + far)
+                faces = count_distinct(dets + far)
         if lm is None:
             if dets:
                 raise AurumError("face_too_small", "A face was detected but is too small, cut off "
@@ -234,7 +244,7 @@ class FaceFinder:
                                  "the camera.")
             raise AurumError("no_face", "No face was found. Use a clear, well-lit photo of one "
                              "adult face looking at the camera.")
-        box = _box_of(lm)
+        box = box_of(lm)
         x0, y0 = max(0.0, box[0]), max(0.0, box[1])
         box = (x0, y0, min(box[0] + box[2], w) - x0, min(box[1] + box[3], h) - y0)
         return DetectedFace(landmarks=lm, bbox=box, confidence=conf, faces_found=max(1, faces),
@@ -245,7 +255,7 @@ class FaceFinder:
         """Mesh of the face in `box`: mean of the crop's mesh and its mirror's mesh."""
         from aurum.measure.geometry import mirror_pairs
 
-        crop, x0, y0, f = _square_crop(rgb, box)
+        crop, x0, y0, f = square_crop(rgb, box)
         cx = crop.shape[1] / 2.0
         plain = _central_mesh(g.mesh, crop)
         # cv2.flip: numpy's reverse-and-copy of the 640 px crop cost 3 ms.
@@ -264,49 +274,13 @@ class FaceFinder:
         return np.mean(first + views, axis=0)
 
 
-# Canonical views. A face meets the mesh model at a place and scale set by the
-# photo's framing and by the detector's box, both of which move when a photo is
-# re-saved, resized or cropped; the model's answer moves with them (about 0.5 % of
-# the pupil distance per landmark, 1-3 geometric points). So after the first mesh,
-# the face is resampled (area-averaged, so resolution drops out) to level pupils
-# CANON_IPD px apart at a fixed place in a CANON_SIDE crop, and meshed at a few
-# fixed offsets and scales, each plain and mirrored. The offsets are symmetric
-# left/right, so a photo and its mirror image give the same set of views. Nothing is
-# random: the same pixels give the same landmarks.
-CANON_IPD = 64.0
-CANON_SIDE = 288
-CANON_EYE_Y = 0.42  # pupil line, as a share of the crop side from the top
-# (pupil distance in px, x offset, y offset as shares of the side); each is meshed
-# plain and mirrored.
-CANON_VIEWS: tuple[tuple[float, float, float], ...] = (
-    (64.0, 0.0, 0.0), (60.0, -0.02, 0.01), (60.0, 0.02, 0.01))
-
-
 def _canonical_views(g: _Graphs, rgb: np.ndarray, lm: np.ndarray) -> list[np.ndarray]:
-    """Meshes of the canonical views, in photo pixels (see CANON_VIEWS)."""
-    from aurum.measure.geometry import IRIS_L, IRIS_R, mirror_pairs
+    """Meshes of the canonical views (`framing.canonical_warps`), plain and mirrored,
+    in photo pixels."""
+    from aurum.measure.geometry import mirror_pairs
 
-    left, right = lm[IRIS_L, :2], lm[IRIS_R, :2]
-    ipd = float(np.hypot(*(right - left)))
-    if not CANON_VIEWS or not np.isfinite(ipd) or ipd < 4.0:
-        return []
-    roll = float(np.arctan2(*(right - left)[::-1]))
-    src, pre = _canonical_source(rgb, (left + right) / 2.0, ipd, roll)
-    centre = pre[:, :2] @ ((left + right) / 2.0) + pre[:, 2]
-    d = pre[:, :2] @ (right - left)
-    angle = float(np.degrees(np.arctan2(d[1], d[0])))
-    ipd_src = float(np.hypot(*d))
     out = []
-    for view_ipd, dx, dy in CANON_VIEWS:
-        m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle,
-                                    view_ipd / ipd_src)
-        m[0, 2] += CANON_SIDE * (0.5 + dx) - centre[0]
-        m[1, 2] += CANON_SIDE * (CANON_EYE_Y + dy) - centre[1]
-        crop = cv2.warpAffine(src, m, (CANON_SIDE, CANON_SIDE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
-        full = np.vstack([m, [0.0, 0.0, 1.0]]) @ np.vstack([pre, [0.0, 0.0, 1.0]])
-        inv = np.linalg.inv(full)[:2]
-        scale = view_ipd / ipd
+    for crop, inv, scale in canonical_warps(rgb, lm):
         for mirrored in (False, True):
             found = _central_mesh(g.mesh, cv2.flip(crop, 1) if mirrored else crop)
             if found is None:
@@ -321,93 +295,12 @@ def _canonical_views(g: _Graphs, rgb: np.ndarray, lm: np.ndarray) -> list[np.nda
     return out
 
 
-def _canonical_source(rgb: np.ndarray, centre: np.ndarray, ipd: float, roll: float
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """The region the views need, area-downscaled once to about CANON_IPD (a warp
-    alone would alias a large photo); returns it and the 2x3 map photo -> region."""
-    h, w = rgb.shape[:2]
-    s = CANON_IPD / ipd
-    # Half-width of the views' union around the pupils, in photo pixels: the turned
-    # square, plus how far the views' centres sit from the pupils, plus a margin.
-    widest = CANON_SIDE * ipd / min(v[0] for v in CANON_VIEWS)
-    reach = 0.5 * (abs(np.cos(roll)) + abs(np.sin(roll))) + (0.5 - CANON_EYE_Y) + 0.05
-    half = int(np.ceil(widest * reach)) + 2
-    x0, y0 = int(round(centre[0])) - half, int(round(centre[1])) - half
-    cx0, cy0 = max(0, x0), max(0, y0)
-    cx1, cy1 = min(w, x0 + 2 * half), min(h, y0 + 2 * half)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return rgb, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    region = rgb[cy0:cy1, cx0:cx1]
-    fx = fy = 1.0
-    if s < 1.0:
-        # Halve with pyrDown (cheap) while far above the target, then area-average.
-        while s / fx < 0.5 and min(region.shape[:2]) >= 8:
-            region = cv2.pyrDown(region)
-            fx, fy = region.shape[1] / (cx1 - cx0), region.shape[0] / (cy1 - cy0)
-        # INTER_AREA here, not a bilinear warp at this scale: with a bilinear
-        # downscale the retest's geometric p95 was 0.89 instead of 0.70.
-        tw, th = max(1, round((cx1 - cx0) * s)), max(1, round((cy1 - cy0) * s))
-        region = cv2.resize(region, (tw, th), interpolation=cv2.INTER_AREA)
-        fx, fy = tw / (cx1 - cx0), th / (cy1 - cy0)
-    pre = np.array([[fx, 0.0, -cx0 * fx], [0.0, fy, -cy0 * fy]])
-    return np.ascontiguousarray(region), pre
-
-
-CROP_SIDE = 2.0  # crop side / detector box side: room for forehead, chin and ears
-CROP_MAX_PX = 640
-CROP_MIN_PX = 384
-
-
-def _square_crop(rgb: np.ndarray, box: tuple[float, float, float, float]
-                 ) -> tuple[np.ndarray, float, float, float]:
-    """A square, face-centred crop (edges replicated where it leaves the photo),
-    resized to 384-640 px; returns it with its offset and scale factor."""
-    h, w = rgb.shape[:2]
-    x, y, bw, bh = box
-    side = int(round(max(bw, bh) * CROP_SIDE))
-    side = max(side, 16)
-    x0 = int(round(x + bw / 2 - side / 2))
-    y0 = int(round(y + bh / 2 - side / 2))
-    # Slice the part inside the photo, then replicate its edges only around that
-    # window (padding the whole photo first cost 360 MB on a 38 MP upload).
-    cx0, cy0 = max(0, x0), max(0, y0)
-    cx1, cy1 = min(w, x0 + side), min(h, y0 + side)
-    crop = rgb[cy0:cy1, cx0:cx1]
-    left, top = cx0 - x0, cy0 - y0
-    right, bottom = x0 + side - cx1, y0 + side - cy1
-    if left or top or right or bottom:
-        crop = cv2.copyMakeBorder(crop, top, bottom, left, right, cv2.BORDER_REPLICATE)
-    f = 1.0
-    if side > CROP_MAX_PX:
-        f = CROP_MAX_PX / side
-    elif side < CROP_MIN_PX:
-        f = CROP_MIN_PX / side
-    if f != 1.0:
-        n = max(1, int(round(side * f)))
-        f = n / side
-        crop = cv2.resize(crop, (n, n), interpolation=cv2.INTER_LINEAR if f < 1 else
-                          cv2.INTER_CUBIC)  # AREA cost 12-16 ms here, LINEAR 1 ms
-    return np.ascontiguousarray(crop), float(x0), float(y0), f
-
-
 def _central_mesh(mesh, crop: np.ndarray) -> np.ndarray | None:
     found = _meshes(mesh, crop)
     if not found:
         return None
     c = crop.shape[1] / 2.0
     return min(found, key=lambda a: float(np.hypot(a[:, 0].mean() - c, a[:, 1].mean() - c)))
-
-
-def _count_distinct(dets: list[tuple[tuple[float, float, float, float], float]]) -> int:
-    """Faces, not detections: the two detectors (and the short-range one on its own,
-    at two scales) report one face more than once; a box whose centre lies inside a
-    larger box already counted is the same face."""
-    kept: list[tuple[float, float, float, float]] = []
-    for box, _ in sorted(dets, key=lambda d: d[0][2] * d[0][3], reverse=True):
-        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-        if not any(k[0] <= cx <= k[0] + k[2] and k[1] <= cy <= k[1] + k[3] for k in kept):
-            kept.append(box)
-    return len(kept)
 
 
 def _tiled_detections(det, rgb: np.ndarray, tile: int
@@ -423,21 +316,9 @@ def _tiled_detections(det, rgb: np.ndarray, tile: int
                 out.append(((bx + x, by + y, bw, bh), score))
     kept: list[tuple[tuple[float, float, float, float], float]] = []
     for d in sorted(out, key=lambda d: -d[1]):  # one box per face across tile overlaps
-        if all(_iou(d[0], k[0]) < 0.3 for k in kept):
+        if all(box_iou(d[0], k[0]) < 0.3 for k in kept):
             kept.append(d)
     return kept
-
-
-def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    h, w = rgb.shape[:2]
-    s = max(h, w)
-    if s <= max_side:
-        return rgb, 1.0
-    f = max_side / s
-    # INTER_LINEAR, not INTER_AREA: AREA at a non-integer factor took 12-20 ms on a
-    # 1350 px photo against 1 ms, and the detector resizes to 128/192 px itself.
-    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
-                      interpolation=cv2.INTER_LINEAR), f
 
 
 def _detections(det, rgb: np.ndarray, scale: float
@@ -492,29 +373,3 @@ def landmark_array(face: Any, w: int, h: int) -> np.ndarray:
             xyz = np.ascontiguousarray(rec[:, _LM_FLOAT_COLS]).view("<f4").astype(np.float64)
             return xyz * np.array([float(w), float(h), float(w)])
     return np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], dtype=np.float64)
-
-
-def _box_of(lm: np.ndarray) -> tuple[float, float, float, float]:
-    x0, y0 = lm[:, 0].min(), lm[:, 1].min()
-    x1, y1 = lm[:, 0].max(), lm[:, 1].max()
-    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
-
-
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _match_confidence(box: tuple[float, float, float, float],
-                      dets: list[tuple[tuple[float, float, float, float], float]]
-                      ) -> float | None:
-    best, conf = 0.0, None
-    for dbox, score in dets:
-        iou = _iou(box, dbox)
-        if iou > best:
-            best, conf = iou, score
-    return conf if best > 0.2 else None

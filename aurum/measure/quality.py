@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from aurum.config import QUALITY_METRICS, Thresholds  # noqa: F401  (re-exported: build_reference)
+from aurum.config import QUALITY_METRICS, Thresholds  # noqa: F401  (re-exported: reference.build)
 from aurum.measure import quality_metrics as qm
 from aurum.measure.pose import Pose
 

@@ -26,7 +26,7 @@ from aurum.errors import AurumError
 DELEGATED = {
     "train-attractiveness": ("aurum.tools.training.command",
                              "fit the attractiveness model on rated faces"),
-    "build-reference": ("aurum.tools.build_reference",
+    "build-reference": ("aurum.tools.reference.build",
                         "build the reference population (percentiles, vibes, map)"),
     "bench": ("aurum.tools.bench", "run the benchmarks and print one table"),
 }
@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   or args.address is not None or any(Path(p).is_dir() for p in args.images))
     if batch_mode:
         from aurum.tools import batch
+        from aurum.tools.workers import JobSpec
 
         if args.engine == "ray":
             from aurum.tools.ray_runner import ray_missing
@@ -95,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if missing:
                 print(f"error: {missing}", file=sys.stderr)
                 return 2
-        spec = batch.JobSpec(kind="score", config_json=cfg.to_json(),
-                             reference=str(args.reference) if args.reference else None)
+        spec = JobSpec(kind="score", config_json=cfg.to_json(),
+                       reference=str(args.reference) if args.reference else None)
         return batch.score_paths(args.images, spec=spec, jobs=args.jobs, out=args.out,
                                  engine=args.engine, address=args.address,
                                  quiet=args.quiet)

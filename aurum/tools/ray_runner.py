@@ -2,7 +2,7 @@
 
 Ray is optional (the app never imports it; the test command installs it). An actor
 pool of engines mirrors the local pool: each actor loads the models once and scores
-the photos it is given with the same `batch.process_one`, so a line from Ray equals
+the photos it is given with the same `workers.process_one`, so a line from Ray equals
 the local pool's. With a cluster address the driver reads each file and sends its
 bytes, so the nodes need not mount the driver's folders (a local Ray's actors read
 the files, like local workers); at most two photos per actor are in flight, so the
@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from aurum.tools import batch
+from aurum.tools import workers
 
 
 def ray_missing() -> str | None:
@@ -31,15 +31,15 @@ def ray_missing() -> str | None:
 class ScoringActor:
     """One engine per actor, built once (as in a local worker process)."""
 
-    def __init__(self, spec: batch.JobSpec) -> None:
-        batch.limit_threads(spec.threads)
-        self.worker = batch.make_worker(spec)
+    def __init__(self, spec: workers.JobSpec) -> None:
+        workers.limit_threads(spec.threads)
+        self.worker = workers.make_worker(spec)
 
     def score(self, path: str, data: bytes | None) -> dict[str, Any]:
         try:
-            return batch.process_one(self.worker, path, data)
+            return workers.process_one(self.worker, path, data)
         except Exception as exc:
-            return batch.crashed(path, f"{type(exc).__name__} in the Ray actor")
+            return workers.crashed(path, f"{type(exc).__name__} in the Ray actor")
 
 
 def _read(path: str) -> bytes | None:
@@ -49,7 +49,7 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
+def run(paths: Sequence[str], spec: workers.JobSpec, jobs: int | None,
         address: str | None) -> Iterator[dict[str, Any]]:
     """Results as they complete. `jobs` actors (default: the cluster's CPUs, one CPU
     each); local Ray when `address` is None."""
@@ -58,7 +58,7 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"address": address} if address else {
-            "num_cpus": batch.cpu_count(), "include_dashboard": False}
+            "num_cpus": workers.cpu_count(), "include_dashboard": False}
         # A local Ray's workers import aurum from this checkout; a cluster's nodes
         # need the same Aurum, models and Python packages installed (untested here:
         # this machine has no cluster).
@@ -68,7 +68,7 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         # One CPU an actor: more actors than CPUs would wait for a CPU forever.
         n = min(jobs, cpus) if jobs and jobs > 0 else cpus
-        spec.threads = 1 if address else max(1, batch.cpu_count() // n)
+        spec.threads = 1 if address else max(1, workers.cpu_count() // n)
         remote = ray.remote(num_cpus=1)(ScoringActor)
         actors = [remote.remote(spec) for _ in range(n)]
         # A local Ray's actors read the files themselves, as local workers do; a
@@ -89,7 +89,7 @@ def run(paths: Sequence[str], spec: batch.JobSpec, jobs: int | None,
                 try:
                     yield ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    yield batch.crashed(p, f"Ray: {type(exc).__name__}")
+                    yield workers.crashed(p, f"Ray: {type(exc).__name__}")
     finally:
         if started:
             ray.shutdown()

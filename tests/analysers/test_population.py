@@ -15,16 +15,12 @@ from aurum.config import Config
 from aurum.engine import blend
 from aurum.measure.geometry import component_scores
 from aurum.paths import models_dir
-from aurum.tools.build_reference import (
-    analyse_all,
-    collect,
-    fit_population,
-    heldout_placement,
-    load_earlier,
-    pick_k,
-    settle_k,
-)
-from aurum.tools.build_reference import main as build_main
+from aurum.tools.reference.build import main as build_main
+from aurum.tools.reference.clusters import pick_k, settle_k
+from aurum.tools.reference.earlier import load_earlier
+from aurum.tools.reference.faces import analyse_all, collect
+from aurum.tools.reference.fit import fit_population
+from aurum.tools.reference.layout import heldout_placement
 from tests.conftest import FACES, FIXTURE_FACE, LONDON, SHARED
 from tests.processor_noise import perturb_data, perturb_landmarks
 
@@ -251,7 +247,7 @@ def test_build_reference_is_deterministic(tmp_path, shared):
 @pytest.fixture(scope="module")
 def analysed(shared, pop):
     """The committed reference's photos analysed once on this machine (landmarks,
-    quality and attractiveness: `build_reference.analyse_all`), shared by the rebuild
+    quality and attractiveness: `reference.faces.analyse_all`), shared by the rebuild
     and processor-noise tests."""
     meta = json.loads((models_dir() / population.JSON_NAME).read_text())
     folders = [shared / src for src in sorted(meta["sources"])]

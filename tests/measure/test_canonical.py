@@ -10,7 +10,8 @@ import pytest
 
 from aurum.measure import canonical, shape
 from aurum.paths import models_dir
-from aurum.tools.build_reference import cluster, fit_layout
+from aurum.tools.reference.clusters import cluster
+from aurum.tools.reference.layout import fit_layout
 
 JITTER = 1e-9
 

@@ -19,7 +19,7 @@ import pytest
 
 from aurum.paths import REPO_DIR
 from aurum.tools import batch
-from aurum.tools.build_reference import collect
+from aurum.tools.reference.faces import collect
 from tests.conftest import FIXTURES
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -18,7 +18,7 @@ import pytest
 
 from aurum.analysers import population
 from aurum.paths import REPO_DIR
-from aurum.tools.build_reference import main as build_main
+from aurum.tools.reference.build import main as build_main
 from tests.conftest import FIXTURES
 from tests.ui.test_app_browser import SCREENS, open_app, tab, upload_and_score
 
