@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aurum.tools.workers import JobSpec, cpu_count, run_inline, run_local, run_ray, sha256_file
+from aurum.tools.workers import JobSpec, cpu_count, run_inline, run_local, sha256_file
 
 # .heic/.heif: decoded when the HEIF plug-in is installed; otherwise their lines say
 # `not_an_image` like any other unreadable file (every listed photo gets its line).
@@ -211,7 +211,9 @@ def score_paths(inputs: Sequence[str], *, spec: JobSpec, jobs: int | None = None
     spec.threads = max(1, cpu_count() // max(n_jobs, 1))
     show = not quiet and bool(getattr(stderr, "isatty", lambda: False)())
     progress = Progress(len(todo), show, stderr)
-    if engine == "ray":
+    if engine == "ray":  # the same workers as Ray actors; ray is imported only here
+        from aurum.tools.ray_runner import run as run_ray
+
         results: Iterable[dict[str, Any]] = run_ray(todo, spec, jobs, address)
     elif n_jobs <= 0:
         results = run_inline(todo, spec)

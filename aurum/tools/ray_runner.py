@@ -52,7 +52,9 @@ def _read(path: str) -> bytes | None:
 def run(paths: Sequence[str], spec: workers.JobSpec, jobs: int | None,
         address: str | None) -> Iterator[dict[str, Any]]:
     """Results as they complete. `jobs` actors (default: the cluster's CPUs, one CPU
-    each); local Ray when `address` is None."""
+    each); local Ray when `address` is None. One model load per actor, like the local
+    workers; the driver reads each file and ships its bytes, so a cluster's nodes need
+    not see the driver's files, and the lines equal the local pool's."""
     import ray
 
     started = False

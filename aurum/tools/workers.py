@@ -15,13 +15,16 @@ Design choices, each for a measured or stated reason:
 - a worker that dies (a crash inside a native library) is replaced and its photos
   retried once; a photo that kills a worker twice gets an `internal_error` line.
 
-numpy is imported at module level (`analyse_numbers` returns arrays), so it loads in a
-spawned worker before `init_worker` sets the thread variables: they reach OpenMP,
-OpenCV (set directly) and MediaPipe, which load later, but not numpy's BLAS.
+A spawned worker imports numpy before its initializer runs (the parent's main module,
+`python -m aurum`, is imported again in the child and loads the config), and BLAS
+reads its thread variables once, when it loads: so the pool is started with the
+variables already in the environment it hands its children (`child_thread_env`), and
+the initializer sets them again for what loads later (OpenCV is also set directly).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -87,6 +90,23 @@ def limit_threads(threads: int) -> None:
         cv2.setNumThreads(threads)
     except Exception:  # OpenCV missing: the engine reports that itself
         pass
+
+
+@contextlib.contextmanager
+def child_thread_env(threads: int) -> Iterator[None]:
+    """The thread variables in this process's environment while it spawns workers
+    (a child inherits them before anything loads), restored afterwards: the parent's
+    own libraries loaded long ago and keep their threads."""
+    saved = {name: os.environ.get(name) for name in THREAD_ENV}
+    os.environ.update({name: str(threads) for name in THREAD_ENV})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def silence_native_stderr() -> None:
@@ -209,12 +229,20 @@ def run_local(paths: Sequence[str], spec: JobSpec, jobs: int
     2 * jobs photos are in flight, so memory does not grow with the number of
     photos, and a dead worker costs only its in-flight photos a retry."""
     import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     todo = list(reversed(paths))  # pop() from the end = in the given order
     attempts: Counter[str] = Counter()
     ctx = mp.get_context("spawn")  # fork would copy MediaPipe's threads' state
+    with child_thread_env(spec.threads):
+        yield from _pool_results(todo, attempts, ctx, spec, jobs)
+
+
+def _pool_results(todo: list[str], attempts: Counter[str], ctx: Any, spec: JobSpec,
+                  jobs: int) -> Iterator[dict[str, Any]]:
+    """run_local's loop: a pool until it breaks, then a fresh one for what is left."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     while todo:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker,
                                    initargs=(spec,))
@@ -260,13 +288,3 @@ def run_inline(paths: Sequence[str], spec: JobSpec) -> Iterator[dict[str, Any]]:
             yield process_one(worker, p)
         except Exception as exc:
             yield crashed(p, f"{type(exc).__name__}")
-
-
-def run_ray(paths: Sequence[str], spec: JobSpec, jobs: int | None,
-            address: str | None) -> Iterator[dict[str, Any]]:
-    """The same job on Ray: an actor pool of engines (one model load per actor, like
-    the local workers). The driver reads each file and ships its bytes, so nodes of a
-    cluster need not see the driver's files; lines equal the local pool's."""
-    from aurum.tools.ray_runner import run as ray_run
-
-    yield from ray_run(paths, spec, jobs, address)
