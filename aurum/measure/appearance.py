@@ -50,7 +50,6 @@ from aurum.measure.geometry import (
     MOUTH_R,
     STOMION_LO,
     STOMION_UP,
-    mirror_pairs,
 )
 from aurum.measure.landmark_names import (
     BROW_CONTOUR_L,
@@ -64,6 +63,7 @@ from aurum.measure.landmark_names import (
     LIPS_OUTER_CONTOUR,
     NOSE_TIP,
 )
+from aurum.measure.mirror import mirror_pairs
 
 # Landmark points and regions are named once, in aurum.measure.landmark_names: a point and a
 # region never share a name (CHEEK_L is the zygion point, CHEEK_PATCH_L the skin patch).

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from aurum.measure import landmark_names as ln
+from aurum.measure.mirror import mirror_pairs
 from aurum.measure.spec_registry import SpecRegistry
 
 Points = np.ndarray  # frontalised landmarks (478, 3): x right, y up, pixels
@@ -131,8 +132,6 @@ def _jaw_angle(p: Points) -> float:
 
 
 def _symmetry(p: Points) -> float:
-    from aurum.measure.geometry import mirror_pairs  # the mesh's partner table (data file)
-
     mirrored = p[mirror_pairs(), :2] * np.array([-1.0, 1.0])
     centre_x = float(np.mean(p[list(ln.MIDLINE), 0]))
     mirrored[:, 0] += 2 * centre_x

@@ -7,11 +7,8 @@ Every left/right measure averages both sides, so a mirrored photo measures the s
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,29 +74,6 @@ class _SpecField(Mapping[str, str]):
 
 DESCRIPTIONS: Mapping[str, str] = _SpecField(lambda c: c.description)
 IDEAL_SOURCES: Mapping[str, str] = _SpecField(lambda c: c.ideal_source)
-
-PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "mesh_pairs.json"
-
-
-@lru_cache(maxsize=1)
-def mirror_pairs() -> np.ndarray:
-    """Index of each landmark's mirror partner (midline points map to themselves)."""
-    return np.asarray(json.loads(PAIRS_FILE.read_text())["partner"], dtype=np.int64)
-
-
-def compute_mirror_pairs(front_shapes: np.ndarray) -> np.ndarray:
-    """Derive the partner table from frontalised shapes (N, 478, 3): a bijection
-    between the mean shape and its mirror image (Hungarian assignment)."""
-    from scipy.optimize import linear_sum_assignment
-
-    mean = front_shapes[:, :, :2].mean(axis=0)
-    mirrored = mean * np.array([-1.0, 1.0])
-    cost = np.linalg.norm(mean[:, None, :] - mirrored[None, :, :], axis=2)
-    rows, cols = linear_sum_assignment(cost)
-    partner = np.empty(len(mean), dtype=np.int64)
-    partner[rows] = cols
-    return partner
-
 
 def measure(front: np.ndarray) -> dict[str, float]:
     """Raw proportions from frontalised landmarks (478, 3): x right, y up, pixels;

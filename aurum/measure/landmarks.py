@@ -253,7 +253,7 @@ class FaceFinder:
     def _mirrored_mesh(self, g: _Graphs, rgb: np.ndarray,
                        box: tuple[float, float, float, float]) -> np.ndarray | None:
         """Mesh of the face in `box`: mean of the crop's mesh and its mirror's mesh."""
-        from aurum.measure.geometry import mirror_pairs
+        from aurum.measure.mirror import mirror_pairs
 
         crop, x0, y0, f = square_crop(rgb, box)
         cx = crop.shape[1] / 2.0
@@ -277,7 +277,7 @@ class FaceFinder:
 def _canonical_views(g: _Graphs, rgb: np.ndarray, lm: np.ndarray) -> list[np.ndarray]:
     """Meshes of the canonical views (`framing.canonical_warps`), plain and mirrored,
     in photo pixels."""
-    from aurum.measure.geometry import mirror_pairs
+    from aurum.measure.mirror import mirror_pairs
 
     out = []
     for crop, inv, scale in canonical_warps(rgb, lm):

@@ -117,7 +117,7 @@ def _to_original(kind: str, shape: tuple[int, ...]) -> Callable[[np.ndarray], np
             out[:, 0] += round(w * CROP_SHARE)
             out[:, 1] += round(h * CROP_SHARE)
         elif kind == "mirror":
-            from aurum.measure.geometry import mirror_pairs
+            from aurum.measure.mirror import mirror_pairs
 
             out = out[mirror_pairs()]
             out[:, 0] = w - out[:, 0]

@@ -11,7 +11,7 @@ import numpy as np
 
 from aurum.analysers import population
 from aurum.measure import geometry, shape
-from aurum.measure.geometry import mirror_pairs
+from aurum.measure.mirror import mirror_pairs
 from aurum.tools.reference.clusters import (
     BOOTSTRAPS,
     K_MARGIN,
