@@ -246,3 +246,13 @@ def test_warm_up_goes_through_the_engine(engine):
     warm_up(engine)
     assert isinstance(STARTUP["warm_up_ms"], float)
     engine.warm_up(None)  # no example photo: the mesh graphs alone
+
+
+def test_footer_credits_every_data_set_behind_the_shipped_artefacts():
+    """The default model and the reference are built from London, MEBeauty and SFHQ:
+    the page credits each with its terms (MEBeauty's are non-commercial)."""
+    from aurum_ui.blocks import footer_html
+
+    foot = footer_html()
+    for credit in ("London Set", "CC BY 4.0", "MEBeauty", "non-commercial", "SFHQ (MIT)"):
+        assert credit in foot, credit
