@@ -11,7 +11,6 @@ balancer meets on a busy Space. Target: p95 < 50 ms in both.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.load import launch, stop  # noqa: E402
+from bench.load import emit, launch, stop  # noqa: E402
 
 
 def _times(url: str, n: int) -> dict[str, float]:
@@ -73,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop(proc)
     result = {"idle": idle, "while_scoring": {**busy, "photos_scored": scored[0]}}
-    print(json.dumps(result, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    emit(result, args.json)
     return 0
 
 

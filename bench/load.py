@@ -181,6 +181,15 @@ def _launch() -> tuple[subprocess.Popen, str]:
     return launch(REPO)
 
 
+def emit(result: dict, path: Path | None) -> None:
+    """A bench's result: printed, and written to `--json PATH` when given (for the
+    README's table and for comparing runs)."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if path:
+        path.write_text(text)
+
+
 def stop(proc: subprocess.Popen) -> None:
     """End a launched app: SIGTERM (the app then removes its private cache), then kill."""
     proc.terminate()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.load import _tree_rss, launch, stop  # noqa: E402
+from bench.load import _tree_rss, emit, launch, stop  # noqa: E402
 
 FACE = REPO / "tests" / "fixtures" / "faces" / "sfhq_sample_2x4_001.jpg"
 
@@ -173,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         for f in folder.iterdir():
             f.unlink()
         os.rmdir(folder)
-    print(json.dumps(result, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    emit(result, args.json)
     return 0
 
 
