@@ -27,14 +27,21 @@ def test_no_function_over_120_lines_outside_tests():
     assert not long, long
 
 
+def _imports(path: Path) -> list[str]:
+    """Every module `path` imports, `from aurum import x` counted as `aurum.x`."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return names
+
+
 def test_the_library_never_imports_the_ui():
     for path in (ROOT / "aurum").rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            for name in names:
-                assert not name.startswith(("gradio", "aurum_ui", "app")), (path, name)
+        for name in _imports(path):
+            assert not name.startswith(("gradio", "aurum_ui", "app")), (path, name)
 
 
 # The issue-24 limits for the library and the app (tests and bench aside): a module a
@@ -60,17 +67,6 @@ def test_library_and_app_functions_and_modules_are_short():
                 if n > FUNCTION_LIMIT:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n})")
     assert not long, long
-
-
-def _imports(path: Path) -> list[str]:
-    """Every module `path` imports, `from aurum import x` counted as `aurum.x`."""
-    names: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-    return names
 
 
 HTML_TAG = re.compile(r"<(div|span|table|tr|td|p|b|i|br|svg|img|ul|li|h[1-6]|a|style)[ >/]")

@@ -228,21 +228,20 @@ def run_local(paths: Sequence[str], spec: JobSpec, jobs: int
     """Results as they complete, from `jobs` spawned worker processes. At most
     2 * jobs photos are in flight, so memory does not grow with the number of
     photos, and a dead worker costs only its in-flight photos a retry."""
+    with child_thread_env(spec.threads):
+        yield from _pool_results(paths, spec, jobs)
+
+
+def _pool_results(paths: Sequence[str], spec: JobSpec, jobs: int
+                  ) -> Iterator[dict[str, Any]]:
+    """run_local's loop: a pool until it breaks, then a fresh one for what is left."""
     import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     todo = list(reversed(paths))  # pop() from the end = in the given order
     attempts: Counter[str] = Counter()
     ctx = mp.get_context("spawn")  # fork would copy MediaPipe's threads' state
-    with child_thread_env(spec.threads):
-        yield from _pool_results(todo, attempts, ctx, spec, jobs)
-
-
-def _pool_results(todo: list[str], attempts: Counter[str], ctx: Any, spec: JobSpec,
-                  jobs: int) -> Iterator[dict[str, Any]]:
-    """run_local's loop: a pool until it breaks, then a fresh one for what is left."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
     while todo:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker,
                                    initargs=(spec,))
