@@ -53,6 +53,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from aurum.measure.landmark_names import FACE_OVAL, IRIS_L, IRIS_R
 from aurum.paths import sha256_file
 
 log = logging.getLogger("aurum.analysers.descriptor")
@@ -141,8 +142,6 @@ def _pupil_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Unit vector along the pupil line (image left to right), its normal (down) and
     the pupil distance: the 2-D frame the offsets are stated in (not `pose.face_frame`,
     the 3-D frame of the measurements)."""
-    from aurum.measure.geometry import IRIS_L, IRIS_R
-
     u = lm[IRIS_R, :2] - lm[IRIS_L, :2]
     ipd = float(np.hypot(*u))
     u = u / ipd if ipd > 0 else np.array([1.0, 0.0])
@@ -181,8 +180,6 @@ def fit_five_point_offsets(meshes: list[np.ndarray], dlib_points: list[np.ndarra
 
 def face_only(img: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """A copy of the photo with everything outside the mesh's face oval mid grey."""
-    from aurum.measure.landmark_names import FACE_OVAL
-
     pts = np.round(np.asarray(landmarks)[list(FACE_OVAL), :2] * 4).astype(np.int32)
     mask = np.zeros(img.shape[:2], np.uint8)
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)

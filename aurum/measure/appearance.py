@@ -32,36 +32,34 @@ import numpy as np
 
 from aurum.measure.canonical import fix_signs
 from aurum.measure.crop import DEFAULT_SIZE, aligned_face, alignment, transform_points
-from aurum.measure.geometry import (
+from aurum.measure.landmark_names import (
     ALAR_L,
     ALAR_R,
-    EYE_IN_L,
-    EYE_IN_R,
-    EYE_OUT_L,
-    EYE_OUT_R,
-    FACE_OVAL,
-    IRIS_L,
-    IRIS_R,
-    LID_LO_L,
-    LID_LO_R,
-    LID_UP_L,
-    LID_UP_R,
-    MOUTH_L,
-    MOUTH_R,
-    STOMION_LO,
-    STOMION_UP,
-)
-from aurum.measure.landmark_names import (
     BROW_CONTOUR_L,
     BROW_CONTOUR_R,
     CHEEK_PATCH_L,
     CHEEK_PATCH_R,
     EYE_CONTOUR_L,
     EYE_CONTOUR_R,
+    EYE_IN_L,
+    EYE_IN_R,
+    EYE_OUT_L,
+    EYE_OUT_R,
+    FACE_OVAL,
     FOREHEAD_PATCH,
+    IRIS_L,
+    IRIS_R,
+    LID_LO_L,
+    LID_LO_R,
+    LID_UP_L,
+    LID_UP_R,
     LIPS_INNER_CONTOUR,
     LIPS_OUTER_CONTOUR,
+    MOUTH_L,
+    MOUTH_R,
     NOSE_TIP,
+    STOMION_LO,
+    STOMION_UP,
 )
 from aurum.measure.mirror import mirror_pairs
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from aurum.measure.geometry import IRIS_L, IRIS_R, MENTON
+from aurum.measure.landmark_names import IRIS_L, IRIS_R, MENTON
 
 DEFAULT_SIZE = 224
 # Inter-pupil distance as a share of the crop side, and where the pupils sit

@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from aurum.measure.landmark_names import IRIS_L, IRIS_R
+
 # Canonical views. A face meets the mesh model at a place and scale set by the
 # photo's framing and by the detector's box, both of which move when a photo is
 # re-saved, resized or cropped; the model's answer moves with them (about 0.5 % of
@@ -35,8 +37,6 @@ def canonical_warps(rgb: np.ndarray, lm: np.ndarray
     """Each canonical view of the face whose first mesh is `lm` (see CANON_VIEWS): its
     CANON_SIDE px crop, the 2x3 map from crop back to photo pixels and its scale (crop
     px per photo px). Empty when the pupils are too close or not finite to place them."""
-    from aurum.measure.geometry import IRIS_L, IRIS_R
-
     left, right = lm[IRIS_L, :2], lm[IRIS_R, :2]
     ipd = float(np.hypot(*(right - left)))
     if not CANON_VIEWS or not np.isfinite(ipd) or ipd < 4.0:

@@ -9,48 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aurum.config import Config
 from aurum.measure import geometric_components as gc
-from aurum.measure.landmark_names import (  # noqa: F401  (re-exported)
-    ALAR_L,
-    ALAR_R,
-    CHEEK_L,
-    CHEEK_R,
-    EYE_IN_L,
-    EYE_IN_R,
-    EYE_OUT_L,
-    EYE_OUT_R,
-    FACE_OVAL,
-    FOREHEAD_TOP,
-    GLABELLA,
-    GONION_L,
-    GONION_R,
-    IRIS_L,
-    IRIS_R,
-    JAW_L,
-    JAW_R,
-    LID_LO_L,
-    LID_LO_R,
-    LID_UP_L,
-    LID_UP_R,
-    LIP_BOTTOM,
-    LIP_TOP,
-    MENTON,
-    MIDLINE,
-    MOUTH_L,
-    MOUTH_R,
-    STOMION_LO,
-    STOMION_UP,
-    SUBNASALE,
-)
 
-# Landmark names live in `landmark_names` (re-exported here for older imports); what
-# each component means and where its ideal comes from are generated from its spec in
-# `geometric_components`.
+if TYPE_CHECKING:  # the scores read a Config; measuring needs none
+    from aurum.config import Config
+
+# Landmark names live in `landmark_names`; what each component means and where its
+# ideal comes from are generated from its spec in `geometric_components`.
 
 
 class _SpecField(Mapping[str, str]):

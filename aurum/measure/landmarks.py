@@ -33,6 +33,7 @@ from aurum.measure.framing import (
     match_confidence,
     square_crop,
 )
+from aurum.measure.mirror import mirror_pairs
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -253,8 +254,6 @@ class FaceFinder:
     def _mirrored_mesh(self, g: _Graphs, rgb: np.ndarray,
                        box: tuple[float, float, float, float]) -> np.ndarray | None:
         """Mesh of the face in `box`: mean of the crop's mesh and its mirror's mesh."""
-        from aurum.measure.mirror import mirror_pairs
-
         crop, x0, y0, f = square_crop(rgb, box)
         cx = crop.shape[1] / 2.0
         plain = _central_mesh(g.mesh, crop)
@@ -277,8 +276,6 @@ class FaceFinder:
 def _canonical_views(g: _Graphs, rgb: np.ndarray, lm: np.ndarray) -> list[np.ndarray]:
     """Meshes of the canonical views (`framing.canonical_warps`), plain and mirrored,
     in photo pixels."""
-    from aurum.measure.mirror import mirror_pairs
-
     out = []
     for crop, inv, scale in canonical_warps(rgb, lm):
         for mirrored in (False, True):

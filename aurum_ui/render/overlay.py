@@ -11,7 +11,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from aurum.measure import geometry as g
+from aurum.measure import landmark_names as ln
 
 # Overlay layers, in drawing order (UI label -> key).
 LAYERS: dict[str, str] = {
@@ -33,14 +33,14 @@ THIRDS = (255, 120, 90)
 MIDLINE = (255, 255, 255)
 WIDTHS: dict[str, tuple[tuple[int, int], tuple[int, int, int], str]] = {
     # name: ((landmark a, landmark b), colour, label)
-    "face": ((g.CHEEK_L, g.CHEEK_R), (232, 185, 35), "face width (cheekbones)"),
-    "jaw": ((g.JAW_L, g.JAW_R), (255, 150, 40), "jaw width"),
-    "ipd": ((g.IRIS_L, g.IRIS_R), (80, 200, 255), "pupil distance"),
-    "inner": ((g.EYE_IN_L, g.EYE_IN_R), (180, 140, 255), "inner-eye gap"),
-    "eye_l": ((g.EYE_OUT_L, g.EYE_IN_L), (120, 230, 120), "eye width"),
-    "eye_r": ((g.EYE_OUT_R, g.EYE_IN_R), (120, 230, 120), "eye width"),
-    "nose": ((g.ALAR_L, g.ALAR_R), (255, 110, 180), "nose width"),
-    "mouth": ((g.MOUTH_L, g.MOUTH_R), (255, 90, 90), "mouth width"),
+    "face": ((ln.CHEEK_L, ln.CHEEK_R), (232, 185, 35), "face width (cheekbones)"),
+    "jaw": ((ln.JAW_L, ln.JAW_R), (255, 150, 40), "jaw width"),
+    "ipd": ((ln.IRIS_L, ln.IRIS_R), (80, 200, 255), "pupil distance"),
+    "inner": ((ln.EYE_IN_L, ln.EYE_IN_R), (180, 140, 255), "inner-eye gap"),
+    "eye_l": ((ln.EYE_OUT_L, ln.EYE_IN_L), (120, 230, 120), "eye width"),
+    "eye_r": ((ln.EYE_OUT_R, ln.EYE_IN_R), (120, 230, 120), "eye width"),
+    "nose": ((ln.ALAR_L, ln.ALAR_R), (255, 110, 180), "nose width"),
+    "mouth": ((ln.MOUTH_L, ln.MOUTH_R), (255, 90, 90), "mouth width"),
 }
 LEGEND: list[tuple[str, tuple[int, int, int]]] = [
     ("facial thirds (forehead top, glabella, nose base, chin)", THIRDS),
@@ -117,7 +117,7 @@ def overlay(rgb: np.ndarray, landmarks: np.ndarray | None, layers: Iterable[str]
         return out
     keys = {LAYERS.get(name, name) for name in layers}
     lm = np.asarray(landmarks, dtype=np.float64)[:, :2] * scale
-    ied = float(np.hypot(*(lm[g.IRIS_L] - lm[g.IRIS_R])))
+    ied = float(np.hypot(*(lm[ln.IRIS_L] - lm[ln.IRIS_R])))
     thick = max(1, round(ied / 70))
     con = _connections()
     if "mesh" in keys:
@@ -131,19 +131,19 @@ def overlay(rgb: np.ndarray, landmarks: np.ndarray | None, layers: Iterable[str]
     if "irises" in keys:
         for a, b in con["irises"]:
             _line(out, lm[a], lm[b], IRIS, thick)
-        for i in (g.IRIS_L, g.IRIS_R):
+        for i in (ln.IRIS_L, ln.IRIS_R):
             _dot(out, lm[i], max(2, thick + 1), IRIS)
     # Measurement lines follow the face's own axes, so a tilted head gets tilted guides.
-    across = lm[g.CHEEK_R] - lm[g.CHEEK_L]
+    across = lm[ln.CHEEK_R] - lm[ln.CHEEK_L]
     cheek_w = float(np.linalg.norm(across)) + 1e-9
     ux = across / cheek_w
     if "thirds" in keys:
-        for idx in (g.FOREHEAD_TOP, g.GLABELLA, g.SUBNASALE, g.MENTON):
+        for idx in (ln.FOREHEAD_TOP, ln.GLABELLA, ln.SUBNASALE, ln.MENTON):
             p = lm[idx]
             _line(out, p - ux * cheek_w * 0.55, p + ux * cheek_w * 0.55, THIRDS, thick)
             _dot(out, p, thick + 2, THIRDS)
     if "midline" in keys:
-        pts = lm[list(g.MIDLINE)]
+        pts = lm[list(ln.MIDLINE)]
         for a, b in zip(pts[:-1], pts[1:], strict=True):
             _line(out, a, b, MIDLINE, thick)
     if "widths" in keys:
