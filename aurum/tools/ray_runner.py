@@ -12,9 +12,7 @@ object store holds a bounded number of images whatever the folder's size.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from aurum.tools import workers
@@ -42,13 +40,6 @@ class ScoringActor:
             return workers.crashed(path, f"{type(exc).__name__} in the Ray actor")
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        return Path(path).read_bytes() if os.path.isfile(path) else None
-    except OSError:
-        return None
-
-
 def run(paths: Sequence[str], spec: workers.JobSpec, jobs: int | None,
         address: str | None) -> Iterator[dict[str, Any]]:
     """Results as they complete. `jobs` actors (default: the cluster's CPUs, one CPU
@@ -71,6 +62,8 @@ def run(paths: Sequence[str], spec: workers.JobSpec, jobs: int | None,
         # One CPU an actor: more actors than CPUs would wait for a CPU forever.
         n = min(jobs, cpus) if jobs and jobs > 0 else cpus
         spec.threads = 1 if address else max(1, workers.cpu_count() // n)
+        # Ray starts an actor's process with OMP_NUM_THREADS = its num_cpus, which
+        # numpy's BLAS reads as it loads (measured: 1 thread); __init__ sets the rest.
         remote = ray.remote(num_cpus=1)(ScoringActor)
         actors = [remote.remote(spec) for _ in range(n)]
         # A local Ray's actors read the files themselves, as local workers do; a
@@ -83,7 +76,8 @@ def run(paths: Sequence[str], spec: workers.JobSpec, jobs: int | None,
             while todo and free:
                 i = free.pop()
                 p = todo.pop()
-                inflight[actors[i].score.remote(p, _read(p) if ship else None)] = (p, i)
+                data = workers.read_photo(p) if ship else None
+                inflight[actors[i].score.remote(p, data)] = (p, i)
             ready, _ = ray.wait(list(inflight), num_returns=1)
             for ref in ready:
                 p, i = inflight.pop(ref)

@@ -79,11 +79,15 @@ class JobSpec:
 _WORKER: dict[str, Any] = {}
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """The variables that cap OpenMP, BLAS and TensorFlow Lite's thread pools."""
+    return {name: str(threads) for name in THREAD_ENV}
+
+
 def limit_threads(threads: int) -> None:
     """Thread limits for this process's native libraries. The environment variables
     only count before the libraries load; OpenCV's limit is also set directly."""
-    for name in THREAD_ENV:
-        os.environ[name] = str(threads)
+    os.environ.update(thread_env(threads))
     try:
         import cv2
 
@@ -98,7 +102,7 @@ def child_thread_env(threads: int) -> Iterator[None]:
     (a child inherits them before anything loads), restored afterwards: the parent's
     own libraries loaded long ago and keep their threads."""
     saved = {name: os.environ.get(name) for name in THREAD_ENV}
-    os.environ.update({name: str(threads) for name in THREAD_ENV})
+    os.environ.update(thread_env(threads))
     try:
         yield
     finally:
@@ -148,6 +152,15 @@ def make_worker(spec: JobSpec) -> dict[str, Any]:
     return {"engine": engine, "config": cfg, "kind": spec.kind}
 
 
+def read_photo(path: str) -> bytes | None:
+    """The file's bytes, or None when it is missing or unreadable (the engine then
+    names the error from the path)."""
+    try:
+        return Path(path).read_bytes() if os.path.isfile(path) else None
+    except OSError:
+        return None
+
+
 def process_one(worker: dict[str, Any], path: str, data: bytes | None = None
                 ) -> dict[str, Any]:
     """One photo -> a picklable result. `data` is the file's bytes when the caller
@@ -156,11 +169,7 @@ def process_one(worker: dict[str, Any], path: str, data: bytes | None = None
     `load_image(path)` does, so the line equals the one-process loop's."""
     engine = worker["engine"]
     if data is None:
-        try:
-            if os.path.isfile(path):
-                data = Path(path).read_bytes()
-        except OSError:
-            data = None
+        data = read_photo(path)
     digest = hashlib.sha256(data).hexdigest() if data is not None else None
     source: Any = data if data else path  # missing/empty: let the engine name the error
     if worker["kind"] == "analyse":
