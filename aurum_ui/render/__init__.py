@@ -12,9 +12,6 @@ panels) and `figures` (plotly specs).
 from __future__ import annotations
 
 from aurum_ui.render.cards import (  # noqa: F401  (the panels' one entry point)
-    CLUSTER_COLOURS,
-    QUALITY_LABELS,
-    clip_html,
     coach_html,
     error_html,
     quality_table_html,
@@ -25,16 +22,13 @@ from aurum_ui.render.cards import (  # noqa: F401  (the panels' one entry point)
     vibe_html,
 )
 from aurum_ui.render.figures import (  # noqa: F401
-    FigureSpec,
     breakdown_figure,
     histogram_figure,
     map_figure,
 )
 from aurum_ui.render.overlay import (  # noqa: F401
     DEFAULT_LAYERS,
-    EMPTY_OVERLAY,
     LAYERS,
-    LEGEND,
     data_uri,
     fit_image,
     focus,

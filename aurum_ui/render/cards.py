@@ -201,8 +201,8 @@ def clip_html(clip: dict[str, Any] | None) -> str:
             f'</summary><ul>{"".join(rows)}</ul></details>')
 
 
-# Labels and raw-value readings come from each metric's spec (`quality_metrics`).
-QUALITY_LABELS: dict[str, str] = qm.labels()  # as at import; the table reads them live
+# Labels and raw-value readings come from each metric's spec (`quality_metrics`), read
+# live by the table.
 
 
 def _raw_text(name: str, raw: dict[str, Any] | None) -> str:
