@@ -262,25 +262,24 @@ def _pool_results(paths: Sequence[str], spec: JobSpec, jobs: int
                     p = todo.pop()
                     inflight[pool.submit(_task, p)] = p
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                lost: list[str] = []  # photos in flight when a worker died
                 for fut in done:
                     p = inflight.pop(fut)
                     try:
                         yield fut.result()
                     except BrokenProcessPool:
                         broken = True
-                        attempts[p] += 1
-                        if attempts[p] > RETRIES:
-                            yield crashed(p, "the worker process died")
-                        else:
-                            todo.append(p)
-                if broken:
-                    for p in inflight.values():  # the rest of the dead pool's work
-                        attempts[p] += 1
-                        if attempts[p] > RETRIES:
-                            yield crashed(p, "the worker process died")
-                        else:
-                            todo.append(p)
+                        lost.append(p)
+                if broken:  # the rest of the dead pool's work is lost too
+                    lost += inflight.values()
                     inflight.clear()
+                for p in lost:
+                    attempts[p] += 1
+                    if attempts[p] > RETRIES:
+                        yield crashed(p, "the worker process died")
+                    else:
+                        todo.append(p)
+                if broken:
                     break
         finally:
             for fut in inflight:
