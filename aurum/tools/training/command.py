@@ -32,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the London set folder (default: shared/london)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the model and its card (default: models/)")
-    parser.add_argument("--repeats", type=int, default=len(SEEDS),
-                        help="10-fold CV repeats (seeds 0..N-1; default 5)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="10-fold CV repeats (seeds 0..N-1; default 5 for the London "
+                             "model, 3 with --sets)")
     parser.add_argument("--robustness-faces", type=int, default=20,
                         help="faces for the perturbation check (0 to skip; default 20)")
     parser.add_argument("--faces", type=Path, default=shared_dir() / "faces",
@@ -58,9 +59,7 @@ def _run_sets(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -
         print(f"error: unknown rated set(s) {unknown}; declared: "
               f"{', '.join(rated_sets.SETS)}", file=sys.stderr)
         return 2
-    # the default --repeats is the London trainer's; the several-set one has fewer seeds
-    repeats = min(args.repeats, len(multiset.SEEDS)) if args.repeats == len(SEEDS) \
-        else args.repeats
+    repeats = args.repeats or len(multiset.SEEDS)
     try:
         return multiset.run(shared_dir(), keys, out,
                             None if args.no_faces else args.faces, repeats, say)
@@ -81,7 +80,7 @@ def _run_london(args: argparse.Namespace, out: Path, say: Callable[[str], None])
         print(f"error: only {len(ds.faces)} faces could be analysed", file=sys.stderr)
         return 1
     say(f"  {len(ds.faces)} faces in {ds.seconds:.1f} s; validating ...")
-    spec, card = train(ds, seeds=tuple(range(args.repeats)),
+    spec, card = train(ds, seeds=tuple(range(args.repeats or len(SEEDS))),
                        robustness_faces=args.robustness_faces,
                        faces=None if args.no_faces else args.faces, progress=say)
     v = spec["validation"]
@@ -99,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     out = (args.out or models_dir()).resolve()
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    if args.repeats < 1:
+    if args.repeats is not None and args.repeats < 1:
         print("error: --repeats must be at least 1", file=sys.stderr)
         return 2
     if args.sets:

@@ -20,20 +20,31 @@ INNER_SEED = 0
 
 
 @dataclass
-class Fitted:
-    kind: str  # "linear" | "rbf"
+class Model:
+    """A fitted head, as both trainers hold it and the app's file describes it:
+    linear (coef), RBF kernel (support, dual, gamma) or a ReLU MLP (layers)."""
+
+    kind: str  # linear | rbf | mlp
     intercept: float
+    params: dict[str, Any] = field(default_factory=dict)
     coef: np.ndarray | None = None
     gamma: float | None = None
     dual: np.ndarray | None = None
     support: np.ndarray | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    layers: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def predict(self, z: np.ndarray) -> np.ndarray:
         if self.kind == "linear":
             return z @ self.coef + self.intercept
-        d2 = ((z[:, None, :] - self.support[None, :, :]) ** 2).sum(axis=2)
-        return np.exp(-self.gamma * d2) @ self.dual + self.intercept
+        if self.kind == "rbf":
+            d2 = ((z[:, None, :] - self.support[None, :, :]) ** 2).sum(axis=2)
+            return np.exp(-self.gamma * d2) @ self.dual + self.intercept
+        h = z
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        return h[:, 0] + self.intercept
 
 
 def _inner_folds(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -42,12 +53,12 @@ def _inner_folds(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(KFold(5, shuffle=True, random_state=INNER_SEED).split(np.arange(n)))
 
 
-def fit_ridge(z: np.ndarray, y: np.ndarray) -> Fitted:
+def fit_ridge(z: np.ndarray, y: np.ndarray) -> Model:
     """Ridge with alpha chosen by efficient leave-one-out on the training faces."""
     from sklearn.linear_model import RidgeCV
 
     m = RidgeCV(alphas=np.logspace(-1, 4, 26)).fit(z, y)
-    return Fitted("linear", float(m.intercept_), coef=np.asarray(m.coef_, dtype=np.float64),
+    return Model("linear", float(m.intercept_), coef=np.asarray(m.coef_, dtype=np.float64),
                   params={"alpha": float(m.alpha_)})
 
 
@@ -80,7 +91,7 @@ def pls1(z: np.ndarray, y: np.ndarray, k_max: int) -> list[tuple[np.ndarray, flo
     return out
 
 
-def fit_pls(z: np.ndarray, y: np.ndarray, k_max: int = 10) -> Fitted:
+def fit_pls(z: np.ndarray, y: np.ndarray, k_max: int = 10) -> Model:
     """PLS regression, number of components by inner 5-fold CV (fixed seed)."""
     errs = np.zeros(k_max)
     counts = np.zeros(k_max)
@@ -91,10 +102,10 @@ def fit_pls(z: np.ndarray, y: np.ndarray, k_max: int = 10) -> Fitted:
     valid = counts == counts.max()
     best = int(np.argmin(np.where(valid, errs, np.inf)))
     coef, b = pls1(z, y, best + 1)[best]
-    return Fitted("linear", b, coef=coef, params={"n_components": best + 1})
+    return Model("linear", b, coef=coef, params={"n_components": best + 1})
 
 
-def fit_enet(z: np.ndarray, y: np.ndarray) -> Fitted:
+def fit_enet(z: np.ndarray, y: np.ndarray) -> Model:
     """Elastic net, alpha and l1 ratio by inner 5-fold CV (fixed seed)."""
     from sklearn.linear_model import ElasticNetCV
     from sklearn.model_selection import KFold
@@ -103,11 +114,11 @@ def fit_enet(z: np.ndarray, y: np.ndarray) -> Fitted:
         warnings.simplefilter("ignore")
         m = ElasticNetCV(l1_ratio=[0.1, 0.5, 0.9], alphas=20, max_iter=5000,
                          cv=KFold(5, shuffle=True, random_state=INNER_SEED)).fit(z, y)
-    return Fitted("linear", float(m.intercept_), coef=np.asarray(m.coef_, dtype=np.float64),
+    return Model("linear", float(m.intercept_), coef=np.asarray(m.coef_, dtype=np.float64),
                   params={"alpha": float(m.alpha_), "l1_ratio": float(m.l1_ratio_)})
 
 
-def fit_kernel_ridge(z: np.ndarray, y: np.ndarray) -> Fitted:
+def fit_kernel_ridge(z: np.ndarray, y: np.ndarray) -> Model:
     """RBF kernel ridge on centred ratings; gamma and alpha by exact leave-one-out."""
     p = z.shape[1]
     ym = float(y.mean())
@@ -128,13 +139,13 @@ def fit_kernel_ridge(z: np.ndarray, y: np.ndarray) -> Fitted:
     _, g, a = best
     k = np.exp(-g * d2)
     dual = np.linalg.solve(k + a * np.eye(len(y)), yc)
-    return Fitted("rbf", ym, gamma=g, dual=dual, support=z.copy(),
+    return Model("rbf", ym, gamma=g, dual=dual, support=z.copy(),
                   params={"gamma": g, "alpha": a})
 
 
 # In order of simplicity: the one-standard-error rule picks the first learner whose
 # mean r is within one SD (over the CV repeats) of the best one.
-LEARNERS: dict[str, Callable[[np.ndarray, np.ndarray], Fitted]] = {
+LEARNERS: dict[str, Callable[[np.ndarray, np.ndarray], Model]] = {
     "ridge": fit_ridge,
     "pls": fit_pls,
     "elastic_net": fit_enet,

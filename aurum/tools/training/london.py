@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,9 +64,10 @@ from aurum.tools.training.features import (
     zscore,
 )
 from aurum.tools.training.learners import LEARNER_TEXT, LEARNERS
-from aurum.tools.training.output import rounded, significant
+from aurum.tools.training.output import learner_block, rounded, significant
 from aurum.tools.training.robustness import request_timing, robustness
 from aurum.tools.training.validation import (
+    SMILING_LIMIT,
     choose_learner,
     group_table,
     interval,
@@ -98,7 +98,6 @@ CANDIDATE_TEXT = {
     "descriptor + features": "the descriptor and the 41 landmark/appearance features",
     "features": "the 41 landmark/appearance features alone (the previous model's set)",
 }
-SMILING_LIMIT = 2.5  # mean abs change, 0-100 points
 SELECTION_RULE = (
     "fixed before the run. (1) For each candidate representation the learner is chosen "
     "by the one-standard-error rule: the simplest of ridge, PLS, elastic net and RBF "
@@ -147,15 +146,7 @@ def fit_final(cache: FeatureCache, names: list[str], learner: str, model_id: str
     x = matrix(table, names)
     mean, scale = standardiser(x)
     fitted = LEARNERS[learner](zscore(x, mean, scale), ds.y)
-    learner_spec: dict[str, Any] = {"name": learner, "description": LEARNER_TEXT[learner],
-                                    "kind": fitted.kind,
-                                    "intercept": float(f"{fitted.intercept:.7g}"),
-                                    "hyperparameters": rounded(fitted.params, 6)}
-    if fitted.kind == "linear":
-        learner_spec["coef"] = significant(fitted.coef)
-    else:
-        learner_spec.update(gamma=fitted.gamma, dual_coef=significant(fitted.dual),
-                            support=significant(fitted.support))
+    learner_spec = learner_block(learner, LEARNER_TEXT[learner], fitted)
     groups = {n: g for g, ns in GROUPS.items() for n in ns if n in set(names)}
     spec: dict[str, Any] = {
         "format": FORMAT,
@@ -361,10 +352,10 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
         "oof_kfold": main_cv["oof"],
         "oof_loo": loo_pred,
     })
-    # Timings vary run to run: they are printed, never written into the artefacts,
+    # Timings vary run to run: they are reported, never written into the artefacts,
     # so re-running the command reproduces the committed files byte for byte.
-    print(f"training took {time.perf_counter() - t0 + ds.seconds:.0f} s; features + "
-          f"prediction per request: {timing}", file=sys.stderr)
+    progress(f"training took {time.perf_counter() - t0 + ds.seconds:.0f} s; features + "
+             f"prediction per request: {timing}")
     # render from the JSON form so the card describes exactly what ships
     return spec, render_card(json.loads(json.dumps(spec)))
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from aurum.analysers.attractiveness import MULTI_MODEL_FILE
 from aurum.tools.training.multiset_card import build_spec, render_card
 from aurum.tools.training.multiset_data import collect_sfhq, make_pool
 from aurum.tools.training.multiset_select import CANDIDATES, Candidate, evaluate, rule_pick, select
@@ -41,7 +42,6 @@ from aurum.tools.training.output import write_model
 from aurum.tools.training.rated_sets import Extractor, SetData, collect_sets
 
 SEEDS = (0, 1, 2)
-MODEL_FILE_MULTI = "attractiveness_multiset.json"
 CARD_FILE_MULTI = "MODEL_CARD.md"
 
 
@@ -71,7 +71,7 @@ def run(shared: Path, keys: Sequence[str], out: Path, faces: Path | None, repeat
     spec, card, _ = train(shared, keys, seeds=tuple(range(repeats)), faces=faces,
                           progress=say)
     v = spec["validation"]
-    write_model(out, MODEL_FILE_MULTI, CARD_FILE_MULTI, spec, card,
+    write_model(out, MULTI_MODEL_FILE, CARD_FILE_MULTI, spec, card,
                 {"london_r": v["kfold"]["pearson_r"],
                  "mebeauty_val_r": (v["mebeauty_val"] or {}).get("pearson_r")}, t0)
-    return 0 if spec else 1
+    return 0

@@ -20,28 +20,18 @@ from aurum.tools.training.multiset_learners import LEARNER_TEXT, WEIGHTING_TEXT
 from aurum.tools.training.multiset_select import (
     RULE_HISTORY,
     SELECTION_RULE,
-    SMILING_LIMIT,
     Candidate,
     rule_pick,
 )
-from aurum.tools.training.output import rounded, significant
+from aurum.tools.training.output import learner_block, rounded, significant
 from aurum.tools.training.rated_sets import SAME_PERSON, SETS, SetData, group_sizes
+from aurum.tools.training.validation import SMILING_LIMIT
 
 VERSION = 1
 
 
 def learner_spec(c: Candidate) -> dict[str, Any]:
-    m = c.model
-    out: dict[str, Any] = {"name": c.learner, "description": LEARNER_TEXT[c.learner],
-                           "kind": m.kind, "intercept": float(f"{m.intercept:.7g}"),
-                           "hyperparameters": rounded(m.params, 6)}
-    if m.kind == "linear":
-        out["coef"] = significant(m.coef)
-    elif m.kind == "rbf":
-        out.update(gamma=m.gamma, dual_coef=significant(m.dual), support=significant(m.support))
-    else:
-        out["layers"] = [[significant(w), significant(b)] for w, b in m.layers]
-    return out
+    return learner_block(c.learner, LEARNER_TEXT[c.learner], c.model)
 
 
 def candidate_row(c: Candidate) -> dict[str, Any]:

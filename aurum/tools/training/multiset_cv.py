@@ -22,13 +22,13 @@ from aurum.tools.training.fairness import (
     spread_with_chance,
 )
 from aurum.tools.training.features import standardiser, zscore
+from aurum.tools.training.learners import Model
 from aurum.tools.training.multiset_data import Pool, display_points
-from aurum.tools.training.multiset_learners import LEARNERS, Model, weights
+from aurum.tools.training.multiset_learners import LEARNERS, weights
+from aurum.tools.training.validation import COVERAGE
 
 N_FOLDS = 10
 
-
-COVERAGE = 0.8
 
 
 def grouped_folds(groups: np.ndarray, seed: int, k: int = N_FOLDS) -> np.ndarray:
@@ -199,7 +199,7 @@ def conformal(pool: Pool, oof: np.ndarray, val_pred: np.ndarray) -> dict[str, An
         out["panels"][key] = panel
     out["method"] = (f"split-conformal: per panel, the ceil((n+1) x {COVERAGE})/n quantile "
                      "of the absolute grouped 10-fold CV residuals on that panel's own "
-                     "scale (3 repeats pooled)")
+                     f"scale ({oof.shape[0]} repeats pooled)")
     return out
 
 

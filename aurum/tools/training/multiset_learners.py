@@ -9,36 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-
-@dataclass
-class Model:
-    kind: str  # linear | rbf | mlp
-    intercept: float
-    params: dict[str, Any]
-    coef: np.ndarray | None = None
-    gamma: float | None = None
-    dual: np.ndarray | None = None
-    support: np.ndarray | None = None
-    layers: list[tuple[np.ndarray, np.ndarray]] | None = None
-
-    def predict(self, z: np.ndarray) -> np.ndarray:
-        if self.kind == "linear":
-            return z @ self.coef + self.intercept
-        if self.kind == "rbf":
-            d2 = ((z[:, None, :] - self.support[None, :, :]) ** 2).sum(axis=2)
-            return np.exp(-self.gamma * d2) @ self.dual + self.intercept
-        h = z
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w + b
-            if i < len(self.layers) - 1:
-                h = np.maximum(h, 0.0)
-        return h[:, 0] + self.intercept
-
+from aurum.tools.training.learners import Model
 
 RIDGE_ALPHAS = np.logspace(0, 4, 17)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from aurum.tools.training.fairness import ALPHA_FAMILY
 from aurum.tools.training.features import zscore
+from aurum.tools.training.learners import Model
 from aurum.tools.training.multiset_cv import (
     CV,
     cross_validate,
@@ -31,10 +32,9 @@ from aurum.tools.training.multiset_data import (
     oof_mean,
     smiling_features,
 )
-from aurum.tools.training.multiset_learners import Model
 from aurum.tools.training.rated_sets import SETS
+from aurum.tools.training.validation import SMILING_LIMIT
 
-SMILING_LIMIT = 2.5  # mean abs change, 0-100 points
 MARGIN_MIN = 0.01  # the one-SE rule's margin is never below this (processor noise)
 
 

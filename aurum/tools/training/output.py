@@ -38,6 +38,23 @@ def significant(a: Any, digits: int = 6) -> Any:
         np.asarray(a, dtype=np.float64)).tolist()
 
 
+
+def learner_block(name: str, description: str, model: Any) -> dict[str, Any]:
+    """A fitted head (`learners.Model`) as the model file stores it: both trainers write
+    it this way and `aurum.analysers.attractiveness` reads it back."""
+    out: dict[str, Any] = {"name": name, "description": description, "kind": model.kind,
+                           "intercept": float(f"{model.intercept:.7g}"),
+                           "hyperparameters": rounded(model.params, 6)}
+    if model.kind == "linear":
+        out["coef"] = significant(model.coef)
+    elif model.kind == "rbf":
+        out.update(gamma=model.gamma, dual_coef=significant(model.dual),
+                   support=significant(model.support))
+    else:
+        out["layers"] = [[significant(w), significant(b)] for w, b in model.layers]
+    return out
+
+
 def write_model(out: Path, model_file: str, card_file: str, spec: dict[str, Any], card: str,
                 summary: dict[str, Any], started: float) -> Path:
     """Write the model JSON and its card into `out`, and print one JSON line of figures.

@@ -146,6 +146,9 @@ def smiling_stability(ds: Dataset, oof: np.ndarray, smile: np.ndarray, seed: int
     }
 
 
+# Both trainers' shared bars: a smile may move the score by at most this much on
+# average (0-100 points), and an interval covers this share of held-out people.
+SMILING_LIMIT = 2.5
 COVERAGE = 0.8
 
 
