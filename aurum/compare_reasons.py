@@ -116,7 +116,7 @@ def reasons_against(e: dict[str, Any], best: dict[str, Any] | None, rep: dict[st
         err = e.get("error") or {}
         return [f"not ranked: {err.get('code')}: {err.get('message')}"]
     if e["same_person"] is False:
-        t = f" (threshold {threshold:.2f})" if threshold is not None else ""
+        t = f" (threshold {threshold:.3f})" if threshold is not None else ""
         return [f"not ranked: not the same person as the others (face descriptor "
                 f"distance {e['same_person_distance']:.2f}{t})"]
     out: list[str] = []

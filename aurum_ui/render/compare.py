@@ -84,7 +84,7 @@ def _apart_note(doc: dict[str, Any]) -> str:
     return (f'<div class="au-cmp-warn" id="compare-warning">⚠ {names} '
             f'{"looks" if len(sp["different"]) == 1 else "look"} like a different person '
             f'than {html.escape(str(sp.get("anchor")))}: shown apart, not ranked. (Face '
-            f'descriptor distance over {doc["same_person_threshold"]:.2f}; compared in '
+            f'descriptor distance over {doc["same_person_threshold"]:.3f}; compared in '
             f'memory only.)</div>')
 
 

@@ -140,7 +140,8 @@ def build(ui: UI) -> None:
                 "says what separates it from the best. Differences within the measurement "
                 "noise are ties. A photo of someone else is shown apart. Nothing is stored.",
                 elem_classes=["au-small"])
-    ui.add("compare-files", gr.File(file_count="multiple", file_types=["image"],
+    ui.add("compare-files", gr.File(file_count="multiple",
+                                    file_types=["image", ".heic", ".heif"],
                                     type="filepath", label="Add photos (several at once)",
                                     elem_id="compare-files", height=110))
     with gr.Row():
