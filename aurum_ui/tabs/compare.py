@@ -143,7 +143,7 @@ def build(ui: UI) -> None:
     ui.add("compare-files", gr.File(file_count="multiple",
                                     file_types=["image", ".heic", ".heif"],
                                     type="filepath", label="Add photos (several at once)",
-                                    elem_id="compare-files", height=110))
+                                    elem_id="compare-files", height=140))
     with gr.Row():
         ui.add("compare-add-live", gr.Button("Add the Live tab's last frame",
                                              elem_id="compare-add-live", size="sm"))

@@ -102,3 +102,31 @@ def test_compare_at_390_px(server, pw, shots, scheme):  # noqa: F811
     pg.locator("#compare-result").scroll_into_view_if_needed()
     snap(pg, shots, f"compare_390_{scheme}")
     browser.close()
+
+
+def test_a_live_frame_joins_the_set(server, pw, shots, tmp_path):  # noqa: F811
+    """Chromium's fake camera plays a face; Compare's button adds the Live tab's last
+    frame next to an uploaded photo."""
+    from tests.ui.test_app_browser import ARGS, CHROMIUM, write_y4m
+
+    clip = tmp_path / "face.y4m"
+    write_y4m(LONDON[0], clip)
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}"])
+    pg = browser.new_context(viewport={"width": 1360, "height": 1000},
+                             permissions=["camera"]).new_page()
+    pg.goto(server[0])
+    pg.wait_for_selector("#input-image", timeout=60_000)
+    tab(pg, "Live")
+    pg.locator("#live-cam").get_by_text("Click to Access Webcam").click()
+    pg.locator("#live-cam button.capture-button").click()
+    pg.wait_for_selector("#live-overlay img", timeout=30_000)
+    tab(pg, "Compare")
+    pg.locator("#compare-files input[type=file]").set_input_files([str(LONDON_SMILING[0])])
+    pg.wait_for_selector("#compare-ranked .au-cmp-card", timeout=60_000)
+    pg.click("#compare-add-live")
+    pg.wait_for_selector('#compare-result [data-file="live capture 2"]', timeout=60_000)
+    assert pg.locator("#compare-ranked .au-cmp-card").count() == 2  # the same person
+    snap(pg, shots, "compare_live_capture")
+    browser.close()
