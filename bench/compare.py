@@ -13,10 +13,15 @@ JPEGs). Measured in one process with a warm engine (the app's state after start-
   measure of the work, where wall time also counts waiting for a core;
 - the process's RSS after everything, and its peak (ru_maxrss).
 
+With `--api`, also through the real app (`python app.py` on a free port, as
+bench/load.py starts it): the 12 photos sent to `api_name="compare"` with
+`gradio_client` (upload included), `--repeats` times, and the server's RSS after
+(process tree).
+
 Medians are reported with the load average: on a machine shared with other jobs, wall
 time includes waiting for a core.
 
-    .venv/bin/python bench/compare.py [--repeats 7] [--json out.json]
+    .venv/bin/python bench/compare.py [--repeats 7] [--api] [--json out.json]
 """
 
 from __future__ import annotations
@@ -101,6 +106,31 @@ def run(repeats: int) -> dict:
     }
 
 
+def run_api(repeats: int) -> dict:
+    """The 12 photos through the app's API, and the server's RSS (process tree)."""
+    from gradio_client import Client, handle_file
+
+    from bench.load import _launch, stop
+
+    proc, url = _launch()
+    try:
+        client = Client(url, verbose=False)
+        files = [handle_file(str(p)) for p in photos()]
+        client.predict(files, "", api_name="/compare")  # warm: first graphs, uploads
+        ms = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            doc = client.predict(files, "", api_name="/compare")
+            ms.append((time.perf_counter() - t0) * 1000)
+            assert doc["ok"] and len(doc["ranking"]) == 12, doc.get("error")
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        rss = sum(p.memory_info().rss for p in tree) / 1e6
+    finally:
+        stop(proc)
+    return {"api_answer_ms": _stats(ms), "server_rss_mb": round(rss, 1),
+            "api_load_average": [round(v, 2) for v in os.getloadavg()]}
+
+
 def _stats(ms: list[float]) -> dict:
     return {"median": round(statistics.median(ms), 1), "min": round(min(ms), 1),
             "max": round(max(ms), 1), "n": len(ms)}
@@ -110,8 +140,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--api", action="store_true", help="also through the real app's API")
     args = ap.parse_args()
     out = run(args.repeats)
+    if args.api:
+        out.update(run_api(args.repeats))
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
