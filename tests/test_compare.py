@@ -231,3 +231,11 @@ def test_the_committed_threshold_keeps_a_margin_to_both_kinds_of_london_pair():
     assert t - lon["genuine_distance_p50_p95_max"][2] > 0.005
     assert lon["impostor_distance_min_p1_p5_p50"][0] - t > 0.005
     assert lon["false_matches"] == 0 and lon["false_non_matches"] == 0
+
+
+def test_two_threads_give_what_one_gives(engine, doc):
+    """The analyses run two at a time (the engine's face-mesh pool, the descriptor's
+    locks): the answer must equal a one-thread run's, timing aside."""
+    one = rank(engine, analyze_photos(engine, FOUR, NAMES, workers=1), Config())
+    two = {k: v for k, v in doc.items() if k != "timing_ms"}
+    assert {k: v for k, v in one.items() if k != "timing_ms"} == two
