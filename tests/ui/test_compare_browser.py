@@ -55,6 +55,10 @@ def test_compare_ranks_warns_and_reranks(server, pw, shots):  # noqa: F811
     assert "measurement noise" in ties and "±" in ties  # the tie rule, with its margin
     assert pg.locator("#compare-ranked .au-cmp-reasons li").count() >= 2
     snap(pg, shots, "compare_desktop_light")
+    # the four uploads were read into memory and their temporary files deleted
+    left = [p for p in server[1].TEMP_DIR.rglob("*") if p.is_file()
+            and p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}]
+    assert left == []
     before = _finals(pg)
     # a Tune change re-ranks from the cached analyses: final = geometric at weight 1
     tab(pg, "Tune")
