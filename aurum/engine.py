@@ -285,8 +285,11 @@ class Engine:
         result.population = self.population.place(ctx)
 
     def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
-                keep_image: bool = False) -> Analysis:
-        """Run every model once. Never raises for user input: errors go in `.error`."""
+                keep_image: bool = False,
+                on_context: Callable[[FaceContext], None] | None = None) -> Analysis:
+        """Run every model once. Never raises for user input: errors go in `.error`.
+        `on_context(ctx)` sees the face context after the analysers (memory only): how
+        `aurum.compare` takes the descriptor without it entering the Analysis."""
         if source is None and isinstance(image, (str, Path)):
             source = str(image)
         result = Analysis(source=source)
@@ -319,6 +322,8 @@ class Engine:
                     log.exception("%s failed", step.stage)
                     step.failed(result, f"unavailable: {_reason(exc)}")
                 lap(step.stage)
+            if on_context is not None:
+                on_context(ctx)
             if keep_image:
                 result.image = rgb
         except AurumError as exc:

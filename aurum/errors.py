@@ -30,5 +30,7 @@ ERROR_CODES: dict[str, str] = {
     "no_face": "No face was found in the image.",
     "face_too_small": "The face is too small or too close to the edge to measure.",
     "bad_config": "The configuration is not valid.",
+    "bad_photo_count": "Compare takes 2 to 12 photos.",
+    "nothing_to_rank": "Compare could rank none of the photos (each one says why).",
     "internal_error": "Something failed on our side (logged without the image); try again.",
 }

@@ -21,11 +21,11 @@ from aurum.engine import Engine
 from aurum.measure.imaging import MAX_BYTES
 from aurum_ui import api, health, views
 from aurum_ui.state import STARTUP, Session
-from aurum_ui.tabs import about, live, score, status, tune
+from aurum_ui.tabs import about, compare, live, score, status, tune
 from aurum_ui.wiring import UI
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-TABS: tuple[ModuleType, ...] = (score, tune, live, about, status)
+TABS: tuple[ModuleType, ...] = (score, compare, tune, live, about, status)
 
 
 def report_outputs(tabs: Sequence[ModuleType] | None = None) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 # Rebuild every committed artefact in models/ from the shared data (AURUM_SHARED,
 # default ../shared): first the attractiveness models and their cards (the default,
 # London + MEBeauty, non-commercial; and the London-only one, CC BY 4.0 data), then the
-# reference population, which scores its faces with the default model. Measured
+# reference population, which scores its faces with the default model, then Compare's
+# calibration (models/compare.json). Measured
 # features of the rated photos are cached outside the repository
 # (AURUM_FEATURE_CACHE, default ~/.cache/aurum-features): the first run measures
 # 2,046 photos (about 4 minutes on 2 cores), later runs read the cache. Both steps are
@@ -16,4 +17,6 @@ SHARED=${AURUM_SHARED:-../shared}
 "$PY" -m aurum build-reference --faces "$SHARED/faces" --faces "$SHARED/london/neutral_front" \
   --faces "$SHARED/mebeauty" --like models/ \
   --out models/
+# Compare's same-person threshold and tie margin (models/compare.json; docs/compare.md)
+"$PY" -m aurum calibrate-compare --out models/
 git status --short models/ || true

@@ -51,3 +51,23 @@ def test_app_request_leaves_no_image_and_logs_none(server, caplog):
               and os.stat(p).st_mtime >= started - 1
               and p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}]
     assert recent == []
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_compare_request_leaves_no_image_and_logs_none(server, caplog):
+    from tests.conftest import LONDON, LONDON_SMILING
+
+    url, app = server
+    caplog.set_level(logging.DEBUG)
+    started = time.time()
+    doc = Client(url, verbose=False).predict(
+        [handle_file(str(LONDON[5])), handle_file(str(LONDON_SMILING[5]))], "",
+        api_name="/compare")
+    assert doc["ok"] and len(doc["ranking"]) == 2
+    _assert_no_image_data(caplog.records)
+    assert not any(LONDON[5].name in r.getMessage() for r in caplog.records)
+    recent = [p for p in app.TEMP_DIR.rglob("*") if p.is_file()
+              and os.stat(p).st_mtime >= started - 1
+              and p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}]
+    assert recent == []

@@ -29,6 +29,9 @@ DELEGATED = {
     "build-reference": ("aurum.tools.reference.build",
                         "build the reference population (percentiles, vibes, map)"),
     "bench": ("aurum.tools.bench", "run the benchmarks and print one table"),
+    "compare": ("aurum.tools.compare", "rank 2-12 photos of one person (one JSON object)"),
+    "calibrate-compare": ("aurum.tools.calibrate_compare",
+                          "measure compare's same-person threshold and tie margin"),
 }
 
 

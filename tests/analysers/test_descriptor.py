@@ -345,3 +345,18 @@ def test_a_model_trained_on_other_chips_is_refused_with_the_fix():
     spec["descriptor"]["alignment"]["offsets"][0][0] += 0.01
     with pytest.raises(ValueError, match="build_models"):
         LearnedAttractiveness(spec)
+
+
+def test_compare_cli_output_holds_no_descriptor(eng):
+    """Compare reads the descriptors of a whole set (to tell people apart): its JSON
+    carries the verdict and a distance, never a descriptor value."""
+    ds = [_descriptor_of(eng, p) for p in (LONDON[3], LONDON_SMILING[3], LONDON[4])]
+    out = subprocess.run([sys.executable, "-m", "aurum", "compare", str(LONDON[3]),
+                          str(LONDON_SMILING[3]), str(LONDON[4])],
+                         capture_output=True, text=True, cwd=REPO_DIR, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert [e["same_person"] for e in doc["ranking"]].count(False) == 1
+    for d in ds:
+        assert _leaks(_floats(doc), d) <= 16
+        assert _leaks_text(out.stdout + out.stderr, d) <= 16
