@@ -46,6 +46,10 @@ class FaceContext:
     # into the Analysis; None with the reason in descriptor_status when unavailable.
     descriptor: Any = None
     descriptor_status: str = "unavailable: not computed"
+    # faceres (`aurum.analysers.faceres.FaceresOutput`): a second identity template with
+    # the age and sex heads' estimates; memory only, like the descriptor.
+    faceres: Any = None
+    faceres_status: str = "unavailable: not computed"
 
 
 class AttractivenessModel(Protocol):
@@ -184,12 +188,18 @@ class Engine:
 
         # Loaded lazily on first use (or below): a missing dlib only costs its part.
         self.descriptor: Any = get_model()
+        from aurum.analysers import faceres
+
+        # Also lazy; None switches it off (the models that read it then say so).
+        self.faceres: Any = faceres.get_model()
         if load_optional:
             self._load_optional()
 
     def _load_optional(self) -> None:
         if self.descriptor is not None:
             self.descriptor.load()
+        if self.faceres is not None:
+            self.faceres.load()
         try:
             from aurum.analysers import attractiveness
 
@@ -219,6 +229,8 @@ class Engine:
                 else "unavailable: switched off",
                 "descriptor_licence": self.descriptor.licence_summary()
                 if self.descriptor is not None else "n/a",
+                "faceres": self.faceres.status() if self.faceres is not None
+                else "unavailable: switched off",
                 "clip": self.clip.status(),
                 "population": self.population_status,
                 "store": _store_status()}
@@ -251,10 +263,12 @@ class Engine:
 
     def analysers(self) -> list[AnalyserStep]:
         """The optional analysers, in the order `analyze` runs them (the descriptor
-        first: the attractiveness model reads it), then any in `extra_analysers`."""
+        and faceres first: the attractiveness model reads them), then any in `extra_analysers`."""
         steps = []
         if self.descriptor is not None:
             steps.append(AnalyserStep("descriptor", self._run_descriptor))
+        if self.faceres is not None:
+            steps.append(AnalyserStep("faceres", self._run_faceres))
         if self.attractiveness is not None:
             steps.append(AnalyserStep("attractiveness", self._run_attractiveness,
                                       _failed_into("attractiveness")))
@@ -268,6 +282,10 @@ class Engine:
 
     def _run_descriptor(self, ctx: FaceContext, result: Analysis) -> None:
         ctx.descriptor, ctx.descriptor_status = self.descriptor.compute_safe(
+            ctx.rgb, ctx.face.landmarks)
+
+    def _run_faceres(self, ctx: FaceContext, result: Analysis) -> None:
+        ctx.faceres, ctx.faceres_status = self.faceres.compute_safe(
             ctx.rgb, ctx.face.landmarks)
 
     def _run_attractiveness(self, ctx: FaceContext, result: Analysis) -> None:

@@ -37,8 +37,8 @@ def test_offline_engine_is_healthy_and_clip_does_not_count(engine):
     assert rep["status"] == "healthy", rep["down"]
     assert rep["down"] == []
     parts = rep["parts"]
-    assert set(parts) == {"detector", "mesh", "descriptor", "attractiveness", "clip",
-                          "population", "store"}
+    assert set(parts) == {"detector", "mesh", "descriptor", "faceres", "attractiveness",
+                          "clip", "population", "store"}
     # conftest sets HF_HUB_OFFLINE: CLIP is unavailable, says why, and changes nothing.
     assert parts["clip"]["state"] in ("unavailable", "loading")
     assert parts["clip"]["affects_status"] is False
