@@ -192,6 +192,9 @@ class Engine:
 
         # Also lazy; None switches it off (the models that read it then say so).
         self.faceres: Any = faceres.get_model()
+        # Whether faceres averages each chip with its mirror image: the attractiveness
+        # model in use says (a model trained on averaged descriptors needs them).
+        self.faceres_mirror = False
         if load_optional:
             self._load_optional()
 
@@ -206,6 +209,7 @@ class Engine:
             self.attractiveness = attractiveness.load_default(self.models,
                                                               self.attractiveness_choice)
             self.attractiveness_status = self.attractiveness.status()
+            self.faceres_mirror = bool(getattr(self.attractiveness, "faceres_mirror", False))
         except Exception as exc:  # a missing model must not take the engine down
             self.attractiveness_status = f"unavailable: {_reason(exc)}"
             log.warning("attractiveness model %s", self.attractiveness_status)
@@ -286,7 +290,7 @@ class Engine:
 
     def _run_faceres(self, ctx: FaceContext, result: Analysis) -> None:
         ctx.faceres, ctx.faceres_status = self.faceres.compute_safe(
-            ctx.rgb, ctx.face.landmarks)
+            ctx.rgb, ctx.face.landmarks, self.faceres_mirror)
 
     def _run_attractiveness(self, ctx: FaceContext, result: Analysis) -> None:
         assert self.attractiveness is not None

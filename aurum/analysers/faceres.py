@@ -63,6 +63,12 @@ LICENCES = {
 }
 
 
+def alignment() -> dict[str, Any]:
+    """Everything that decides which chip the network sees and which network: a model
+    records it when trained and refuses descriptors made another way."""
+    return {"crop_scale": CROP_SCALE, "size": SIZE, "weights_sha256": SHA256[WEIGHTS_FILE]}
+
+
 def weights_dir() -> Path:
     """Where the two upstream files live: `AURUM_FACERES_DIR` or aurum/data/faceres."""
     env = os.environ.get("AURUM_FACERES_DIR")
