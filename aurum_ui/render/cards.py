@@ -32,10 +32,16 @@ def _status_reason(status: Any) -> str:
     return s.split(":", 1)[1].strip() if s.startswith("unavailable:") else s
 
 
-def error_html(error: dict[str, Any] | None, *, title: str = "We could not score this photo"
-               ) -> str:
+# The adults-only gate's panels say what happened without naming an age: the check is
+# about how a photo looks, not a fact about the person (aurum.analysers.age_gate).
+GATE_TITLES = {"apparent_minor": "Adults only: no score for this photo",
+               "age_gate_unavailable": "No score: the adults-only check is unavailable"}
+
+
+def error_html(error: dict[str, Any] | None, *, title: str | None = None) -> str:
     """A friendly panel for a typed error (never a traceback)."""
     err = error or {}
+    title = title or GATE_TITLES.get(str(err.get("code")), "We could not score this photo")
     code = html.escape(str(err.get("code", "error")))
     msg = html.escape(str(err.get("message", "Something went wrong.")))
     return (f'<div class="au-error" role="alert"><div class="au-error-title">{html.escape(title)}'
