@@ -352,6 +352,8 @@ class Engine:
             result.expression = m.expression
             ctx = FaceContext(rgb=rgb, face=face, front=m.front, pose=m.pose,
                               geometry=m.geometry, quality=m.quality_raw)
+            if keep_image:  # before the gate: a withheld face keeps its overlay
+                result.image = rgb
             for step in self.analysers():
                 try:
                     step.run(ctx, result)
@@ -361,8 +363,6 @@ class Engine:
                     log.exception("%s failed", step.stage)
                     step.failed(result, f"unavailable: {_reason(exc)}")
                 lap(step.stage)
-            if keep_image:
-                result.image = rgb
         except AurumError as exc:
             result.error = exc
             if exc.code in GATE_CODES:

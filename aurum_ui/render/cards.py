@@ -229,6 +229,8 @@ def quality_table_html(report: dict[str, Any] | None, *, compact: bool = False) 
     """The checklist: check, value, threshold, pass/fail and the fix for each failure."""
     q = (report or {}).get("quality")
     if not q:
+        if report and str((report.get("error") or {}).get("code")) in GATE_TITLES:
+            return '<div class="au-empty">No quality checks: adults only, no score.</div>'
         if report and not report.get("ok"):
             return '<div class="au-empty">No quality checks: no face was measured.</div>'
         return '<div class="au-empty">The photo-quality checklist appears here.</div>'

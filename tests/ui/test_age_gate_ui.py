@@ -12,6 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from tests.test_age_gate_shared import SCORE_FIELDS, minors
+from tests.ui import test_app_browser as browser_tests
 from tests.ui.test_app_browser import (
     ARGS,
     CHROMIUM,
@@ -23,6 +24,7 @@ from tests.ui.test_app_browser import (
 )
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
+pw, shots = browser_tests.pw, browser_tests.shots  # the browser walk-through's fixtures
 
 
 def test_every_under_13_is_withheld_through_the_api(server):
@@ -56,7 +58,16 @@ def test_score_tab_withholds_children_and_keeps_the_overlay(server, pw, shots):
     for width, name in ((1360, "desktop"), (390, "phone")):
         browser, pg = open_app(pw, server[0], width=width, height=900)
         for i, path in enumerate(_browser_sample() if width == 1360 else minors()[:1]):
-            upload_and_score(pg, path, ".au-error")
+            if i == 0:
+                upload_and_score(pg, path, ".au-error")
+            else:  # the same panel again: wait for the new photo's overlay instead
+                old = pg.locator("#overlay-image img").get_attribute("src")
+                pg.locator("#input-image input[type=file]").set_input_files(str(path))
+                pg.wait_for_selector("#input-image img", timeout=30_000)
+                pg.click("#score-button")
+                pg.wait_for_function("o => { const i = document.querySelector("
+                                     "'#overlay-image img'); return i && i.src !== o; }",
+                                     arg=old, timeout=60_000)
             _assert_gated_page(pg)
             assert pg.locator("#overlay-image img").count() == 1  # the landmarks stay
             if i == 0:
