@@ -12,11 +12,12 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f} %"
 
 
-def _curve(points: list[dict[str, Any]], threshold: float) -> list[str]:
+def _curve(points: list[dict[str, Any]], threshold: float, label: str = "chosen"
+           ) -> list[str]:
     rows = ["| threshold (logit) | under-13s withheld | 16-year-olds withheld | adults "
             "withheld | faces | london | mebeauty |", "|---|---|---|---|---|---|---|"]
     for r in points:
-        mark = " **(chosen)**" if abs(r["threshold"] - threshold) < 1e-12 else ""
+        mark = f" **({label})**" if abs(r["threshold"] - threshold) < 1e-12 else ""
         rows.append(f"| {r['threshold']:.3f}{mark} | {_pct(r['under13'])} | "
                     f"{_pct(r['teen16'])} | {_pct(r['adults'])} | "
                     + " | ".join(_pct(r[s]) for s in ADULT_SETS) + " |")
@@ -74,7 +75,7 @@ def _rule(fig: dict[str, Any], th: float) -> list[str]:
         f"{_pct(oof['adults'])}.", "",
         "Shipped model, shared faces, against the threshold:", "", *_curve(fig["curve"], th),
         "", "Out of fold (each face scored by fits that never saw its grid or set):", "",
-        *_curve(fig["oof_curve"], orule["t_adult"]), ""]
+        *_curve(fig["oof_curve"], orule["t_adult"], "out-of-fold 2 % point"), ""]
 
 
 def render(model: dict[str, Any]) -> str:
