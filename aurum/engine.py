@@ -18,9 +18,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from aurum.analysers.age_gate import AgeGate, withhold
 from aurum.analysers.clip_backend import get_backend
+from aurum.analysers.store import store_status
 from aurum.config import Config
-from aurum.errors import AurumError
+from aurum.errors import GATE_CODES, AurumError
 from aurum.measure import geometry, quality
 from aurum.measure.face_measures import expression_cues, measure_face  # noqa: F401  (re-exported)
 from aurum.measure.imaging import load_image
@@ -46,6 +48,10 @@ class FaceContext:
     # into the Analysis; None with the reason in descriptor_status when unavailable.
     descriptor: Any = None
     descriptor_status: str = "unavailable: not computed"
+    # faceres (`aurum.analysers.faceres.FaceresOutput`): a second identity template with
+    # the age and sex heads' estimates; memory only, like the descriptor.
+    faceres: Any = None
+    faceres_status: str = "unavailable: not computed"
 
 
 class AttractivenessModel(Protocol):
@@ -131,6 +137,7 @@ class Analysis:
     expression: dict[str, float] | None = None
     attractiveness: dict[str, Any] | None = None
     population: dict[str, Any] | None = None
+    age_gate: str = "not run"  # "passed", "withheld" or "unavailable: <reason>"
     extra: dict[str, Any] = field(default_factory=dict)  # extra analysers' outputs
     timing_ms: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = None
@@ -163,7 +170,7 @@ class Engine:
 
     def __init__(self, *, models: Path | None = None, load_optional: bool = True,
                  pool_size: int = 2, reference: Path | None = None,
-                 attractiveness_model: str | None = None) -> None:
+                 attractiveness_model: str | None = None, age_gate: bool = True) -> None:
         self.models = models or models_dir()
         # The population for percentiles, vibes and the map: a folder written by
         # `build-reference --out` (`--reference` / AURUM_REFERENCE), else the built-in
@@ -173,6 +180,9 @@ class Engine:
         # "london" (CC BY 4.0 data) or a model file; else AURUM_ATTRACTIVENESS_MODEL
         self.attractiveness_choice = attractiveness_model
         self.finder = FaceFinder(pool_size=pool_size)
+        # The adults-only gate: always loaded (a small JSON). `age_gate=False` is for the
+        # offline trainers only (adults by declaration); no user-facing path turns it off.
+        self.age_gate: AgeGate | None = AgeGate(self.models) if age_gate else None
         self.attractiveness: AttractivenessModel | None = None
         self.population: Population | None = None
         self.attractiveness_status = "unavailable: not loaded"
@@ -184,18 +194,28 @@ class Engine:
 
         # Loaded lazily on first use (or below): a missing dlib only costs its part.
         self.descriptor: Any = get_model()
+        from aurum.analysers import faceres
+
+        # Also lazy; None switches it off (the models that read it then say so).
+        self.faceres: Any = faceres.get_model()
+        # Whether faceres averages each chip with its mirror image: the attractiveness
+        # model in use says (a model trained on averaged descriptors needs them).
+        self.faceres_mirror = False
         if load_optional:
             self._load_optional()
 
     def _load_optional(self) -> None:
         if self.descriptor is not None:
             self.descriptor.load()
+        if self.faceres is not None:
+            self.faceres.load()
         try:
             from aurum.analysers import attractiveness
 
             self.attractiveness = attractiveness.load_default(self.models,
                                                               self.attractiveness_choice)
             self.attractiveness_status = self.attractiveness.status()
+            self.faceres_mirror = bool(getattr(self.attractiveness, "faceres_mirror", False))
         except Exception as exc:  # a missing model must not take the engine down
             self.attractiveness_status = f"unavailable: {_reason(exc)}"
             log.warning("attractiveness model %s", self.attractiveness_status)
@@ -214,14 +234,18 @@ class Engine:
         """What is loaded and why a part is not, for the UI's status panel."""
         graphs = self.finder.status()
         return {"face_mesh": graphs["mesh"], "detector": graphs["detector"],
+                "age_gate": self.age_gate.readiness(self.descriptor, self.faceres)
+                if self.age_gate is not None else "switched off (offline training engine)",
                 "attractiveness": self.attractiveness_status,
                 "descriptor": self.descriptor.status() if self.descriptor is not None
                 else "unavailable: switched off",
                 "descriptor_licence": self.descriptor.licence_summary()
                 if self.descriptor is not None else "n/a",
+                "faceres": self.faceres.status() if self.faceres is not None
+                else "unavailable: switched off",
                 "clip": self.clip.status(),
                 "population": self.population_status,
-                "store": _store_status()}
+                "store": store_status()}
 
     @property
     def clip(self) -> Any:
@@ -251,10 +275,16 @@ class Engine:
 
     def analysers(self) -> list[AnalyserStep]:
         """The optional analysers, in the order `analyze` runs them (the descriptor
-        first: the attractiveness model reads it), then any in `extra_analysers`."""
+        and faceres first: the attractiveness model reads them), then any in `extra_analysers`."""
         steps = []
         if self.descriptor is not None:
             steps.append(AnalyserStep("descriptor", self._run_descriptor))
+        if self.faceres is not None:
+            steps.append(AnalyserStep("faceres", self._run_faceres))
+        if self.age_gate is not None:
+            # Gates come before scores: nothing that scores runs for a withheld face
+            # (no `failed`: its AurumError ends the analysis).
+            steps.append(AnalyserStep("age_gate", self._run_age_gate))
         if self.attractiveness is not None:
             steps.append(AnalyserStep("attractiveness", self._run_attractiveness,
                                       _failed_into("attractiveness")))
@@ -269,6 +299,18 @@ class Engine:
     def _run_descriptor(self, ctx: FaceContext, result: Analysis) -> None:
         ctx.descriptor, ctx.descriptor_status = self.descriptor.compute_safe(
             ctx.rgb, ctx.face.landmarks)
+
+    def _run_faceres(self, ctx: FaceContext, result: Analysis) -> None:
+        ctx.faceres, ctx.faceres_status = self.faceres.compute_safe(
+            ctx.rgb, ctx.face.landmarks, self.faceres_mirror)
+
+    def _run_age_gate(self, ctx: FaceContext, result: Analysis) -> None:
+        assert self.age_gate is not None
+        faceres = ctx.faceres
+        if self.faceres_mirror and faceres is not None and self.age_gate.needs_faceres():
+            # the gate learnt the plain chip's outputs; the model in use averages mirrors
+            faceres, _ = self.faceres.compute_safe(ctx.rgb, ctx.face.landmarks, False)
+        result.age_gate = self.age_gate.check(ctx, faceres)
 
     def _run_attractiveness(self, ctx: FaceContext, result: Analysis) -> None:
         assert self.attractiveness is not None
@@ -313,6 +355,8 @@ class Engine:
             result.expression = m.expression
             ctx = FaceContext(rgb=rgb, face=face, front=m.front, pose=m.pose,
                               geometry=m.geometry, quality=m.quality_raw)
+            if keep_image:  # before the gate: a withheld face keeps its overlay
+                result.image = rgb
             for step in self.analysers():
                 try:
                     step.run(ctx, result)
@@ -324,10 +368,10 @@ class Engine:
                 lap(step.stage)
             if on_context is not None:
                 on_context(ctx)
-            if keep_image:
-                result.image = rgb
         except AurumError as exc:
             result.error = exc
+            if exc.code in GATE_CODES:
+                withhold(result)
         except Exception as exc:  # never a traceback for the user; logged for us
             log.exception("analyze failed")
             result.error = AurumError("internal_error", f"Analysis failed unexpectedly "
@@ -359,6 +403,7 @@ class Engine:
             "vibe": None,
             "expression": None,
             "config": {"preset": cfg.preset, "blend_weight": cfg.blend_weight},
+            "age_gate": {"status": analysis.age_gate},
             "timing_ms": dict(analysis.timing_ms),
         }
         if not analysis.ok:
@@ -452,26 +497,6 @@ def blend(geometric: float | None, attractiveness: float | None, weight: float, 
         "treat the score with caution"
     return {"score": round(float(value), 2), "weights": weights, "basis": basis,  # type: ignore[arg-type]
             "status": status}
-
-
-def _store_status() -> str:
-    """The opt-in store's state, without opening it (reads never create one)."""
-    import os
-
-    from aurum.analysers import store
-
-    if os.environ.get("AURUM_QDRANT_URL"):
-        where = "Qdrant server (AURUM_QDRANT_URL)"
-    else:
-        where = "embedded Qdrant in AURUM_DATA_DIR"
-    if store.peek_shared_store() is not None:
-        return f"ready: {where}, open"
-    problem = store.unavailable_reason()
-    if problem:
-        return f"unavailable: {where}: {problem}"
-    if store.store_exists():
-        return f"ready: {where}, opened on first use"
-    return f"empty: {where}, created by the first opt-in"
 
 
 def _reason(exc: BaseException) -> str:

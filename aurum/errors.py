@@ -29,8 +29,15 @@ ERROR_CODES: dict[str, str] = {
     "file_not_found": "No file at that path.",
     "no_face": "No face was found in the image.",
     "face_too_small": "The face is too small or too close to the edge to measure.",
+    "apparent_minor": "The face may be under 18: Aurum rates adults only, so no score is "
+                      "given (an automatic check of the photo, not a statement of age).",
+    "age_gate_unavailable": "The adults-only check could not run, so no score is given.",
     "bad_config": "The configuration is not valid.",
     "bad_photo_count": "Compare takes 2 to 12 photos.",
     "nothing_to_rank": "Compare could rank none of the photos (each one says why).",
     "internal_error": "Something failed on our side (logged without the image); try again.",
 }
+
+# The adults-only gate's codes (aurum.analysers.age_gate): a face stopped by one of them
+# gets no score of any kind, and nothing measured of it is kept.
+GATE_CODES: frozenset[str] = frozenset({"apparent_minor", "age_gate_unavailable"})

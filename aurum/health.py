@@ -4,10 +4,11 @@ A load balancer or a monitor asks it every few seconds, so it reads only what th
 engine already knows (status strings, a stat of the bundled model files, counters):
 no model runs, no store is opened, and nothing about a person is in it (no ids, no
 scores, no photos). The rules for `status` are the product's: a score needs the
-detector and the mesh (without them: `unhealthy`); the descriptor, the attractiveness
-model and the reference population each have a fallback the report states (without
-one: `degraded`), as does an opt-in store that is down. CLIP is optional and labelled,
-never blended, so its state is reported but never changes `status`.
+detector, the mesh and the adults-only gate with the networks it reads (without them:
+`unhealthy`); the descriptors, the attractiveness model and the reference population
+each have a fallback the report states (without one: `degraded`), as does an opt-in
+store that is down. CLIP is optional and labelled, never blended, so its state is
+reported but never changes `status`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import numpy as np
 import aurum
 from aurum.paths import REPO_DIR
 
-NEEDED = ("detector", "mesh")  # no score without these
-FALLBACKS = ("descriptor", "attractiveness", "population", "store")  # a part falls back
+NEEDED = ("detector", "mesh", "age_gate")  # no score without these
+FALLBACKS = ("descriptor", "faceres", "attractiveness", "population", "store")  # a part falls back
 WINDOW = 100  # requests the latency figures cover
 
 
@@ -81,7 +82,9 @@ def report(engine: Any, rows: Iterable[Mapping[str, Any]] = (),
     parts: dict[str, dict[str, Any]] = {
         "detector": _split(st["detector"]),
         "mesh": _split(st["face_mesh"]),
+        "age_gate": _split(st["age_gate"]),
         "descriptor": _split(st["descriptor"]),
+        "faceres": _split(st["faceres"]),
         "attractiveness": _split(st["attractiveness"]),
         "clip": _split(st["clip"]),
         "population": _split(st["population"]),

@@ -2,8 +2,9 @@
 # Rebuild every committed artefact in models/ from the shared data (AURUM_SHARED,
 # default ../shared): first the attractiveness models and their cards (the default,
 # London + MEBeauty, non-commercial; and the London-only one, CC BY 4.0 data), then the
-# reference population, which scores its faces with the default model, then Compare's
-# calibration (models/compare.json). Measured
+# adults-only gate (models/age_gate.json: the shared minors against the shared adults),
+# then the reference population, which scores its faces with the default model and
+# skips every face the gate withholds, then Compare's calibration (models/compare.json). Measured
 # features of the rated photos are cached outside the repository
 # (AURUM_FEATURE_CACHE, default ~/.cache/aurum-features): the first run measures
 # 2,046 photos (about 4 minutes on 2 cores), later runs read the cache. Both steps are
@@ -14,6 +15,7 @@ PY=${PYTHON:-.venv/bin/python}
 SHARED=${AURUM_SHARED:-../shared}
 "$PY" -m aurum train-attractiveness --data "$SHARED/london" --out models/
 "$PY" -m aurum train-attractiveness --sets london,mebeauty --out models/
+"$PY" -m aurum train-age-gate --shared "$SHARED" --mebeauty-every 4 --out models/
 "$PY" -m aurum build-reference --faces "$SHARED/faces" --faces "$SHARED/london/neutral_front" \
   --faces "$SHARED/mebeauty" --like models/ \
   --out models/

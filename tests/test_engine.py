@@ -28,9 +28,12 @@ def test_shared_data_is_complete():
 
 @pytest.mark.shared
 def test_every_shared_face_is_analysed(engine: Engine):
-    scores = []
+    scores, withheld = [], []
     for path in FACES + LONDON:
         report = engine.run(path).to_dict()
+        if not report["ok"] and report["error"]["code"] == "apparent_minor":
+            withheld.append(path.name)  # the adults-only gate's budget: checked below
+            continue
         assert report["ok"], (path.name, report["error"])
         assert report["face"]["faces_found"] >= 1
         assert 0.0 <= report["face"]["confidence"] <= 1.0
@@ -40,6 +43,7 @@ def test_every_shared_face_is_analysed(engine: Engine):
         scores.append(geo["score"])
     # A score that does not vary across 359 different faces would measure nothing.
     assert np.std(scores) > 3.0
+    assert len(withheld) <= 0.02 * len(FACES + LONDON), withheld
 
 
 def test_report_contract(engine: Engine, fixture_face):

@@ -13,8 +13,9 @@ that every result carries with it and the interval half-width taken from the
 cross-validated residuals. No pickles.
 
 Features may include the 128 values of the L2-normalised face descriptor
-(`aurum.analysers.descriptor`, names `descriptor_000`...): they come from `ctx.descriptor`, are
-used for one dot product and are never copied into the result.
+(`aurum.analysers.descriptor`, names `descriptor_000`...) and the 1024 of faceres
+(`aurum.analysers.faceres`, `faceres_0000`...): they come from `ctx.descriptor` and
+`ctx.faceres`, are used for one dot product and are never copied into the result.
 
 The 0-100 score is a linear map of the predicted mean rating on the raters' 1-7
 scale: 0 = every rater would answer 1, 50 = 4 (the middle of the scale),
@@ -49,6 +50,11 @@ LONDON_TERMS = "trained on the London set only (CC BY 4.0 data: commercial use a
                "with attribution)"
 DESCRIPTOR_PREFIX = "descriptor_"
 DESCRIPTOR_NAMES = [f"{DESCRIPTOR_PREFIX}{i:03d}" for i in range(128)]
+# The faceres descriptor (`aurum.analysers.faceres`, 1024-D, L2-normalised): read from
+# `ctx.faceres` like dlib's from `ctx.descriptor`, never copied into the result.
+FACERES_PREFIX = "faceres_"
+FACERES_NAMES = [f"{FACERES_PREFIX}{i:04d}" for i in range(1024)]
+IDENTITY_PREFIXES = (DESCRIPTOR_PREFIX, FACERES_PREFIX)
 SCALE_MIN, SCALE_MAX = 1.0, 7.0
 # More hidden features than this and the estimate would lean on imputation too much.
 MAX_IMPUTED = 4
@@ -114,8 +120,13 @@ class LearnedAttractiveness:
             raise ValueError("the descriptor features must be descriptor_000..127 in order")
         self.uses_descriptor = bool(self._desc_idx)
         self._check_descriptor(spec)
+        self._fr_idx = [i for i, n in enumerate(self.names) if n.startswith(FACERES_PREFIX)]
+        if self._fr_idx and [self.names[i] for i in self._fr_idx] != FACERES_NAMES:
+            raise ValueError("the faceres features must be faceres_0000..1023 in order")
+        self.uses_faceres = bool(self._fr_idx)
+        self.faceres_mirror = self._check_faceres(spec)
         self.scalar_names = [n for n in self.names if n not in set(self.shape_names)
-                             and not n.startswith(DESCRIPTOR_PREFIX)]
+                             and not n.startswith(IDENTITY_PREFIXES)]
         self.uses_raw = bool(self.scalar_names) or any(n in self.names
                                                        for n in self.shape_names)
         self._shape_idx = [self.names.index(n) for n in self.shape_names if n in self.names]
@@ -136,6 +147,20 @@ class LearnedAttractiveness:
                 raise ValueError("the model was trained on face chips aligned differently "
                                  "from this code's (descriptor alignment); rebuild it with "
                                  "`bash scripts/build_models.sh`")
+
+    def _check_faceres(self, spec: dict[str, Any]) -> bool:
+        """Refuse a model trained on faceres chips cut another way; return whether it
+        reads the mirror-averaged faceres descriptor (the engine then computes it)."""
+        if not self.uses_faceres:
+            return False
+        from aurum.analysers.faceres import alignment
+
+        trained = dict((spec.get("faceres") or {}).get("alignment") or {})
+        mirror = bool(trained.pop("mirror_average", False))
+        if trained != alignment():
+            raise ValueError("the model was trained on faceres chips cut differently from "
+                             "this code's; rebuild it with `bash scripts/build_models.sh`")
+        return mirror
 
     def _read_learner(self, learner: dict[str, Any]) -> None:
         """The learner's parameters, checked against the feature list."""
@@ -198,7 +223,7 @@ class LearnedAttractiveness:
         self.uncertainty_method = str(unc.get("method", "")) if unc else ""
 
     # -- features -----------------------------------------------------------------
-    def vector(self, raw: RawFeatures | None, descriptor: Any = None
+    def vector(self, raw: RawFeatures | None, descriptor: Any = None, faceres: Any = None
                ) -> tuple[np.ndarray, list[str]]:
         """Feature vector in `self.names` order and the names that were imputed
         (descriptor values are never imputed: the caller checks they exist)."""
@@ -210,6 +235,8 @@ class LearnedAttractiveness:
                 x[i] = raw.scalars.get(name, math.nan)
         if self.uses_descriptor and descriptor is not None:
             x[self._desc_idx] = descriptor.normalised()
+        if self.uses_faceres and faceres is not None:
+            x[self._fr_idx] = faceres.normalised()
         missing = [self.names[i] for i in np.flatnonzero(~np.isfinite(x))]
         return x, missing
 
@@ -267,7 +294,8 @@ class LearnedAttractiveness:
         smile = ((self.spec.get("validation") or {}).get("smiling") or {}).get(
             "mean_abs_change")
         return {"learner": str((self.spec.get("learner") or {}).get("description", "")),
-                "uses_descriptor": self.uses_descriptor, "uses_measurements": self.uses_raw,
+                "uses_descriptor": self.uses_descriptor, "uses_faceres": self.uses_faceres,
+                "uses_measurements": self.uses_raw,
                 "validity": dict(self.validity),
                 "interval_rating": self.half_width, "coverage": self.coverage,
                 "smiling_mean_abs_change": smile, "terms": self.terms,
@@ -276,25 +304,31 @@ class LearnedAttractiveness:
 
     def analyze(self, ctx: Any) -> dict[str, Any]:
         descriptor = getattr(ctx, "descriptor", None)
-        if self.uses_descriptor and descriptor is None:
-            reason = str(getattr(ctx, "descriptor_status", "unavailable: not computed"))
-            reason = reason.removeprefix("unavailable: ")
-            return {"score": None, "model": self.name,
-                    "status": f"unavailable: the face descriptor is unavailable ({reason})"}
+        faceres = getattr(ctx, "faceres", None)
+        for needed, value, what, attr in (
+                (self.uses_descriptor, descriptor, "the face descriptor", "descriptor_status"),
+                (self.uses_faceres, faceres, "the faceres descriptor", "faceres_status")):
+            if needed and value is None:
+                reason = str(getattr(ctx, attr, "unavailable: not computed"))
+                reason = reason.removeprefix("unavailable: ")
+                return {"score": None, "model": self.name,
+                        "status": f"unavailable: {what} is unavailable ({reason})"}
         try:
             raw = raw_features(ctx) if self.uses_raw else None
-            return self.analyze_raw(raw, descriptor)
+            return self.analyze_raw(raw, descriptor, faceres)
         except FeatureError as exc:
             return {"score": None, "status": f"unavailable: {exc}", "model": self.name}
         except Exception as exc:  # never take the request down
             return {"score": None, "model": self.name,
                     "status": f"unavailable: feature extraction failed ({type(exc).__name__})"}
 
-    def analyze_raw(self, raw: RawFeatures | None, descriptor: Any = None) -> dict[str, Any]:
-        if self.uses_descriptor and descriptor is None:
+    def analyze_raw(self, raw: RawFeatures | None, descriptor: Any = None,
+                    faceres: Any = None) -> dict[str, Any]:
+        if (self.uses_descriptor and descriptor is None) or (self.uses_faceres
+                                                             and faceres is None):
             return {"score": None, "model": self.name,
                     "status": "unavailable: the face descriptor is unavailable"}
-        x, missing = self.vector(raw, descriptor)
+        x, missing = self.vector(raw, descriptor, faceres)
         if len(missing) > MAX_IMPUTED:
             return {"score": None, "model": self.name,
                     "status": f"unavailable: {len(missing)} features could not be measured "
@@ -320,10 +354,11 @@ class LearnedAttractiveness:
         rating = min(SCALE_MAX, max(SCALE_MIN, rating))
         beyond = np.abs((x - self.mean) / self.scale) > self.clip_z
         clipped = [self.names[i] for i in np.flatnonzero(beyond)
-                   if not self.names[i].startswith(DESCRIPTOR_PREFIX)]
-        n_desc = int(beyond[self._desc_idx].sum()) if self._desc_idx else 0
-        if n_desc:  # a count only: which dimensions would describe the person
-            clipped.append(f"descriptor ({n_desc} of 128 dimensions)")
+                   if not self.names[i].startswith(IDENTITY_PREFIXES)]
+        for idx, what in ((self._desc_idx, "descriptor"), (self._fr_idx, "faceres")):
+            n_out = int(beyond[idx].sum()) if idx else 0
+            if n_out:  # a count only: which dimensions would describe the person
+                clipped.append(f"{what} ({n_out} of {len(idx)} dimensions)")
         out = {
             "score": round(rating_to_score(rating), 2),
             "status": "ok",

@@ -23,9 +23,8 @@ version 2, four integer dimensions, then little-endian IEEE float32 values; a la
 starts with its version string ("con_4", "affine_", "fc_2"...) and its parameter
 tensor follows. Layers are stored from the input upwards.
 
-The ONNX graph is protobuf, written here with the few wire-format rules it needs
-(varint keys, length-delimited fields; field numbers from onnx.proto), so the
-`onnx` package is not a dependency.
+The ONNX graph is protobuf, written with `aurum.analysers.onnx_writer` (shared with
+the faceres port), so the `onnx` package is not a dependency.
 """
 
 from __future__ import annotations
@@ -35,6 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from aurum.analysers import onnx_writer
+from aurum.analysers.onnx_writer import ints_attr as _ints_attr
+from aurum.analysers.onnx_writer import node as _node
+from aurum.analysers.onnx_writer import tensor as _tensor
 
 
 class FormatError(ValueError):
@@ -143,59 +147,6 @@ BLOCKS = ([(32, False)] * 3 + [(64, True)] + [(64, False)] * 3 + [(128, True)]
           + [(128, False)] * 2 + [(256, True)] + [(256, False)] * 2 + [(256, True)])
 
 
-# -- the ONNX graph, written by hand --------------------------------------------------
-_FLOAT, _INT64 = 1, 7  # onnx TensorProto.DataType
-_ATTR_INTS = 7  # onnx AttributeProto.AttributeType
-# Opset 13 with IR version 7 (ONNX 1.8): Pad takes `pads` as an input (opset >= 11), and
-# OpenCV 4.11's importer reads every op used here at this opset.
-_OPSET = 13
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | 0x80 if n else low)
-        if not n:
-            return bytes(out)
-
-
-def _int_field(field: int, n: int) -> bytes:
-    return _varint(field << 3) + _varint(n)
-
-
-def _bytes_field(field: int, value: bytes | str) -> bytes:
-    raw = value.encode() if isinstance(value, str) else value
-    return _varint((field << 3) | 2) + _varint(len(raw)) + raw
-
-
-def _tensor(name: str, arr: np.ndarray) -> bytes:
-    arr = np.ascontiguousarray(arr)
-    dtype = {np.dtype(np.float32): _FLOAT, np.dtype(np.int64): _INT64}[arr.dtype]
-    return (b"".join(_int_field(1, d) for d in arr.shape) + _int_field(2, dtype)
-            + _bytes_field(8, name) + _bytes_field(9, arr.astype(arr.dtype.newbyteorder("<"))
-                                                  .tobytes()))
-
-
-def _ints_attr(name: str, values: Any) -> bytes:
-    return (_bytes_field(1, name) + b"".join(_int_field(8, int(v)) for v in values)
-            + _int_field(20, _ATTR_INTS))
-
-
-def _node(op: str, inputs: list[str], output: str, attrs: tuple[bytes, ...] = ()) -> bytes:
-    # Each node has one output, and the node is named after it (field 3).
-    return (b"".join(_bytes_field(1, i) for i in inputs) + _bytes_field(2, output)
-            + _bytes_field(3, output) + _bytes_field(4, op)
-            + b"".join(_bytes_field(5, a) for a in attrs))
-
-
-def _value_info(name: str, shape: tuple[int, ...]) -> bytes:
-    dims = b"".join(_bytes_field(1, _int_field(1, d)) for d in shape)
-    tensor_type = _int_field(1, _FLOAT) + _bytes_field(2, dims)
-    return _bytes_field(1, name) + _bytes_field(2, _bytes_field(1, tensor_type))
-
-
 def _out_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
@@ -287,13 +238,8 @@ def _head_and_model(nodes: list[bytes], inits: list[bytes], x: str, names: tuple
     inits.append(_tensor("fc", np.asarray(fc, dtype=np.float32)))
     nodes.append(_node("MatMul", [flat, "fc"], "descriptor"))
     n_out = int(np.asarray(fc).shape[1])
-    graph = (b"".join(_bytes_field(1, n) for n in nodes) + _bytes_field(2, "dlib_resnet_v1")
-             + b"".join(_bytes_field(5, t) for t in inits)
-             + _bytes_field(11, _value_info("data", (1, 3, size, size)))
-             + _bytes_field(12, _value_info("descriptor", (1, n_out))))
-    opset = _bytes_field(1, "") + _int_field(2, _OPSET)
-    return (_int_field(1, 7) + _bytes_field(2, "aurum") + _bytes_field(7, graph)
-            + _bytes_field(8, opset))
+    return onnx_writer.model(nodes, inits, "dlib_resnet_v1", [("data", (1, 3, size, size))],
+                             [("descriptor", (1, n_out))])
 
 
 class OpenCVResNet:

@@ -300,3 +300,20 @@ def close_shared_store() -> None:
         if _shared is not None:
             _shared.close()
             _shared = None
+
+
+def store_status() -> str:
+    """The opt-in store's state for the status panel, without opening it (reads never
+    create one)."""
+    if os.environ.get("AURUM_QDRANT_URL"):
+        where = "Qdrant server (AURUM_QDRANT_URL)"
+    else:
+        where = "embedded Qdrant in AURUM_DATA_DIR"
+    if peek_shared_store() is not None:
+        return f"ready: {where}, open"
+    problem = unavailable_reason()
+    if problem:
+        return f"unavailable: {where}: {problem}"
+    if store_exists():
+        return f"ready: {where}, opened on first use"
+    return f"empty: {where}, created by the first opt-in"

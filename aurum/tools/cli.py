@@ -28,6 +28,8 @@ DELEGATED = {
                              "fit the attractiveness model on rated faces"),
     "build-reference": ("aurum.tools.reference.build",
                         "build the reference population (percentiles, vibes, map)"),
+    "train-age-gate": ("aurum.tools.age_gate.command",
+                       "fit the adults-only gate on the shared minors and adults"),
     "bench": ("aurum.tools.bench", "run the benchmarks and print one table"),
     "compare": ("aurum.tools.compare", "rank 2-12 photos of one person (one JSON object)"),
     "calibrate-compare": ("aurum.tools.calibrate_compare",

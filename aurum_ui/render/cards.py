@@ -32,10 +32,16 @@ def _status_reason(status: Any) -> str:
     return s.split(":", 1)[1].strip() if s.startswith("unavailable:") else s
 
 
-def error_html(error: dict[str, Any] | None, *, title: str = "We could not score this photo"
-               ) -> str:
+# The adults-only gate's panels say what happened without naming an age: the check is
+# about how a photo looks, not a fact about the person (aurum.analysers.age_gate).
+GATE_TITLES = {"apparent_minor": "Adults only: no score for this photo",
+               "age_gate_unavailable": "No score: the adults-only check is unavailable"}
+
+
+def error_html(error: dict[str, Any] | None, *, title: str | None = None) -> str:
     """A friendly panel for a typed error (never a traceback)."""
     err = error or {}
+    title = title or GATE_TITLES.get(str(err.get("code")), "We could not score this photo")
     code = html.escape(str(err.get("code", "error")))
     msg = html.escape(str(err.get("message", "Something went wrong.")))
     return (f'<div class="au-error" role="alert"><div class="au-error-title">{html.escape(title)}'
@@ -223,6 +229,8 @@ def quality_table_html(report: dict[str, Any] | None, *, compact: bool = False) 
     """The checklist: check, value, threshold, pass/fail and the fix for each failure."""
     q = (report or {}).get("quality")
     if not q:
+        if report and str((report.get("error") or {}).get("code")) in GATE_TITLES:
+            return '<div class="au-empty">No quality checks: adults only, no score.</div>'
         if report and not report.get("ok"):
             return '<div class="au-empty">No quality checks: no face was measured.</div>'
         return '<div class="au-empty">The photo-quality checklist appears here.</div>'

@@ -78,7 +78,8 @@ def _analysed(engine: Engine, image: bytes | Refused, sess: Session) -> Session:
         return sess
     analysis = engine.analyze(image, keep_image=True)
     sess = Session(upload_key=key, pending=image)
-    if analysis.ok and analysis.image is not None:
+    # A face the adults-only gate stopped keeps its landmarks: the overlay stays.
+    if analysis.landmarks is not None and analysis.image is not None:
         crop, offset = render.focus(analysis.image, analysis.landmarks)
         sess.preview, sess.scale = render.fit_image(crop)
         sess.landmarks = analysis.landmarks.copy()
@@ -114,7 +115,7 @@ def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], c
     score_ms = (time.perf_counter() - t1) * 1000
     overlay = (render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,
                                    note=views.faces_note(sess.report))
-               if analysis.ok else NO_FACE_OVERLAY)
+               if sess.landmarks is not None else NO_FACE_OVERLAY)
     out = {"session": sess, "overlay-image": overlay,
            **blocks.refresh_all(engine, sess.report, cfg),
            "vibe": render.vibe_html(sess.report), **views.map_view(engine, sess.report),
@@ -125,7 +126,7 @@ def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], c
 
 def on_layers(layers: list[str], sess: Session | None) -> dict[str, Any]:
     """Redraw the overlay from the cached landmarks (no model runs)."""
-    if not sess or sess.analysis is None or not sess.analysis.ok:
+    if not sess or sess.analysis is None or sess.landmarks is None:
         return {"overlay-image": render.overlay_html(None, None, layers)}
     t0 = time.perf_counter()
     out = render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,

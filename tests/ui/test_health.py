@@ -37,8 +37,8 @@ def test_offline_engine_is_healthy_and_clip_does_not_count(engine):
     assert rep["status"] == "healthy", rep["down"]
     assert rep["down"] == []
     parts = rep["parts"]
-    assert set(parts) == {"detector", "mesh", "descriptor", "attractiveness", "clip",
-                          "population", "store"}
+    assert set(parts) == {"detector", "mesh", "age_gate", "descriptor", "faceres",
+                          "attractiveness", "clip", "population", "store"}
     # conftest sets HF_HUB_OFFLINE: CLIP is unavailable, says why, and changes nothing.
     assert parts["clip"]["state"] in ("unavailable", "loading")
     assert parts["clip"]["affects_status"] is False
@@ -58,6 +58,16 @@ def test_report_names_nobody(engine, fixture_face):
     assert not any(i in text for i in engine.population.ids)
     for value in (report["final"]["score"], report["geometric"]["score"]):
         assert str(value) not in text
+
+
+def test_unhealthy_without_the_age_gate(tmp_path):
+    """No adults-only check, no score at all: unhealthy, and the reason is named."""
+    models = tmp_path / "models"
+    shutil.copytree(models_dir(), models)
+    (models / "age_gate.json").unlink()
+    rep = health.report(Engine(models=models, load_optional=False))
+    assert rep["status"] == "unhealthy" and "age_gate" in rep["down"]
+    assert "age_gate.json not found" in rep["parts"]["age_gate"]["reason"]
 
 
 def test_degraded_without_the_attractiveness_model(tmp_path):

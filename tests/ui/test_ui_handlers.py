@@ -20,7 +20,7 @@ from tests.conftest import FIXTURE_FACE
 
 CLI_KEYS = {"file", "ok", "error", "image_size", "face", "pose", "quality", "geometric",
             "attractiveness", "final", "percentile", "vibe", "expression", "config",
-            "timing_ms"}
+            "age_gate", "timing_ms"}
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from aurum.analysers import population
+from aurum.errors import GATE_CODES
 from aurum.measure import quality
 from aurum.paths import models_dir, shared_dir
 from aurum.tools.reference.earlier import load_earlier
@@ -62,6 +63,11 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
         "ids": data["ids"],
         "sources": sources,
         "failures": failures,
+        # Faces the adults-only gate stopped (or could not check) are never part of the
+        # population: no number of theirs is kept, only this count and their ids above.
+        "age_gate": {"skipped": sum(f["error"] in GATE_CODES for f in failures),
+                     "withheld_as_minor": sum(f["error"] == "apparent_minor"
+                                              for f in failures)},
         "quality_names": [*quality.QUALITY_METRICS, "quality"],
         "attractiveness": {
             "n_scored": n_attr,
@@ -121,6 +127,8 @@ def main(argv: list[str]) -> int:
     out = args.out or models_dir()
     print(f"reference: {meta['n']} faces {meta['sources']}, {len(meta['failures'])} failed; "
           f"attractiveness scored for {meta['attractiveness']['n_scored']}")
+    print(f"adults-only gate: {meta['age_gate']['skipped']} faces skipped, "
+          f"{meta['age_gate']['withheld_as_minor']} of them as looking under 18")
     print(f"shape: {meta['shape']['n_components']} components, "
           f"{meta['shape']['explained_total']:.1%} of variance")
     for row in meta["clustering"]["per_k"]:

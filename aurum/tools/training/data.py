@@ -82,7 +82,9 @@ def recording_engine() -> tuple[Any, Recorder]:
     from aurum.analysers.descriptor import DescriptorModel
     from aurum.engine import Engine
 
-    engine = Engine(load_optional=False, pool_size=1)
+    # no adults-only gate: the rated sets are adults by declaration, and a model
+    # must not change with the gate's threshold (the gate decides what a request scores)
+    engine = Engine(load_optional=False, pool_size=1, age_gate=False)
     # dlib's own kernels, the reference runtime: rebuilt artefacts do not depend on
     # which CPU kernels OpenCV picks (the runtimes agree within 1e-4 anyway)
     engine.descriptor = DescriptorModel(backend="dlib")

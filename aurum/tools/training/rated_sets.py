@@ -194,7 +194,9 @@ class Extractor:
             # the descriptor runtime a request uses (OpenCV's kernels on dlib's weights;
             # equal to dlib's own within 1e-4, far below the processor-perturbation
             # scale the selection is tested against)
-            self._engine = Engine(load_optional=False, pool_size=1)
+            # no adults-only gate: the rated sets are adults by declaration, and a model
+            # must not change with the gate's threshold (the gate decides what a request scores)
+            self._engine = Engine(load_optional=False, pool_size=1, age_gate=False)
             self._engine.descriptor = DescriptorModel()
             self._rec = Recorder()
             self._engine.attractiveness = self._rec
