@@ -19,36 +19,14 @@ import gradio as gr
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.measure.imaging import MAX_BYTES
-from aurum_ui import api, health, views
+from aurum_ui import api, health, panels, views
 from aurum_ui.state import STARTUP, Session
 from aurum_ui.tabs import about, live, score, status, tune
 from aurum_ui.wiring import UI
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TABS: tuple[ModuleType, ...] = (score, tune, live, about, status)
-
-
-def report_outputs(tabs: Sequence[ModuleType] | None = None) -> tuple[str, ...]:
-    """What a changed report refreshes: each tab's own REFRESH_ON_SCORE, tab by tab
-    (`TABS` as it is when called)."""
-    return tuple(name for tab in (TABS if tabs is None else tabs)
-                 for name in getattr(tab, "REFRESH_ON_SCORE", ()))
-
-
-def refresh_all(engine: Engine, report: dict[str, Any] | None, cfg: Config,
-                tabs: Sequence[ModuleType] | None = None) -> dict[str, Any]:
-    """Every tab's report panels (what a new score or a slider move refreshes)."""
-    out: dict[str, Any] = {}
-    for tab in TABS if tabs is None else tabs:
-        if getattr(tab, "REFRESH_ON_SCORE", ()):
-            out.update(tab.refresh(engine, report, cfg))
-    return out
-
-
-def score_outputs(tabs: Sequence[ModuleType] | None = None) -> tuple[str, ...]:
-    """Everything a new score refreshes: the new photo's own panels and every tab's
-    report panels (handlers may return a subset)."""
-    return (*score.NEW_PHOTO_OUTPUTS, *report_outputs(tabs))
+panels.show(TABS)  # whose report panels a score refreshes
 
 
 def build_demo(engine: Engine | None = None, tabs: Sequence[ModuleType] = TABS) -> gr.Blocks:

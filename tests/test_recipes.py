@@ -140,7 +140,7 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
     and every slider move, with nothing edited in the Score or Tune tab."""
     import gradio as gr
 
-    from aurum_ui import blocks
+    from aurum_ui import blocks, panels
     from aurum_ui.state import Session
     from aurum_ui.tabs import score, tune
 
@@ -151,10 +151,9 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
         "final-echo": f"final {((report or {}).get('final') or {}).get('score')}"}
     tab.build = lambda ui: ui.add("final-echo", gr.HTML())
     tab.wire = lambda ui, engine: None
-    saved = blocks.TABS
-    blocks.TABS = (*saved, tab)
+    panels.show((*blocks.TABS, tab))
     try:
-        assert blocks.score_outputs(blocks.TABS)[-1] == "final-echo"
+        assert score.score_outputs()[-1] == "final-echo"
         out = score.on_score(engine, FIXTURE_FACE.read_bytes(), [], Config(), Session())
         final = out["session"].report["final"]["score"]
         assert out["final-echo"] == f"final {final}"
@@ -162,8 +161,8 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
                                 *tune.slider_values(Config.from_dict({"blend_weight": 1.0})))
         assert moved["final-echo"] == f"final {moved['session'].report['final']['score']}"
     finally:
-        blocks.TABS = saved
-    assert "final-echo" not in blocks.score_outputs()
+        panels.show(blocks.TABS)
+    assert "final-echo" not in score.score_outputs()
 
 
 def test_recipe_add_a_rated_data_set(tmp_path, monkeypatch):

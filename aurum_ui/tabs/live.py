@@ -264,8 +264,6 @@ def build(ui: UI) -> None:
 
 
 def wire(ui: UI, engine: Engine) -> None:
-    from aurum_ui import blocks  # it lists the tabs, this one among them
-
     ui.on(ui["live-cam"].stream, with_engine(on_stream, engine),
           ["live-cam", "config", "live-key"],
           ["live-overlay", "live-coach", "live-quality", "live-frame", "live-fps", "live-key"],
@@ -286,5 +284,5 @@ def wire(ui: UI, engine: Engine) -> None:
           # frame 82 -> 65 ms; 4 visitors 3.3 -> 4.2 fps each (bench/README.md).
           show_progress_on=ui["live-key"])
     ui.on(ui["capture-button"].click, with_engine(on_capture, engine),
-          ["live-frame", "layers", "config", "session"], (*blocks.score_outputs(), "tabs"),
+          ["live-frame", "layers", "config", "session"], (*score.score_outputs(), "tabs"),
           api_visibility="private", concurrency_id="analyze")

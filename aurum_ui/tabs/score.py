@@ -8,6 +8,8 @@ import html
 import json
 import logging
 import time
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import gradio as gr
@@ -19,7 +21,7 @@ from aurum.errors import AurumError
 from aurum.measure import geometric_components
 from aurum.measure.imaging import MAX_BYTES, Refused
 from aurum.paths import REPO_DIR
-from aurum_ui import render, views
+from aurum_ui import panels, render, views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs.about import about_short
 from aurum_ui.uploads import CONSUMED, UPLOAD_GRACE_S, PrivateImage
@@ -29,7 +31,7 @@ log = logging.getLogger("aurum.app")
 TITLE, ID = "Score", "score"
 
 # What this tab refreshes whenever the report changes (a new score, a slider move), by
-# `refresh`; `blocks.report_outputs` combines every tab's declaration.
+# `refresh`; `panels.report_outputs` combines every shown tab's declaration.
 REFRESH_ON_SCORE: tuple[str, ...] = ("score-cards", "quality-table", "breakdown-plot")
 # What only a new photo changes: its picture, its placement, the opt-in answer.
 NEW_PHOTO_OUTPUTS: tuple[str, ...] = ("session", "overlay-image", "vibe", "map-plot",
@@ -46,6 +48,14 @@ UPLOAD_GUARD_JS = (REPO_DIR / "assets" / "upload_guard.js").read_text(encoding="
         {"code": "image_too_large", "message": f"The file is __MB__ MB; the limit is "
                                                f"{MAX_BYTES / 1e6:.1f} MB."},
         title="This photo is too large")))
+
+
+def score_outputs(tabs: Sequence[ModuleType] | None = None) -> tuple[str, ...]:
+    """Everything a new score refreshes: the new photo's own panels and every shown tab's
+    report panels (handlers may return a subset)."""
+    return (*NEW_PHOTO_OUTPUTS, *panels.report_outputs(tabs))
+
+
 NO_FACE_OVERLAY = ('<div class="au-empty">Nothing to draw: no face was measured in this '
                    'photo.</div>')
 
@@ -90,8 +100,6 @@ def _analysed(engine: Engine, image: bytes | Refused, sess: Session) -> Session:
 
 def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], cfg: Config,
              sess: Session | None) -> dict[str, Any]:
-    from aurum_ui import blocks  # it lists the tabs, this one among them
-
     t0 = time.perf_counter()
     sess = sess or Session()
     if image == CONSUMED:
@@ -116,7 +124,7 @@ def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], c
                                    note=views.faces_note(sess.report))
                if analysis.ok else NO_FACE_OVERLAY)
     out = {"session": sess, "overlay-image": overlay,
-           **blocks.refresh_all(engine, sess.report, cfg),
+           **panels.refresh_all(engine, sess.report, cfg),
            "vibe": render.vibe_html(sess.report), **views.map_view(engine, sess.report),
            "optin-result": ""}
     record("score", analysis, t0, score_ms=score_ms)
@@ -286,16 +294,14 @@ def build(ui: UI) -> None:
 
 
 def wire(ui: UI, engine: Engine) -> None:
-    from aurum_ui import blocks
-
     private: dict[str, Any] = {"api_visibility": "private"}
     ui.on(ui["input-image"].input, on_upload, ["input-image", "session"], ["session"],
           show_progress="hidden", **private)
     for ev in (ui.on(ui["score-button"].click, with_engine(on_score, engine),
-                     ["input-image", "layers", "config", "session"], blocks.score_outputs(),
+                     ["input-image", "layers", "config", "session"], score_outputs(),
                      concurrency_id="analyze", **private),
                ui.on(ui["example-button"].click, with_engine(on_example, engine),
-                     ["layers", "config", "session"], ("input-image", *blocks.score_outputs()),
+                     ["layers", "config", "session"], ("input-image", *score_outputs()),
                      concurrency_id="analyze", **private)):
         ev.then(None, js=SHOW_RESULT_JS, **private)
     ui.on(ui["layers"].input, on_layers, ["layers", "session"], ["overlay-image"],

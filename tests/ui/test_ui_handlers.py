@@ -12,9 +12,10 @@ import pytest
 
 from aurum.config import QUALITY_METRICS, Config, preset
 from aurum_ui import api, views
-from aurum_ui.blocks import TABS, build_ui, score_outputs
+from aurum_ui.blocks import TABS, build_ui
 from aurum_ui.state import LATENCY, Session
 from aurum_ui.tabs import about, live, score, status, tune
+from aurum_ui.tabs.score import score_outputs
 from aurum_ui.wiring import UI, keyed
 from tests.conftest import FIXTURE_FACE
 
