@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from aurum.analysers import population
-from aurum.measure import quality
+from aurum.measure import quality_metrics
 from aurum.paths import models_dir, shared_dir
 from aurum.tools.reference.earlier import load_earlier
 from aurum.tools.reference.faces import analyse_all, collect
@@ -62,7 +62,7 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
         "ids": data["ids"],
         "sources": sources,
         "failures": failures,
-        "quality_names": [*quality.QUALITY_METRICS, "quality"],
+        "quality_names": [*quality_metrics.NAMES, quality_metrics.OVERALL],
         "attractiveness": {
             "n_scored": n_attr,
             "model_status": attr_status,
