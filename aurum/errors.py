@@ -32,3 +32,8 @@ ERROR_CODES: dict[str, str] = {
     "bad_config": "The configuration is not valid.",
     "internal_error": "Something failed on our side (logged without the image); try again.",
 }
+
+
+class FeatureError(ValueError):
+    """A face measure could not be taken on this face (degenerate landmarks, a hidden
+    region): the model that needed it reports itself unavailable, never a made-up value."""

@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from aurum.measure.appearance import FeatureError, RawFeatures, ShapeSpace, raw_features
+from aurum.errors import FeatureError
+from aurum.measure.appearance import RawFeatures, raw_features
+from aurum.measure.shape import ShapeSpace
 
 MODEL_FILE = "attractiveness_v1.json"  # the London-only model (CC BY 4.0 data)
 MULTI_MODEL_FILE = "attractiveness_multiset.json"  # London + MEBeauty (non-commercial)
