@@ -130,6 +130,7 @@ class Analysis:
     geometry: dict[str, float] | None = None
     expression: dict[str, float] | None = None
     attractiveness: dict[str, Any] | None = None
+    clip: dict[str, Any] | None = None  # the CLIP backend's answer (the report nests it)
     population: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # extra analysers' outputs
     timing_ms: dict[str, float] = field(default_factory=dict)
@@ -159,7 +160,14 @@ def _status_only(status: str) -> dict[str, Any]:
 
 
 class Engine:
-    """Holds the loaded models; one instance serves many threads."""
+    """Holds the loaded models; one instance serves many threads.
+
+    Build one per process (`Engine()` loads the face mesh, the attractiveness model and
+    the reference population once) and call `run` for a one-shot answer, or `analyze`
+    once and `score` as often as the settings change: the split is what makes a slider
+    move cost milliseconds. A missing optional model never raises: its part of the
+    report says "unavailable: <reason>" and the rest still works (`status()`).
+    """
 
     def __init__(self, *, models: Path | None = None, load_optional: bool = True,
                  pool_size: int = 2, reference: Path | None = None,
@@ -275,10 +283,7 @@ class Engine:
         result.attractiveness = self.attractiveness.analyze(ctx)
 
     def _run_clip(self, ctx: FaceContext, result: Analysis) -> None:
-        clip = self.clip.analyze(ctx.rgb, ctx.face.landmarks)
-        result.attractiveness = {**(result.attractiveness
-                                    or _status_only(self.attractiveness_status)),
-                                 "clip": clip}
+        result.clip = self.clip.analyze(ctx.rgb, ctx.face.landmarks)
 
     def _run_population(self, ctx: FaceContext, result: Analysis) -> None:
         assert self.population is not None
@@ -286,7 +291,13 @@ class Engine:
 
     def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
                 keep_image: bool = False) -> Analysis:
-        """Run every model once. Never raises for user input: errors go in `.error`."""
+        """Run every model once on one photo and keep the measurements (no scores).
+
+        `image`: a path, bytes, a file object, or an RGB array (`bgr=True` for OpenCV's
+        order). Never raises for user input: a photo Aurum cannot read, or one with no
+        face, comes back with `.error` (an `AurumError`: stable code, plain message)
+        and `.ok` False, so a batch of photos never stops on one. Pixels are dropped
+        unless `keep_image` (the UI's overlay) asks for them."""
         if source is None and isinstance(image, (str, Path)):
             source = str(image)
         result = Analysis(source=source)
@@ -336,7 +347,12 @@ class Engine:
         return result
 
     def score(self, analysis: Analysis, config: Config | None = None) -> Report:
-        """Pure: turn cached measurements into the report under `config`."""
+        """Turn an `Analysis` into the report under `config` (default `Config()`).
+
+        Pure and cheap (no model runs): quality gates, the geometric score, the blend,
+        the percentile and the vibe are recomputed from the cached measurements, so a
+        designer's new weights or thresholds re-score a photo in milliseconds.
+        `Report.to_dict()` is the JSON the CLI prints and the API returns."""
         t0 = time.perf_counter()
         cfg = config or Config()
         out: dict[str, Any] = {
@@ -364,19 +380,14 @@ class Engine:
         geo = geometry.score(analysis.geometry, cfg)
         out["geometric"] = geo
         attr = analysis.attractiveness or _status_only(self.attractiveness_status)
+        if analysis.clip is not None:  # shown beside the model's score, never blended
+            attr = {**attr, "clip": analysis.clip}
         out["attractiveness"] = attr
         out["final"] = blend(geo.get("score"), attr.get("score"), cfg.blend_weight,
                              quality_passed=out["quality"]["passed"])
         scores = {"final": out["final"]["score"], "geometric": geo.get("score"),
                   "attractiveness": attr.get("score")}
-        if self.population is not None:
-            try:
-                out["percentile"] = self.population.percentile(scores, cfg)
-            except Exception as exc:
-                log.exception("percentile failed")
-                out["percentile"] = {"status": f"unavailable: {_reason(exc)}"}
-        else:
-            out["percentile"] = {"final": None, "status": self.population_status}
+        out["percentile"] = self._percentile(scores, cfg)
         pop = analysis.population or {}
         out["vibe"] = dict(pop.get("vibe") or {"cluster": None,
                                                "status": pop.get("status",
@@ -391,8 +402,19 @@ class Engine:
         out["timing_ms"]["score"] = round((time.perf_counter() - t0) * 1000, 3)
         return Report(out)
 
+    def _percentile(self, scores: dict[str, float | None], cfg: Config) -> dict[str, Any]:
+        """Where the scores fall in the reference population, or why that is unknown."""
+        if self.population is None:
+            return {"final": None, "status": self.population_status}
+        try:
+            return self.population.percentile(scores, cfg)
+        except Exception as exc:
+            log.exception("percentile failed")
+            return {"status": f"unavailable: {_reason(exc)}"}
+
     def run(self, image: Any, config: Config | None = None, **kw: Any) -> Report:
-        """analyze + score, for one-shot callers (CLI, API)."""
+        """`score(analyze(image), config)`, for one-shot callers (the CLI, the API):
+        keep the `Analysis` yourself when the same photo will be scored again."""
         return self.score(self.analyze(image, **kw), config)
 
 
