@@ -91,10 +91,12 @@ def header_html() -> str:
 def footer_html() -> str:
     """Every data set behind the shipped model and reference, with its terms (the
     default model and the reference include MEBeauty, whose terms are non-commercial)."""
-    return ('<div class="au-foot">Adults only · not a verdict on anyone · data: Face Research '
-            'Lab London Set (DeBruine &amp; Jones 2017, CC BY 4.0), MEBeauty (Lebedeva, Guo '
-            '&amp; Ying 2022, research and non-commercial use), SFHQ (MIT) · landmarks: '
-            'MediaPipe (Apache 2.0) · nothing is stored unless you opt in.</div>')
+    return ('<div class="au-foot">Adults only · not a verdict on anyone · <span id="au-terms">'
+            'data: Face Research Lab London Set (DeBruine &amp; Jones 2017, CC BY 4.0), '
+            'MEBeauty (Lebedeva, Guo &amp; Ying 2022, research and non-commercial use: the '
+            'default attractiveness model and reference use it; a commercial deployment '
+            'picks the London-only model), SFHQ (MIT)</span> · landmarks: MediaPipe (Apache '
+            '2.0) · nothing is stored unless you opt in.</div>')
 
 
 def theme() -> gr.themes.Base:
