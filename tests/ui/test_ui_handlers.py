@@ -194,7 +194,7 @@ def test_an_unwired_output_fails_loudly():
 
 
 def test_recipe_add_a_tab(engine):
-    """README, Contributing, "Add a tab": a module with TITLE, ID, build(ui) and
+    """docs/recipes.md, "Add a tab": a module with TITLE, ID, build(ui) and
     wire(ui, engine), listed in TABS; its handler is tested like any other."""
     import types
 
