@@ -19,7 +19,7 @@ import gradio as gr
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.measure.imaging import MAX_BYTES
-from aurum_ui import api, health, panels, views
+from aurum_ui import api, health, inputs, panels
 from aurum_ui.state import STARTUP, Session
 from aurum_ui.tabs import about, live, score, status, tune
 from aurum_ui.wiring import UI
@@ -73,7 +73,7 @@ def warm_up(engine: Engine) -> None:
     try:
         # A full analysis of the bundled example initialises every MediaPipe graph
         # (the first inference costs ~0.6 s); without the example, build the graphs.
-        engine.warm_up(views.example_path())
+        engine.warm_up(inputs.example_path())
         STARTUP["warm_up_ms"] = round((time.perf_counter() - t0) * 1000, 1)
     except Exception as exc:  # a failed warm-up only costs the first request time
         STARTUP["warm_up_ms"] = f"failed: {type(exc).__name__}"

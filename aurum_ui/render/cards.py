@@ -42,6 +42,22 @@ def error_html(error: dict[str, Any] | None, *, title: str = "We could not score
             f'</div><div>{msg}</div><code>{code}</code></div>')
 
 
+def note(text: str) -> str:
+    """A plain one-line message (escaped)."""
+    return f'<div class="au-note">{html.escape(text)}</div>'
+
+
+def faces_note(report: dict[str, Any] | None) -> str:
+    """The overlay's caption when the photo holds several faces."""
+    n = ((report or {}).get("face") or {}).get("faces_found") or 1
+    return f"We scored the largest of {n} faces." if n > 1 else ""
+
+
+def ok_html(inner_html: str) -> str:
+    """A success line; `inner_html` is trusted markup (callers escape what they insert)."""
+    return f'<div class="au-verdict au-ok">✓ {inner_html}</div>'
+
+
 def _failed_quality_gate(final: dict[str, Any]) -> bool:
     return str(final.get("status", "")).startswith("low_quality")
 

@@ -34,7 +34,7 @@ from aurum.config import Config
 from aurum.engine import Engine
 from aurum.live import LivePool
 from aurum.paths import REPO_DIR
-from aurum_ui import render, views
+from aurum_ui import inputs, render
 from aurum_ui.state import Session, record
 from aurum_ui.tabs import score
 from aurum_ui.wiring import UI, with_engine
@@ -234,7 +234,7 @@ def on_capture(engine: Engine, frame: np.ndarray | None, layers: list[str], cfg:
                                  "wait for the picture before capturing."},
                                 title="No frame yet")
         return {"session": sess, "score-cards": msg, "tabs": gr.Tabs(selected="score")}
-    out = score.on_score(engine, views.frame_bytes(frame), layers, cfg, Session())
+    out = score.on_score(engine, inputs.frame_bytes(frame), layers, cfg, Session())
     return {**out, "tabs": gr.Tabs(selected="score")}
 
 

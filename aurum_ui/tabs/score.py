@@ -21,7 +21,7 @@ from aurum.errors import AurumError
 from aurum.measure import geometric_components
 from aurum.measure.imaging import MAX_BYTES, Refused
 from aurum.paths import REPO_DIR
-from aurum_ui import panels, render, views
+from aurum_ui import inputs, panels, render, views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs.about import about_short
 from aurum_ui.uploads import CONSUMED, UPLOAD_GRACE_S, PrivateImage
@@ -121,7 +121,7 @@ def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], c
     sess.report["file"] = None
     score_ms = (time.perf_counter() - t1) * 1000
     overlay = (render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,
-                                   note=views.faces_note(sess.report))
+                                   note=render.faces_note(sess.report))
                if analysis.ok else NO_FACE_OVERLAY)
     out = {"session": sess, "overlay-image": overlay,
            **panels.refresh_all(engine, sess.report, cfg),
@@ -137,7 +137,7 @@ def on_layers(layers: list[str], sess: Session | None) -> dict[str, Any]:
         return {"overlay-image": render.overlay_html(None, None, layers)}
     t0 = time.perf_counter()
     out = render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,
-                              note=views.faces_note(sess.report))
+                              note=render.faces_note(sess.report))
     record("layers", None, t0)
     return {"overlay-image": out}
 
@@ -146,7 +146,7 @@ def on_example(engine: Engine, layers: list[str], cfg: Config, sess: Session | N
                ) -> dict[str, Any]:
     # Scored from the package's file directly: the copy Gradio caches for the input
     # preview must stay until the browser has loaded it.
-    path = views.example_path()
+    path = inputs.example_path()
     if path is None:
         return {"input-image": None, **on_score(engine, None, layers, cfg, sess)}
     data = path.read_bytes()
@@ -165,14 +165,14 @@ def on_opt_in(engine: Engine, agree: bool, sess: Session | None) -> dict[str, An
 
 def _opt_in_html(engine: Engine, agree: bool, sess: Session) -> str:
     if not agree:
-        return views.note("Tick the box first: nothing is stored without your consent.")
+        return render.note("Tick the box first: nothing is stored without your consent.")
     if sess.report is None or not sess.report.get("ok"):
-        return views.note("Score a photo first: there are no numbers to add yet.")
+        return render.note("Score a photo first: there are no numbers to add yet.")
     pop = engine.population
     if pop is None:
         return render.unavailable_html("Opt-in is", views.population_status(engine))
     if sess.opted_in_id:
-        return views.note(f"This photo's numbers are already in the population (id "
+        return render.note(f"This photo's numbers are already in the population (id "
                           f"{sess.opted_in_id}): one entry per photo.")
     emb = (sess.analysis.population or {}).get("embedding") if sess.analysis else None
     try:
@@ -186,7 +186,7 @@ def _opt_in_html(engine: Engine, agree: bool, sess: Session) -> str:
         log.exception("opt-in failed")
         return render.error_html({"code": "internal_error", "message": f"Could not store the "
                                   f"numbers ({type(exc).__name__})."}, title="Not added")
-    return views.ok_html(f'Added. Your id: <code id="optin-id">{html.escape(str(new_id))}'
+    return render.ok_html(f'Added. Your id: <code id="optin-id">{html.escape(str(new_id))}'
                          f'</code>. Keep it to delete your numbers later.')
 
 
@@ -197,7 +197,7 @@ def on_forget(engine: Engine, record_id: str | None) -> dict[str, Any]:
 
 def _forget_html(engine: Engine, record_id: str) -> str:
     if not record_id:
-        return views.note("Paste the id you were given when you opted in.")
+        return render.note("Paste the id you were given when you opted in.")
     pop = engine.population
     if pop is None:
         return render.unavailable_html("Deletion is", views.population_status(engine))
@@ -211,8 +211,8 @@ def _forget_html(engine: Engine, record_id: str) -> str:
                                   "message": f"Could not delete ({type(exc).__name__})."},
                                  title="Not deleted")
     if done is False:
-        return views.note(f"No stored numbers under id {record_id}.")
-    return views.ok_html(f"Deleted everything stored under {html.escape(record_id)}.")
+        return render.note(f"No stored numbers under id {record_id}.")
+    return render.ok_html(f"Deleted everything stored under {html.escape(record_id)}.")
 
 # ---------------------------------------------------------------- layout
 
@@ -228,7 +228,7 @@ def _input_column(ui: UI) -> None:
         placeholder="Drop a photo here\n\nor click to upload, or use the webcam. One "
                     "adult face, looking at the camera, neutral expression, even light."))
     image_in.grace_s = UPLOAD_GRACE_S
-    ex = views.example_path()
+    ex = inputs.example_path()
     with gr.Row():
         ui.add("score-button", gr.Button("Score this photo", variant="primary",
                                          elem_id="score-button", scale=3))

@@ -165,7 +165,7 @@ def on_import(engine: Engine, file: bytes | None, sess: Session | None, base: Co
     return {**on_rescore(engine, sess, cfg, *slider_values(cfg)), "base-config": cfg,
             "preset": gr.update(value=cfg.preset if cfg.preset in PRESETS else None),
             **slider_updates(cfg),
-            "import-message": views.ok_html(f'Settings imported (preset '
+            "import-message": render.ok_html(f'Settings imported (preset '
                                             f'"{html.escape(cfg.preset)}").'),
             "percentile-population": gr.update(value=cfg.percentile_population)}
 
