@@ -160,14 +160,10 @@ def _status_only(status: str) -> dict[str, Any]:
 
 
 class Engine:
-    """Holds the loaded models; one instance serves many threads.
-
-    Build one per process (`Engine()` loads the face mesh, the attractiveness model and
-    the reference population once) and call `run` for a one-shot answer, or `analyze`
-    once and `score` as often as the settings change: the split is what makes a slider
-    move cost milliseconds. A missing optional model never raises: its part of the
-    report says "unavailable: <reason>" and the rest still works (`status()`).
-    """
+    """Holds the loaded models; one instance per process serves many threads. `run` for
+    a one-shot answer, or `analyze` once and `score` as often as the settings change
+    (what makes a slider move cost milliseconds). A missing optional model never raises:
+    its part of the report says "unavailable: <reason>" (`status()`)."""
 
     def __init__(self, *, models: Path | None = None, load_optional: bool = True,
                  pool_size: int = 2, reference: Path | None = None,
@@ -291,13 +287,11 @@ class Engine:
 
     def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
                 keep_image: bool = False) -> Analysis:
-        """Run every model once on one photo and keep the measurements (no scores).
-
-        `image`: a path, bytes, a file object, or an RGB array (`bgr=True` for OpenCV's
-        order). Never raises for user input: a photo Aurum cannot read, or one with no
-        face, comes back with `.error` (an `AurumError`: stable code, plain message)
-        and `.ok` False, so a batch of photos never stops on one. Pixels are dropped
-        unless `keep_image` (the UI's overlay) asks for them."""
+        """Run every model once on one photo (a path, bytes, a file object or an RGB
+        array; `bgr=True` for OpenCV's order) and keep the measurements, no scores.
+        Never raises for user input: an unreadable photo, or one with no face, has
+        `.error` (an `AurumError`) and `.ok` False, so a batch never stops on one.
+        Pixels are dropped unless `keep_image` (the UI's overlay) asks for them."""
         if source is None and isinstance(image, (str, Path)):
             source = str(image)
         result = Analysis(source=source)
@@ -347,12 +341,9 @@ class Engine:
         return result
 
     def score(self, analysis: Analysis, config: Config | None = None) -> Report:
-        """Turn an `Analysis` into the report under `config` (default `Config()`).
-
-        Pure and cheap (no model runs): quality gates, the geometric score, the blend,
-        the percentile and the vibe are recomputed from the cached measurements, so a
-        designer's new weights or thresholds re-score a photo in milliseconds.
-        `Report.to_dict()` is the JSON the CLI prints and the API returns."""
+        """Turn an `Analysis` into the report under `config` (default `Config()`): pure
+        and cheap, no model runs, so new weights or thresholds re-score a photo in
+        milliseconds. `Report.to_dict()` is the JSON the CLI prints and the API returns."""
         t0 = time.perf_counter()
         cfg = config or Config()
         out: dict[str, Any] = {
