@@ -16,46 +16,11 @@ from typing import Any
 
 from aurum.errors import AurumError
 from aurum.measure import geometric_components, quality_metrics
+from aurum.measure.quality_metrics import PRESETS, Thresholds, preset_thresholds
 
 # The quality metrics' names, in spec order (a live view of `quality_metrics.METRICS`).
+# The threshold presets and `Thresholds` live beside the specs they are made from.
 QUALITY_METRICS = quality_metrics.NAMES
-# Named threshold presets: the legacy engine's "strict" and "demo", kept so old settings
-# mean the same thing. Each metric's spec gives its pass mark under each preset.
-PRESETS: tuple[str, ...] = tuple(quality_metrics.OVERALL_THRESHOLDS)
-
-
-def preset_thresholds(name: str = "default") -> dict[str, float]:
-    """Pass marks under a preset, generated from the metric specs."""
-    return {quality_metrics.OVERALL: quality_metrics.OVERALL_THRESHOLDS[name],
-            **{m.name: m.threshold_for(name) for m in quality_metrics.METRICS}}
-
-
-class Thresholds:
-    """Pass marks in [0, 1] for each normalised quality metric and for their mean
-    (`quality`), read as attributes (`th.frontality`). The set of names comes from the
-    metric specs, so a new spec is a new threshold everywhere (JSON, sliders, presets)."""
-
-    def __init__(self, **values: float) -> None:
-        defaults = preset_thresholds("default")
-        unknown = set(values) - set(defaults)
-        if unknown:
-            raise TypeError(f"unknown quality thresholds: {sorted(unknown)}")
-        self.__dict__.update(defaults)
-        self.__dict__.update(values)
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
-    def replace(self, **changes: float) -> Thresholds:
-        return Thresholds(**{**self.to_dict(), **changes})
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Thresholds) and self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]  (mutable)
-
-    def __repr__(self) -> str:
-        return f"Thresholds({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
 @dataclass

@@ -24,11 +24,13 @@ from aurum.analysers.store import store_status
 from aurum.config import Config
 from aurum.errors import GATE_CODES, AurumError
 from aurum.measure import geometry, quality
+from aurum.measure.expression import describe_expression
 from aurum.measure.face_measures import expression_cues, measure_face  # noqa: F401  (re-exported)
 from aurum.measure.imaging import load_image
 from aurum.measure.landmarks import DetectedFace, FaceFinder
 from aurum.measure.pose import Pose
 from aurum.paths import models_dir, reference_dir
+from aurum.timing import StageTimer
 
 log = logging.getLogger("aurum")
 
@@ -136,6 +138,7 @@ class Analysis:
     geometry: dict[str, float] | None = None
     expression: dict[str, float] | None = None
     attractiveness: dict[str, Any] | None = None
+    clip: dict[str, Any] | None = None  # the CLIP backend's answer (the report nests it)
     population: dict[str, Any] | None = None
     age_gate: str = "not run"  # "passed", "withheld" or "unavailable: <reason>"
     extra: dict[str, Any] = field(default_factory=dict)  # extra analysers' outputs
@@ -166,7 +169,10 @@ def _status_only(status: str) -> dict[str, Any]:
 
 
 class Engine:
-    """Holds the loaded models; one instance serves many threads."""
+    """Holds the loaded models; one instance per process serves many threads. `run` for
+    a one-shot answer, or `analyze` once and `score` as often as the settings change
+    (what makes a slider move cost milliseconds). A missing optional model never raises:
+    its part of the report says "unavailable: <reason>" (`status()`)."""
 
     def __init__(self, *, models: Path | None = None, load_optional: bool = True,
                  pool_size: int = 2, reference: Path | None = None,
@@ -317,19 +323,33 @@ class Engine:
         result.attractiveness = self.attractiveness.analyze(ctx)
 
     def _run_clip(self, ctx: FaceContext, result: Analysis) -> None:
-        clip = self.clip.analyze(ctx.rgb, ctx.face.landmarks)
-        result.attractiveness = {**(result.attractiveness
-                                    or _status_only(self.attractiveness_status)),
-                                 "clip": clip}
+        result.clip = self.clip.analyze(ctx.rgb, ctx.face.landmarks)
 
     def _run_population(self, ctx: FaceContext, result: Analysis) -> None:
         assert self.population is not None
         result.population = self.population.place(ctx)
 
+    def _run_analysers(self, ctx: FaceContext, result: Analysis, lap: StageTimer) -> None:
+        """Each optional analyser in turn; one that fails says so in its own slot and
+        the rest still run (a gate raises its AurumError, which stops them all)."""
+        for step in self.analysers():
+            try:
+                step.run(ctx, result)
+            except Exception as exc:
+                if step.failed is None:
+                    raise
+                log.exception("%s failed", step.stage)
+                step.failed(result, f"unavailable: {_reason(exc)}")
+            lap(step.stage)
+
     def analyze(self, image: Any, *, source: str | None = None, bgr: bool = False,
                 keep_image: bool = False,
                 on_context: Callable[[FaceContext], None] | None = None) -> Analysis:
-        """Run every model once. Never raises for user input: errors go in `.error`.
+        """Run every model once on one photo (a path, bytes, a file object or an RGB
+        array; `bgr=True` for OpenCV's order) and keep the measurements, no scores.
+        Never raises for user input: an unreadable photo, or one with no face, has
+        `.error` (an `AurumError`) and `.ok` False, so a batch never stops on one.
+        Pixels are dropped unless `keep_image` (the UI's overlay) asks for them.
         `on_context(ctx)` sees the face context after the analysers (memory only): how
         `aurum.compare` takes the descriptor without it entering the Analysis."""
         if source is None and isinstance(image, (str, Path)):
@@ -357,15 +377,7 @@ class Engine:
                               geometry=m.geometry, quality=m.quality_raw)
             if keep_image:  # before the gate: a withheld face keeps its overlay
                 result.image = rgb
-            for step in self.analysers():
-                try:
-                    step.run(ctx, result)
-                except Exception as exc:
-                    if step.failed is None:
-                        raise
-                    log.exception("%s failed", step.stage)
-                    step.failed(result, f"unavailable: {_reason(exc)}")
-                lap(step.stage)
+            self._run_analysers(ctx, result, lap)
             if on_context is not None:
                 on_context(ctx)
         except AurumError as exc:
@@ -385,7 +397,9 @@ class Engine:
         return result
 
     def score(self, analysis: Analysis, config: Config | None = None) -> Report:
-        """Pure: turn cached measurements into the report under `config`."""
+        """Turn an `Analysis` into the report under `config` (default `Config()`): pure
+        and cheap, no model runs, so new weights or thresholds re-score a photo in
+        milliseconds. `Report.to_dict()` is the JSON the CLI prints and the API returns."""
         t0 = time.perf_counter()
         cfg = config or Config()
         out: dict[str, Any] = {
@@ -414,19 +428,14 @@ class Engine:
         geo = geometry.score(analysis.geometry, cfg)
         out["geometric"] = geo
         attr = analysis.attractiveness or _status_only(self.attractiveness_status)
+        if analysis.clip is not None:  # shown beside the model's score, never blended
+            attr = {**attr, "clip": analysis.clip}
         out["attractiveness"] = attr
         out["final"] = blend(geo.get("score"), attr.get("score"), cfg.blend_weight,
                              quality_passed=out["quality"]["passed"])
         scores = {"final": out["final"]["score"], "geometric": geo.get("score"),
                   "attractiveness": attr.get("score")}
-        if self.population is not None:
-            try:
-                out["percentile"] = self.population.percentile(scores, cfg)
-            except Exception as exc:
-                log.exception("percentile failed")
-                out["percentile"] = {"status": f"unavailable: {_reason(exc)}"}
-        else:
-            out["percentile"] = {"final": None, "status": self.population_status}
+        out["percentile"] = self._percentile(scores, cfg)
         pop = analysis.population or {}
         out["vibe"] = dict(pop.get("vibe") or {"cluster": None,
                                                "status": pop.get("status",
@@ -441,39 +450,20 @@ class Engine:
         out["timing_ms"]["score"] = round((time.perf_counter() - t0) * 1000, 3)
         return Report(out)
 
+    def _percentile(self, scores: dict[str, float | None], cfg: Config) -> dict[str, Any]:
+        """Where the scores fall in the reference population, or why that is unknown."""
+        if self.population is None:
+            return {"final": None, "status": self.population_status}
+        try:
+            return self.population.percentile(scores, cfg)
+        except Exception as exc:
+            log.exception("percentile failed")
+            return {"status": f"unavailable: {_reason(exc)}"}
+
     def run(self, image: Any, config: Config | None = None, **kw: Any) -> Report:
-        """analyze + score, for one-shot callers (CLI, API)."""
+        """`score(analyze(image), config)`, for one-shot callers (the CLI, the API):
+        keep the `Analysis` yourself when the same photo will be scored again."""
         return self.score(self.analyze(image, **kw), config)
-
-
-# A neutral expression's cues, from the 102 neutral and 102 smiling London photos:
-# these limits flag 5 % of the neutral photos and 69 % of the smiling ones.
-SMILE_LIFT = 0.01  # mouth corners above the lip line, per mouth width
-MOUTH_OPEN = 0.04  # lip gap per mouth width
-
-
-class StageTimer:
-    """`lap(name)` records the ms since the previous lap under `name`: the per-stage
-    figures `bench` and the Status tab report, for the full and the live pipeline."""
-
-    def __init__(self, timing: dict[str, float]) -> None:
-        self.timing = timing
-        self._t = time.perf_counter()
-
-    def __call__(self, name: str) -> None:
-        now = time.perf_counter()
-        self.timing[name] = round((now - self._t) * 1000, 3)
-        self._t = now
-
-
-def describe_expression(cues: dict[str, float] | None) -> dict[str, Any] | None:
-    """Whether the photo looks neutral; not a quality gate (smiles are welcome), but the
-    vibe and the attractiveness model were built on neutral faces and say so."""
-    if cues is None:
-        return None
-    lift, opening = cues["mouth_corner_lift"], cues["mouth_opening"]
-    return {"mouth_corner_lift": round(lift, 4), "mouth_opening": round(opening, 4),
-            "neutral": bool(lift <= SMILE_LIFT and opening <= MOUTH_OPEN)}
 
 
 def blend(geometric: float | None, attractiveness: float | None, weight: float, *,

@@ -41,3 +41,7 @@ ERROR_CODES: dict[str, str] = {
 # The adults-only gate's codes (aurum.analysers.age_gate): a face stopped by one of them
 # gets no score of any kind, and nothing measured of it is kept.
 GATE_CODES: frozenset[str] = frozenset({"apparent_minor", "age_gate_unavailable"})
+
+class FeatureError(ValueError):
+    """A face measure could not be taken on this face (degenerate landmarks, a hidden
+    region): the model that needed it reports itself unavailable, never a made-up value."""

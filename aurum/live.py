@@ -39,12 +39,13 @@ import cv2
 import numpy as np
 
 from aurum.config import Config
-from aurum.engine import StageTimer, describe_expression
 from aurum.errors import AurumError
 from aurum.measure import quality
+from aurum.measure.expression import describe_expression
 from aurum.measure.face_measures import measure_face
 from aurum.measure.landmarks import landmark_array
 from aurum.measure.pose import Pose
+from aurum.timing import StageTimer
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 

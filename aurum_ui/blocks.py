@@ -19,36 +19,14 @@ import gradio as gr
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.measure.imaging import MAX_BYTES
-from aurum_ui import api, health, views
+from aurum_ui import api, health, inputs, panels
 from aurum_ui.state import STARTUP, Session
 from aurum_ui.tabs import about, compare, live, score, status, tune
 from aurum_ui.wiring import UI
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TABS: tuple[ModuleType, ...] = (score, compare, tune, live, about, status)
-
-
-def report_outputs(tabs: Sequence[ModuleType] | None = None) -> tuple[str, ...]:
-    """What a changed report refreshes: each tab's own REFRESH_ON_SCORE, tab by tab
-    (`TABS` as it is when called)."""
-    return tuple(name for tab in (TABS if tabs is None else tabs)
-                 for name in getattr(tab, "REFRESH_ON_SCORE", ()))
-
-
-def refresh_all(engine: Engine, report: dict[str, Any] | None, cfg: Config,
-                tabs: Sequence[ModuleType] | None = None) -> dict[str, Any]:
-    """Every tab's report panels (what a new score or a slider move refreshes)."""
-    out: dict[str, Any] = {}
-    for tab in TABS if tabs is None else tabs:
-        if getattr(tab, "REFRESH_ON_SCORE", ()):
-            out.update(tab.refresh(engine, report, cfg))
-    return out
-
-
-def score_outputs(tabs: Sequence[ModuleType] | None = None) -> tuple[str, ...]:
-    """Everything a new score refreshes: the new photo's own panels and every tab's
-    report panels (handlers may return a subset)."""
-    return (*score.NEW_PHOTO_OUTPUTS, *report_outputs(tabs))
+panels.show(TABS)  # whose report panels a score refreshes
 
 
 def build_demo(engine: Engine | None = None, tabs: Sequence[ModuleType] = TABS) -> gr.Blocks:
@@ -95,7 +73,7 @@ def warm_up(engine: Engine) -> None:
     try:
         # A full analysis of the bundled example initialises every MediaPipe graph
         # (the first inference costs ~0.6 s); without the example, build the graphs.
-        engine.warm_up(views.example_path())
+        engine.warm_up(inputs.example_path())
         STARTUP["warm_up_ms"] = round((time.perf_counter() - t0) * 1000, 1)
     except Exception as exc:  # a failed warm-up only costs the first request time
         STARTUP["warm_up_ms"] = f"failed: {type(exc).__name__}"
@@ -113,10 +91,12 @@ def header_html() -> str:
 def footer_html() -> str:
     """Every data set behind the shipped model and reference, with its terms (the
     default model and the reference include MEBeauty, whose terms are non-commercial)."""
-    return ('<div class="au-foot">Adults only · not a verdict on anyone · data: Face Research '
-            'Lab London Set (DeBruine &amp; Jones 2017, CC BY 4.0), MEBeauty (Lebedeva, Guo '
-            '&amp; Ying 2022, research and non-commercial use), SFHQ (MIT) · landmarks: '
-            'MediaPipe (Apache 2.0) · nothing is stored unless you opt in.</div>')
+    return ('<div class="au-foot">Adults only · not a verdict on anyone · <span id="au-terms">'
+            'data: Face Research Lab London Set (DeBruine &amp; Jones 2017, CC BY 4.0), '
+            'MEBeauty (Lebedeva, Guo &amp; Ying 2022, research and non-commercial use: the '
+            'default attractiveness model and reference use it; a commercial deployment '
+            'picks the London-only model), SFHQ (MIT)</span> · landmarks: MediaPipe (Apache '
+            '2.0) · nothing is stored unless you opt in.</div>')
 
 
 def theme() -> gr.themes.Base:

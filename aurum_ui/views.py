@@ -1,18 +1,15 @@
 """Views shared by several tabs: pure functions of (engine, report, config) that
-return `{component name: value}` dicts, plus small helpers."""
+return `{component name: value}` dicts."""
 
 from __future__ import annotations
 
 import html
-import importlib.util
 import logging
 import statistics
 import weakref
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from aurum.config import Config
 from aurum.engine import Engine
@@ -119,40 +116,3 @@ def blank_views() -> dict[str, Any]:
             "tune-cards": render.score_cards_html(None, id_prefix="tune-"),
             "tune-strip": render.score_strip_html(None),
             "tune-quality": "", "vibe": ""}
-
-
-def faces_note(report: dict[str, Any] | None) -> str:
-    n = ((report or {}).get("face") or {}).get("faces_found") or 1
-    return f"We scored the largest of {n} faces." if n > 1 else ""
-
-
-def note(text: str) -> str:
-    return f'<div class="au-note">{html.escape(text)}</div>'
-
-
-def ok_html(inner_html: str) -> str:
-    return f'<div class="au-verdict au-ok">✓ {inner_html}</div>'
-
-
-def example_path() -> Path | None:
-    """The public-domain NASA astronaut portrait that scikit-image ships, found without
-    importing scikit-image; None when it is not installed (the UI then hides the
-    example button and asks for an upload)."""
-    try:
-        spec = importlib.util.find_spec("skimage")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "data" / "astronaut.png"
-    return path if path.is_file() else None
-
-
-def frame_bytes(frame: np.ndarray) -> bytes:
-    """Encode a webcam frame (already in memory) as PNG bytes in memory, so a captured
-    frame takes the same decode path as an upload."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.asarray(frame, dtype=np.uint8),
-                                                cv2.COLOR_RGB2BGR))
-    return buf.tobytes() if ok else b""

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,6 +92,27 @@ def build(folder: Path, faces: int) -> None:
                            / 2**20, 1)}))
 
 
+def _latencies(b: Any, faces: list, crops: list, reps: int) -> dict:
+    """One face at a time: `analyze` (wall and CPU time) and the crop's embedding."""
+    lat, emb, cpu = [], [], []
+    for _ in range(reps):
+        for (rgb, lm), crop in zip(faces, crops, strict=True):
+            t, c = time.perf_counter(), time.process_time()
+            r = b.analyze(rgb, lm)
+            lat.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+            assert r["status"] == "ok", r
+            t = time.perf_counter()
+            b.embed_crops([crop])
+            emb.append(time.perf_counter() - t)
+    return {"analyze_cpu_s_p50": round(float(np.percentile(cpu, 50)), 3),
+            "analyze_ms_p50": round(1000 * float(np.percentile(lat, 50)), 1),
+            "analyze_ms_p95": round(1000 * float(np.percentile(lat, 95)), 1),
+            "embed_ms_p50": round(1000 * float(np.percentile(emb, 50)), 1),
+            "embed_ms_p95": round(1000 * float(np.percentile(emb, 95)), 1),
+            "n_latency": len(lat)}
+
+
 def child(folder: Path, reps: int, threads: int) -> dict:
     """Runs in a fresh process: nothing but the backend is loaded."""
     out: dict = {"rss_start_mb": round(_rss_mb(), 1)}
@@ -121,23 +143,7 @@ def child(folder: Path, reps: int, threads: int) -> dict:
     out["rss_after_load_mb"] = round(_rss_mb(), 1)
     for rgb, lm in faces[:2]:  # warm-up
         b.analyze(rgb, lm)
-    lat, emb, cpu = [], [], []
-    for _ in range(reps):
-        for (rgb, lm), crop in zip(faces, crops, strict=True):
-            t, c = time.perf_counter(), time.process_time()
-            r = b.analyze(rgb, lm)
-            lat.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-            assert r["status"] == "ok", r
-            t = time.perf_counter()
-            b.embed_crops([crop])
-            emb.append(time.perf_counter() - t)
-    out["analyze_cpu_s_p50"] = round(float(np.percentile(cpu, 50)), 3)
-    out["analyze_ms_p50"] = round(1000 * float(np.percentile(lat, 50)), 1)
-    out["analyze_ms_p95"] = round(1000 * float(np.percentile(lat, 95)), 1)
-    out["embed_ms_p50"] = round(1000 * float(np.percentile(emb, 50)), 1)
-    out["embed_ms_p95"] = round(1000 * float(np.percentile(emb, 95)), 1)
-    out["n_latency"] = len(lat)
+    out.update(_latencies(b, faces, crops, reps))
     batches = [crops[i:i + 8] for i in range(0, len(crops) - 7, 8)] or [crops[:8]]
     b.embed_crops(batches[0])  # warm-up
     n, t = 0, time.perf_counter()

@@ -334,6 +334,63 @@ def _read_stamp(html: str, frame_w: int) -> int | None:
     return v
 
 
+async def _protocol_visitor(client: Any, base: str, stream: tuple[int, Any, Any],
+                            size: tuple[int, int], every: float, t_start: float,
+                            t_end: float) -> dict[str, Any]:
+    """One visitor of `measure_protocol`: joins, streams stamped frames until `t_end`,
+    and times each answer from its stamp (frames before `t_start` are warm-up)."""
+    import asyncio
+    import random
+    import string
+
+    fn_index, trigger, frames = stream
+    sh = "".join(random.choices(string.ascii_lowercase + string.digits, k=11))
+    sent: dict[int, float] = {}
+    got: list[tuple[float, float | None]] = []
+
+    def body(uri: str) -> dict[str, Any]:
+        return {"data": [{"url": uri}, None, None], "fn_index": fn_index,
+                "event_data": {"value": {"url": uri}, "is_value_data": True},
+                "trigger_id": trigger, "session_hash": sh}
+
+    seq = 1
+    sent[seq] = time.perf_counter()
+    r = await client.post(f"{base}/queue/join", json=body(_stamp_uri(frames, seq)))
+    event_id = r.json()["event_id"]
+
+    async def reader() -> None:
+        async with client.stream("GET", f"{base}/queue/data", timeout=None,
+                                 params={"session_hash": sh}) as resp:
+            async for line in resp.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                for d in (msg.get("output") or {}).get("data") or []:
+                    if isinstance(d, str) and "au-overlay" in d:
+                        now = time.perf_counter()
+                        v = _read_stamp(d, size[0])
+                        got.append((now, now - sent[v] if v in sent else None))
+                if msg.get("msg") == "process_completed":
+                    return
+
+    task = asyncio.create_task(reader())
+    while time.perf_counter() < t_end:
+        await asyncio.sleep(every)
+        seq = (seq + 1) % (1 << BITS)
+        uri = _stamp_uri(frames, seq)
+        sent[seq] = time.perf_counter()
+        await client.post(f"{base}/stream/{event_id}", json=body(uri))
+    await client.post(f"{base}/stream/{event_id}/close", json={})
+    task.cancel()
+    inside = [g for g in got if g[0] >= t_start]
+    lat = np.array([g[1] * 1000 for g in inside if g[1] is not None], dtype=float)
+    return {"frames": len(inside), "fps": round(len(inside) / (t_end - t_start), 2),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
+            "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+            "sent_fps": round(1 / every, 2), "page_fps": None, "unmatched": 0,
+            "server_frames": None}
+
+
 def measure_protocol(url: str, visitors: int, seconds: float, warmup: float, face: Path,
                      size: tuple[int, int], every: float, pid: int | None) -> dict[str, Any]:
     """N visitors without a browser: each joins the stream event as the page does
@@ -341,8 +398,6 @@ def measure_protocol(url: str, visitors: int, seconds: float, warmup: float, fac
     seconds, answers read from `queue/data`), so only the server's cost is measured
     (and this one light Python client's). Same stamp, same figures as the browser run."""
     import asyncio
-    import random
-    import string
 
     import httpx
 
@@ -350,59 +405,12 @@ def measure_protocol(url: str, visitors: int, seconds: float, warmup: float, fac
     frames = _stamped_frames(face, *size)
     base = url.rstrip("/") + "/gradio_api"
 
-    async def visitor(client: httpx.AsyncClient, t_start: float, t_end: float
-                      ) -> dict[str, Any]:
-        sh = "".join(random.choices(string.ascii_lowercase + string.digits, k=11))
-        sent: dict[int, float] = {}
-        got: list[tuple[float, float | None]] = []
-
-        def body(uri: str) -> dict[str, Any]:
-            return {"data": [{"url": uri}, None, None], "fn_index": fn_index,
-                    "event_data": {"value": {"url": uri}, "is_value_data": True},
-                    "trigger_id": trigger, "session_hash": sh}
-
-        seq = 1
-        sent[seq] = time.perf_counter()
-        r = await client.post(f"{base}/queue/join", json=body(_stamp_uri(frames, seq)))
-        event_id = r.json()["event_id"]
-
-        async def reader() -> None:
-            async with client.stream("GET", f"{base}/queue/data", timeout=None,
-                                     params={"session_hash": sh}) as resp:
-                async for line in resp.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    msg = json.loads(line[5:])
-                    for d in (msg.get("output") or {}).get("data") or []:
-                        if isinstance(d, str) and "au-overlay" in d:
-                            now = time.perf_counter()
-                            v = _read_stamp(d, size[0])
-                            got.append((now, now - sent[v] if v in sent else None))
-                    if msg.get("msg") == "process_completed":
-                        return
-
-        task = asyncio.create_task(reader())
-        while time.perf_counter() < t_end:
-            await asyncio.sleep(every)
-            seq = (seq + 1) % (1 << BITS)
-            uri = _stamp_uri(frames, seq)
-            sent[seq] = time.perf_counter()
-            await client.post(f"{base}/stream/{event_id}", json=body(uri))
-        await client.post(f"{base}/stream/{event_id}/close", json={})
-        task.cancel()
-        inside = [g for g in got if g[0] >= t_start]
-        lat = np.array([g[1] * 1000 for g in inside if g[1] is not None], dtype=float)
-        return {"frames": len(inside), "fps": round(len(inside) / (t_end - t_start), 2),
-                "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
-                "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
-                "sent_fps": round(1 / every, 2), "page_fps": None, "unmatched": 0,
-                "server_frames": None}
-
     async def run() -> list[dict[str, Any]]:
         async with httpx.AsyncClient(timeout=60) as client:
             t0 = time.perf_counter()
-            return await asyncio.gather(*[visitor(client, t0 + warmup, t0 + warmup + seconds)
-                                          for _ in range(visitors)])
+            return await asyncio.gather(*[_protocol_visitor(
+                client, base, (fn_index, trigger, frames), size, every, t0 + warmup,
+                t0 + warmup + seconds) for _ in range(visitors)])
 
     load0, cpu0 = os.getloadavg()[0], tree_cpu_s(pid)
     from concurrent.futures import ThreadPoolExecutor
@@ -452,7 +460,35 @@ def memory_run(pw: Any, url: str, minutes: float, clip: Path, pid: int | None,
         browser.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _print_run(n: int, r: dict[str, Any]) -> None:
+    print(f"{n} visitor(s): fps min {r['fps_min']} mean {r['fps_mean']}  "
+          f"latency p50 {r['latency_p50_ms']} ms  load {r['load_1min']}  "
+          f"RSS {r['server_rss_mb']} MB")
+    print(f"   CPU per processed frame: server {r['server_cpu_ms_per_frame']} ms, "
+          f"browser {r['browser_cpu_ms_per_frame']} ms")
+    for i, v in enumerate(r["per_visitor"]):
+        print(f"   visitor {i + 1}: {v['frames']} frames  {v['fps']} fps  p50 "
+              f"{v['latency_p50_ms']} ms  p95 {v['latency_p95_ms']} ms  page "
+              f"shows {v['page_fps']!r}  frames sent {v['sent_fps']}/s  "
+              f"unmatched {v['unmatched']}  server processed {v['server_frames']}")
+
+
+def _print_targets(runs: list[dict[str, Any]]) -> None:
+    for r in runs:
+        key = "fps_1" if r["visitors"] == 1 else None
+        if key:
+            print(f"target >= {TARGETS[key]} fps, 1 visitor: "
+                  f"{'MET' if r['fps_min'] >= TARGETS[key] else 'MISSED'}")
+        elif r["visitors"] == 4:
+            print(f"target >= {TARGETS['fps_each_4']} fps each, 4 visitors: "
+                  f"{'MET' if r['fps_min'] >= TARGETS['fps_each_4'] else 'MISSED'}")
+        if r["latency_p50_ms"] is not None:
+            print(f"target capture-to-overlay p50 <= {TARGETS['latency_p50_ms']:g} ms, "
+                  f"{r['visitors']} visitor(s): "
+                  f"{'MET' if r['latency_p50_ms'] <= TARGETS['latency_p50_ms'] else 'MISSED'}")
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--url", help="a running app (loopback only); default: launch app.py")
     p.add_argument("--pid", type=int, help="the running app's pid, for its RSS")
@@ -481,7 +517,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="environment of the launched app, e.g. AURUM_LIVE_STATIC=1 (the "
                         "live levers, see aurum_ui/tabs/live.py); repeatable")
     p.add_argument("--json", type=Path, help="write every figure here as JSON too")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     from playwright.sync_api import sync_playwright
 
     proc = None
@@ -516,16 +556,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     r = measure(pw, url, n, args.seconds, args.warmup, clip, pid)
                 result["runs"].append(r)
-                print(f"{n} visitor(s): fps min {r['fps_min']} mean {r['fps_mean']}  "
-                      f"latency p50 {r['latency_p50_ms']} ms  load {r['load_1min']}  "
-                      f"RSS {r['server_rss_mb']} MB")
-                print(f"   CPU per processed frame: server {r['server_cpu_ms_per_frame']} ms, "
-                      f"browser {r['browser_cpu_ms_per_frame']} ms")
-                for i, v in enumerate(r["per_visitor"]):
-                    print(f"   visitor {i + 1}: {v['frames']} frames  {v['fps']} fps  p50 "
-                          f"{v['latency_p50_ms']} ms  p95 {v['latency_p95_ms']} ms  page "
-                          f"shows {v['page_fps']!r}  frames sent {v['sent_fps']}/s  "
-                          f"unmatched {v['unmatched']}  server processed {v['server_frames']}")
+                _print_run(n, r)
             if args.memory_minutes > 0:
                 print(f"memory: one visitor for {args.memory_minutes:g} min")
                 result["memory"] = m = memory_run(pw, url, args.memory_minutes, clip, pid)
@@ -535,18 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if proc is not None:
             stop(proc)
-    for r in result["runs"]:
-        key = "fps_1" if r["visitors"] == 1 else None
-        if key:
-            print(f"target >= {TARGETS[key]} fps, 1 visitor: "
-                  f"{'MET' if r['fps_min'] >= TARGETS[key] else 'MISSED'}")
-        elif r["visitors"] == 4:
-            print(f"target >= {TARGETS['fps_each_4']} fps each, 4 visitors: "
-                  f"{'MET' if r['fps_min'] >= TARGETS['fps_each_4'] else 'MISSED'}")
-        if r["latency_p50_ms"] is not None:
-            print(f"target capture-to-overlay p50 <= {TARGETS['latency_p50_ms']:g} ms, "
-                  f"{r['visitors']} visitor(s): "
-                  f"{'MET' if r['latency_p50_ms'] <= TARGETS['latency_p50_ms'] else 'MISSED'}")
+    _print_targets(result["runs"])
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

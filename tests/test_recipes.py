@@ -1,4 +1,4 @@
-"""README, "Contributing": each recipe done as written, and checked where a user sees it.
+"""docs/recipes.md: each recipe done as written, and checked where a user sees it.
 
 A quality metric and a geometric component are added through their registries (one
 spec each, with its formula), then looked for in the JSON report, the Tune tab's
@@ -24,7 +24,7 @@ from aurum_ui import render
 from tests.conftest import FIXTURE_FACE
 from tests.test_live import webcam_frame
 
-# README recipe 1: one QualityMetric entry, with its formula (`measure`). Ideal: a
+# Recipe 1: one QualityMetric entry, with its formula (`measure`). Ideal: a
 # margin of one face height all round, which no head-and-shoulders frame has, so a
 # threshold of 1.0 always fails it (the coach's tip is checked that way).
 FRAMING = qm.QualityMetric(
@@ -39,7 +39,7 @@ def _mouth_face(p: np.ndarray) -> float:
     return gc._d(p, MOUTH_L, MOUTH_R) / (gc._d(p, CHEEK_L, CHEEK_R) + gc.EPS)
 
 
-# README recipe 2: one GeometricComponent entry, with its formula.
+# Recipe 2: one GeometricComponent entry, with its formula.
 MOUTH_FACE = gc.GeometricComponent(
     "mouth_face_ratio", "mouth width / cheekbone width",
     ("MOUTH_L", "MOUTH_R", "CHEEK_L", "CHEEK_R"), 0.38, 0.04, "recipe test: no canon",
@@ -140,7 +140,7 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
     and every slider move, with nothing edited in the Score or Tune tab."""
     import gradio as gr
 
-    from aurum_ui import blocks
+    from aurum_ui import blocks, panels
     from aurum_ui.state import Session
     from aurum_ui.tabs import score, tune
 
@@ -151,10 +151,9 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
         "final-echo": f"final {((report or {}).get('final') or {}).get('score')}"}
     tab.build = lambda ui: ui.add("final-echo", gr.HTML())
     tab.wire = lambda ui, engine: None
-    saved = blocks.TABS
-    blocks.TABS = (*saved, tab)
+    panels.show((*blocks.TABS, tab))
     try:
-        assert blocks.score_outputs(blocks.TABS)[-1] == "final-echo"
+        assert score.score_outputs()[-1] == "final-echo"
         out = score.on_score(engine, FIXTURE_FACE.read_bytes(), [], Config(), Session())
         final = out["session"].report["final"]["score"]
         assert out["final-echo"] == f"final {final}"
@@ -162,12 +161,12 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
                                 *tune.slider_values(Config.from_dict({"blend_weight": 1.0})))
         assert moved["final-echo"] == f"final {moved['session'].report['final']['score']}"
     finally:
-        blocks.TABS = saved
-    assert "final-echo" not in blocks.score_outputs()
+        panels.show(blocks.TABS)
+    assert "final-echo" not in score.score_outputs()
 
 
 def test_recipe_add_a_rated_data_set(tmp_path, monkeypatch):
-    """README, "Add a rated data set": one `RatedSet` entry in
+    """docs/recipes.md, "Add a rated data set": one `RatedSet` entry in
     `aurum/tools/training/rated_sets.py` is what training reads (`SETS`, `read_set`); no
     other code changes."""
     import aurum.tools.training.rated_sets as rated_sets
@@ -183,3 +182,24 @@ def test_recipe_add_a_rated_data_set(tmp_path, monkeypatch):
     rows = rated_sets.read_set(rated_sets.SETS["newset"], tmp_path)
     assert [r.photo_id for r in rows] == ["a.jpg", "b.jpg"] and rows[0].rating == 4.0
     assert {"london", "mebeauty", "newset"} <= set(rated_sets.SETS)
+
+
+def test_every_documented_recipe_has_its_test():
+    """docs/recipes.md names a test beside each recipe (the README links to it): each
+    named test exists, and each recipe has one."""
+    import re
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    text = (tests.parent / "docs" / "recipes.md").read_text(encoding="utf-8")
+    recipes = re.findall(r"^\*\*(Add [^*]+)\*\* \(([^)]*)\)", text, re.M)
+    defined = {name for p in tests.rglob("test_*.py")
+               for name in re.findall(r"^def (test_recipe_\w+)", p.read_text(encoding="utf-8"),
+                                      re.M)}
+    assert len(recipes) >= 5, recipes
+    for title, cited in recipes:
+        named = re.findall(r"`(test_recipe_\w+)`", cited)
+        assert named and set(named) <= defined, (title, named)
+    assert "docs/recipes.md" in (tests.parent / "docs" / "contributing.md").read_text(
+        encoding="utf-8") or "recipes.md" in (tests.parent / "README.md").read_text(
+        encoding="utf-8")

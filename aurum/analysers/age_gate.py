@@ -223,5 +223,5 @@ def withhold(result: Any) -> None:
     result.age_gate = "withheld" if code == "apparent_minor" else \
         f"unavailable: {result.error.message}" if result.error is not None else "withheld"
     result.pose = result.geometry = result.quality_raw = result.expression = None
-    result.attractiveness = result.population = None
+    result.attractiveness = result.clip = result.population = None
     result.extra = {}

@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from aurum.measure.appearance import FeatureError, RawFeatures, ShapeSpace, raw_features
+from aurum.errors import FeatureError
+from aurum.measure.appearance import RawFeatures, raw_features
+from aurum.measure.shape import ShapeSpace
 
 MODEL_FILE = "attractiveness_v1.json"  # the London-only model (CC BY 4.0 data)
 MULTI_MODEL_FILE = "attractiveness_multiset.json"  # London + MEBeauty (non-commercial)
@@ -324,6 +326,8 @@ class LearnedAttractiveness:
 
     def analyze_raw(self, raw: RawFeatures | None, descriptor: Any = None,
                     faceres: Any = None) -> dict[str, Any]:
+        """The prediction from measured features (what `analyze` and the trainers'
+        checks share): the score, its interval, and what it rests on."""
         if (self.uses_descriptor and descriptor is None) or (self.uses_faceres
                                                              and faceres is None):
             return {"score": None, "model": self.name,
@@ -336,29 +340,14 @@ class LearnedAttractiveness:
         z = self.standardise(x)
         rating = float(self.predict_z(z)[0])
         panels = None
-        if self.target is not None:
-            zhat = rating
-            panels = {}
-            for key, t in self.target["sets"].items():
-                lo_s, hi_s = t["scale"]
-                r = min(hi_s, max(lo_s, t["mean"] + t["sd"] * zhat))
-                hw = self.panel_widths.get(key)
-                panels[key] = {"rating": round(r, 3), "scale": f"{lo_s:g}-{hi_s:g}",
-                               "panel": t["panel"],
-                               "plus_minus": None if hw is None else round(hw, 2)}
+        if self.target is not None:  # several rated sets: z -> each panel's own scale
+            panels = self._panel_ratings(rating)
             d = self.target["sets"][self.target["display"]]
-            rating = d["mean"] + d["sd"] * zhat
+            rating = d["mean"] + d["sd"] * rating
         if not math.isfinite(rating):
             return {"score": None, "model": self.name,
                     "status": "unavailable: the prediction is not a number"}
         rating = min(SCALE_MAX, max(SCALE_MIN, rating))
-        beyond = np.abs((x - self.mean) / self.scale) > self.clip_z
-        clipped = [self.names[i] for i in np.flatnonzero(beyond)
-                   if not self.names[i].startswith(IDENTITY_PREFIXES)]
-        for idx, what in ((self._desc_idx, "descriptor"), (self._fr_idx, "faceres")):
-            n_out = int(beyond[idx].sum()) if idx else 0
-            if n_out:  # a count only: which dimensions would describe the person
-                clipped.append(f"{what} ({n_out} of {len(idx)} dimensions)")
         out = {
             "score": round(rating_to_score(rating), 2),
             "status": "ok",
@@ -371,28 +360,57 @@ class LearnedAttractiveness:
             "validity": dict(self.validity),
             "contributions": self.contributions(z),
             "imputed": missing,
-            "out_of_range": clipped,
+            "out_of_range": self._out_of_range(x),
             "attribution": ATTRIBUTION,
         }
         if panels is not None:
             out["panels"] = panels
             out["attribution"] = str(self.spec["data"].get("attribution", ATTRIBUTION))
         if self.half_width is not None and self.coverage is not None:
-            hw = self.half_width
-            lo, hi = max(SCALE_MIN, rating - hw), min(SCALE_MAX, rating + hw)
-            out["uncertainty"] = {
-                "rating_plus_minus": round(hw, 2),
-                "rating_interval": [round(lo, 2), round(hi, 2)],
-                "score_plus_minus": round(hw / (SCALE_MAX - SCALE_MIN) * 100.0, 1),
-                "score_interval": [round(rating_to_score(lo), 1),
-                                   round(rating_to_score(hi), 1)],
-                "coverage": self.coverage,
-                "method": self.uncertainty_method,
-                "text": interval_text(rating, hw, self.coverage) if panels is None else
-                interval_text(rating, hw, self.coverage,
-                              basis="London people's mean ratings in grouped CV"),
-            }
+            out["uncertainty"] = self._uncertainty(rating, several_sets=panels is not None)
         return out
+
+    def _panel_ratings(self, zhat: float) -> dict[str, Any]:
+        """The prediction on each rated set's own scale, with its panel's interval."""
+        assert self.target is not None
+        panels = {}
+        for key, t in self.target["sets"].items():
+            lo_s, hi_s = t["scale"]
+            r = min(hi_s, max(lo_s, t["mean"] + t["sd"] * zhat))
+            hw = self.panel_widths.get(key)
+            panels[key] = {"rating": round(r, 3), "scale": f"{lo_s:g}-{hi_s:g}",
+                           "panel": t["panel"],
+                           "plus_minus": None if hw is None else round(hw, 2)}
+        return panels
+
+    def _out_of_range(self, x: np.ndarray) -> list[str]:
+        """Features beyond the training range (clipped); the descriptors only as counts:
+        which of its dimensions would describe the person."""
+        beyond = np.abs((x - self.mean) / self.scale) > self.clip_z
+        clipped = [self.names[i] for i in np.flatnonzero(beyond)
+                   if not self.names[i].startswith(IDENTITY_PREFIXES)]
+        for idx, what in ((self._desc_idx, "descriptor"), (self._fr_idx, "faceres")):
+            n_out = int(beyond[idx].sum()) if idx else 0
+            if n_out:  # a count only: which dimensions would describe the person
+                clipped.append(f"{what} ({n_out} of {len(idx)} dimensions)")
+        return clipped
+
+    def _uncertainty(self, rating: float, several_sets: bool) -> dict[str, Any]:
+        """The conformal interval around `rating`, on the rating and the 0-100 scales."""
+        hw, coverage = self.half_width, self.coverage
+        assert hw is not None and coverage is not None
+        lo, hi = max(SCALE_MIN, rating - hw), min(SCALE_MAX, rating + hw)
+        return {
+            "rating_plus_minus": round(hw, 2),
+            "rating_interval": [round(lo, 2), round(hi, 2)],
+            "score_plus_minus": round(hw / (SCALE_MAX - SCALE_MIN) * 100.0, 1),
+            "score_interval": [round(rating_to_score(lo), 1), round(rating_to_score(hi), 1)],
+            "coverage": coverage,
+            "method": self.uncertainty_method,
+            "text": interval_text(rating, hw, coverage) if not several_sets else
+            interval_text(rating, hw, coverage,
+                          basis="London people's mean ratings in grouped CV"),
+        }
 
 
 def load(path: Path) -> LearnedAttractiveness:

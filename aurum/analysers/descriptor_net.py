@@ -151,6 +151,80 @@ def _out_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
+class _Graph:
+    """The ONNX nodes and initialisers of the network, in the order they are made (each
+    name numbered by one counter, so a rebuild gives the same bytes)."""
+
+    def __init__(self, w: dict[str, Any]) -> None:
+        self.w = w
+        self.nodes: list[bytes] = []
+        self.inits: list[bytes] = []
+        self.counter = 0
+
+    def name(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def conv_affine(self, x: str, i: int, hw: int) -> tuple[str, int]:
+        """Convolution `i` with its frozen batch norm folded in; the output's size."""
+        conv, affine = self.w["convs"][i], self.w["affines"][i]
+        gamma, beta = affine["gamma"], affine["beta"]
+        weight = (conv["weight"] * gamma[:, None, None, None]).astype(np.float32)
+        bias = (conv["bias"] * gamma + beta).astype(np.float32)
+        wn, bn, out = self.name("w"), self.name("b"), self.name("conv")
+        self.inits.extend([_tensor(wn, weight), _tensor(bn, bias)])
+        k = weight.shape[2]
+        (sy, sx), (py, px) = conv["stride"], conv["padding"]
+        self.nodes.append(_node("Conv", [x, wn, bn], out, (
+            _ints_attr("kernel_shape", weight.shape[2:]), _ints_attr("strides", (sy, sx)),
+            _ints_attr("pads", (py, px, py, px)))))
+        return out, _out_size(hw, k, sy, py)
+
+    def relu(self, x: str) -> str:
+        out = self.name("relu")
+        self.nodes.append(_node("Relu", [x], out))
+        return out
+
+    def pad(self, x: str, channels: int, hw: int) -> str:
+        """Zero channels after the last one, zero rows and columns at the bottom right."""
+        pn, out = self.name("pads"), self.name("pad")
+        self.inits.append(_tensor(pn, np.array([0, 0, 0, 0, 0, channels, hw, hw], np.int64)))
+        self.nodes.append(_node("Pad", [x, pn], out))
+        return out
+
+    def pool(self, op: str, x: str, k: int) -> str:
+        # No pads: dlib's max_pool<3,3,2,2> and avg_pool<2,2,2,2> pad 0 when the
+        # stride is not 1.
+        out = self.name("maxpool" if op == "MaxPool" else "avgpool")
+        self.nodes.append(_node(op, [x], out, (_ints_attr("kernel_shape", (k, k)),
+                                               _ints_attr("strides", (2, 2)))))
+        return out
+
+    def block(self, x: str, hw: int, channels: int, i: int, filters: int, down: bool
+              ) -> tuple[str, int]:
+        """One residual block from convolution `i`: two convolutions plus the shortcut
+        (average-pooled when it down-samples), padded to the larger shape as dlib's
+        add_prev does."""
+        first = self.w["convs"][i]
+        # Which blocks down-sample comes from BLOCKS: the file must agree with it.
+        if (tuple(first["stride"]) != ((2, 2) if down else (1, 1))
+                or first["weight"].shape[0] != filters):
+            raise FormatError(f"convolution {i} does not match the expected network")
+        y, hw_y = self.conv_affine(x, i, hw)
+        y, hw_y = self.conv_affine(self.relu(y), i + 1, hw_y)
+        skip, hw_s = x, hw
+        if down:
+            skip, hw_s = self.pool("AveragePool", x, 2), hw // 2
+        hw = max(hw_y, hw_s)
+        if filters != channels or hw_s != hw:
+            skip = self.pad(skip, filters - channels, hw - hw_s)
+        if hw_y != hw:
+            y = self.pad(y, 0, hw - hw_y)
+        out = self.name("add")
+        self.nodes.append(_node("Add", [y, skip], out))
+        return self.relu(out), hw
+
+
 def onnx_graph(w: dict[str, Any], size: int) -> bytes:
     """The network as ONNX bytes for a (1, 3, size, size) input already shifted by the
     channel means and divided by 256 (`OpenCVResNet._blob`).
@@ -162,70 +236,15 @@ def onnx_graph(w: dict[str, Any], size: int) -> bytes:
     smaller in height and width (dlib's strided convolution and 2x2 average pool round
     odd sizes differently) is padded at the bottom and right, as dlib lays it out.
     """
-    nodes: list[bytes] = []
-    inits: list[bytes] = []
-    counter = [0]
-
-    def name(prefix: str) -> str:
-        counter[0] += 1
-        return f"{prefix}{counter[0]}"
-
-    def conv_affine(x: str, i: int, hw: int) -> tuple[str, int]:
-        conv, affine = w["convs"][i], w["affines"][i]
-        gamma, beta = affine["gamma"], affine["beta"]
-        weight = (conv["weight"] * gamma[:, None, None, None]).astype(np.float32)
-        bias = (conv["bias"] * gamma + beta).astype(np.float32)
-        wn, bn, out = name("w"), name("b"), name("conv")
-        inits.extend([_tensor(wn, weight), _tensor(bn, bias)])
-        k = weight.shape[2]
-        (sy, sx), (py, px) = conv["stride"], conv["padding"]
-        nodes.append(_node("Conv", [x, wn, bn], out, (
-            _ints_attr("kernel_shape", weight.shape[2:]), _ints_attr("strides", (sy, sx)),
-            _ints_attr("pads", (py, px, py, px)))))
-        return out, _out_size(hw, k, sy, py)
-
-    def relu(x: str) -> str:
-        out = name("relu")
-        nodes.append(_node("Relu", [x], out))
-        return out
-
-    def pad(x: str, channels: int, hw: int) -> str:
-        pn, out = name("pads"), name("pad")
-        inits.append(_tensor(pn, np.array([0, 0, 0, 0, 0, channels, hw, hw], np.int64)))
-        nodes.append(_node("Pad", [x, pn], out))
-        return out
-
-    x, hw = conv_affine("data", 0, size)
-    x = relu(x)
-    # No pads on either pool: dlib's max_pool<3,3,2,2> and avg_pool<2,2,2,2> pad 0 when
-    # the stride is not 1.
-    out = name("maxpool")
-    nodes.append(_node("MaxPool", [x], out, (_ints_attr("kernel_shape", (3, 3)),
-                                             _ints_attr("strides", (2, 2)))))
-    x, hw, channels, i = out, _out_size(hw, 3, 2, 0), int(w["convs"][0]["weight"].shape[0]), 1
+    g = _Graph(w)
+    x, hw = g.conv_affine("data", 0, size)
+    x = g.pool("MaxPool", g.relu(x), 3)
+    hw, channels, i = _out_size(hw, 3, 2, 0), int(w["convs"][0]["weight"].shape[0]), 1
     for filters, down in BLOCKS:
-        # Which blocks down-sample comes from BLOCKS: the file must agree with it.
-        first = w["convs"][i]
-        if (tuple(first["stride"]) != ((2, 2) if down else (1, 1))
-                or first["weight"].shape[0] != filters):
-            raise FormatError(f"convolution {i} does not match the expected network")
-        y, hw_y = conv_affine(x, i, hw)
-        y, hw_y = conv_affine(relu(y), i + 1, hw_y)
-        i += 2
-        skip, hw_s = x, hw
-        if down:
-            skip, hw_s = name("avgpool"), hw // 2
-            nodes.append(_node("AveragePool", [x], skip, (
-                _ints_attr("kernel_shape", (2, 2)), _ints_attr("strides", (2, 2)))))
-        hw = max(hw_y, hw_s)
-        if filters != channels or hw_s != hw:
-            skip = pad(skip, filters - channels, hw - hw_s)
-        if hw_y != hw:
-            y = pad(y, 0, hw - hw_y)
-        out = name("add")
-        nodes.append(_node("Add", [y, skip], out))
-        x, channels = relu(out), filters
-    return _head_and_model(nodes, inits, x, (name("gap"), name("flat")), w["fc"], size)
+        x, hw = g.block(x, hw, channels, i, filters, down)
+        i, channels = i + 2, filters
+    return _head_and_model(g.nodes, g.inits, x, (g.name("gap"), g.name("flat")), w["fc"],
+                           size)
 
 
 def _head_and_model(nodes: list[bytes], inits: list[bytes], x: str, names: tuple[str, str],

@@ -1,20 +1,20 @@
-"""Offline face features for the learned attractiveness model: shape and appearance.
+"""The learned attractiveness model's face features: shape, expression and appearance.
 
-Everything here is measured from one face and normalised so that the photo's size,
-the face's size and (as far as a ratio can) the lighting drop out:
+Everything here is measured from one face (at run time by the attractiveness analyser,
+and offline by the trainers) and normalised so that the photo's size, the face's size
+and (as far as a ratio can) the lighting drop out:
 
-* shape: the frontalised landmarks (`ctx.front`, x and y only) Procrustes-aligned to
-  a mean shape, symmetrised (averaged with their mirror image), projected on the
-  principal components of the training population; averageness (distance from the
-  mean shape), asymmetry, and the 14 proportions of `aurum.measure.geometry`;
+* shape: the frontalised landmarks (`ctx.front`, x and y only), which
+  `aurum.measure.shape.ShapeSpace` Procrustes-aligns, symmetrises and projects;
+  and the 14 proportions of `aurum.measure.geometry`;
+* expression (`aurum.measure.expression`);
 * appearance, on the one aligned crop `aurum.measure.crop.aligned_face` (224 px, fixed
   pupil distance) that every consumer uses, after a per-channel photometric
   normalisation (exposure, gamma and white balance cancel): skin evenness and
   texture, facial contrast (eyes, brows, lips against the skin around them, in
   lightness and redness), age cues (wrinkle energy in the forehead, eye-corner,
   under-eye and nasolabial areas, relative to the same band's energy around the
-  lips so the camera's sharpness cancels); expression (mouth-corner lift, eye
-  aperture, mouth opening, brow height); and, on the photo as it is, skin colour
+  lips so the camera's sharpness cancels); and, on the photo as it is, skin colour
   (CIE Lab) and lighting, which are reported but not modelled (camera-dependent).
 
 Every left/right measure is the mean of both sides or an absolute difference, so a
@@ -30,8 +30,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from aurum.measure.canonical import fix_signs
+from aurum.errors import FeatureError
 from aurum.measure.crop import DEFAULT_SIZE, aligned_face, alignment, transform_points
+from aurum.measure.expression import expression
 from aurum.measure.landmark_names import (
     ALAR_L,
     ALAR_R,
@@ -51,17 +52,13 @@ from aurum.measure.landmark_names import (
     IRIS_R,
     LID_LO_L,
     LID_LO_R,
-    LID_UP_L,
-    LID_UP_R,
     LIPS_INNER_CONTOUR,
     LIPS_OUTER_CONTOUR,
     MOUTH_L,
     MOUTH_R,
     NOSE_TIP,
-    STOMION_LO,
-    STOMION_UP,
 )
-from aurum.measure.mirror import mirror_pairs
+from aurum.measure.shape import shape2d
 
 # Landmark points and regions are named once, in aurum.measure.landmark_names: a point and a
 # region never share a name (CHEEK_L is the zygion point, CHEEK_PATCH_L the skin patch).
@@ -78,96 +75,6 @@ CONTRAST_NAMES: tuple[str, ...] = ("eye_contrast_L", "brow_contrast_L", "lip_con
 PHOTO_NAMES: tuple[str, ...] = ("skin_L", "skin_a", "skin_b", "face_L_spread",
                                 "lighting_lr_asymmetry", "lighting_vertical")
 APPEARANCE_NAMES: tuple[str, ...] = SKIN_NAMES + AGE_NAMES + CONTRAST_NAMES + PHOTO_NAMES
-EXPRESSION_NAMES: tuple[str, ...] = (
-    "mouth_corner_lift", "eye_aperture", "mouth_opening", "brow_height",
-)
-
-
-class FeatureError(ValueError):
-    """A feature could not be measured on this face (the model reports it unavailable)."""
-
-
-# ------------------------------------------------------------------ shape --------
-
-def shape2d(front: np.ndarray) -> np.ndarray:
-    """(478, 2) float64 from frontalised landmarks; x right, y up, as in `ctx.front`."""
-    arr = np.asarray(front, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] != 478 or arr.shape[1] < 2:
-        raise FeatureError(f"expected 478 landmarks, got shape {arr.shape}")
-    out = arr[:, :2].copy()
-    if not np.all(np.isfinite(out)):
-        raise FeatureError("landmarks contain non-finite values")
-    return out
-
-
-def normalise_shape(s: np.ndarray) -> np.ndarray:
-    """Centre on the centroid and scale to unit centroid size."""
-    c = s - s.mean(axis=0)
-    size = float(np.sqrt((c ** 2).sum()))
-    if size < 1e-9:
-        raise FeatureError("degenerate landmark shape")
-    return c / size
-
-
-def mirror_shape(s: np.ndarray) -> np.ndarray:
-    """The shape's mirror image about x = 0, with left and right landmarks swapped."""
-    return s[mirror_pairs()] * np.array([-1.0, 1.0])
-
-
-def align_to(s: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Similarity-Procrustes fit of a normalised shape onto a normalised reference."""
-    u, _, vt = np.linalg.svd(s.T @ ref)
-    r = u @ vt
-    if np.linalg.det(r) < 0:  # no reflections
-        u[:, -1] *= -1
-        r = u @ vt
-    return normalise_shape(s @ r)
-
-
-def symmetrise(s: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
-    """Aligned shape averaged with its own mirror image, and the asymmetry (half the
-    Procrustes distance between the shape and its mirror). Mirror-invariant."""
-    a = align_to(normalise_shape(s), ref)
-    m = align_to(mirror_shape(a), ref)
-    asym = float(np.sqrt(((a - m) ** 2).sum())) / 2.0
-    return (a + m) / 2.0, asym
-
-
-def generalised_procrustes(shapes: np.ndarray, iters: int = 5) -> np.ndarray:
-    """Mirror-symmetric mean shape (478, 2) of a population of 2-D shapes."""
-    norm = np.stack([normalise_shape(s) for s in shapes])
-    ref = norm.mean(axis=0)
-    ref = normalise_shape((ref + mirror_shape(ref)) / 2.0)
-    for _ in range(iters):
-        aligned = np.stack([symmetrise(s, ref)[0] for s in norm])
-        ref = normalise_shape(aligned.mean(axis=0))
-        ref = normalise_shape((ref + mirror_shape(ref)) / 2.0)
-    return ref
-
-
-def expression(front: np.ndarray) -> dict[str, float]:
-    """Expression cues from the frontalised mesh (y up), scale-free."""
-    p = np.asarray(front, dtype=np.float64)
-    mouth_w = float(np.hypot(*(p[MOUTH_L, :2] - p[MOUTH_R, :2])))
-    eye_w = (float(np.hypot(*(p[EYE_OUT_L, :2] - p[EYE_IN_L, :2])))
-             + float(np.hypot(*(p[EYE_OUT_R, :2] - p[EYE_IN_R, :2])))) / 2
-    ipd = float(np.hypot(*(p[IRIS_L, :2] - p[IRIS_R, :2])))
-    if min(mouth_w, eye_w, ipd) < 1e-6:
-        raise FeatureError("degenerate mouth or eye landmarks")
-    centre_y = (p[STOMION_UP, 1] + p[STOMION_LO, 1]) / 2
-    corners_y = (p[MOUTH_L, 1] + p[MOUTH_R, 1]) / 2
-    gap_l = p[LID_UP_L, 1] - p[LID_LO_L, 1]
-    gap_r = p[LID_UP_R, 1] - p[LID_LO_R, 1]
-    brow_y = (p[list(BROW_CONTOUR_L), 1].mean() + p[list(BROW_CONTOUR_R), 1].mean()) / 2
-    eye_y = (p[IRIS_L, 1] + p[IRIS_R, 1]) / 2
-    return {
-        "mouth_corner_lift": float((corners_y - centre_y) / mouth_w),
-        "eye_aperture": float((gap_l + gap_r) / 2 / eye_w),
-        "mouth_opening": float(max(0.0, p[STOMION_UP, 1] - p[STOMION_LO, 1]) / mouth_w),
-        "brow_height": float((brow_y - eye_y) / ipd),
-    }
-
-
 # ------------------------------------------------------------- appearance --------
 
 @dataclass
@@ -435,61 +342,3 @@ def raw_features(ctx: Any) -> RawFeatures:
     scalars.update(expression(ctx.front))
     scalars.update(appearance(crop, pts))
     return RawFeatures(shape=shape, scalars=scalars)
-
-
-@dataclass
-class ShapeSpace:
-    """The training population's shape statistics: a mirror-symmetric Procrustes mean
-    and principal components of the symmetrised shapes."""
-
-    mean_shape: np.ndarray  # (478, 2), unit centroid size
-    pca_mean: np.ndarray  # (956,)
-    components: np.ndarray  # (k, 956), orthonormal rows
-    explained: np.ndarray  # (k,) share of variance
-
-    @classmethod
-    def fit(cls, shapes: np.ndarray, n_components: int) -> ShapeSpace:
-        ref = generalised_procrustes(shapes)
-        sym = np.stack([symmetrise(s, ref)[0].ravel() for s in shapes])
-        mu = sym.mean(axis=0)
-        _, sv, vt = np.linalg.svd(sym - mu, full_matrices=False)
-        # SVD's signs are arbitrary and the largest |loading| ties between mirror
-        # partners: fix them against a fixed generic vector (aurum.measure.canonical)
-        vt = fix_signs(vt)
-        var = sv ** 2
-        return cls(mean_shape=ref, pca_mean=mu, components=vt[:n_components],
-                   explained=(var / var.sum())[:n_components])
-
-    def names(self) -> list[str]:
-        return [f"shape_pc{i + 1:02d}" for i in range(len(self.components))] + [
-            "averageness", "asymmetry"]
-
-    def transform(self, shape: np.ndarray) -> np.ndarray:
-        """PC scores of the symmetrised shape, its distance from the mean shape
-        (higher = less average) and its asymmetry; all mirror-invariant."""
-        sym, asym = symmetrise(shape, self.mean_shape)
-        v = sym.ravel()
-        scores = self.components @ (v - self.pca_mean)
-        dist = float(np.sqrt(((sym - self.mean_shape) ** 2).sum()))
-        return np.concatenate([scores, [dist, asym]])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean_shape": _rounded(self.mean_shape), "pca_mean": _rounded(self.pca_mean),
-                "components": _rounded(self.components),
-                "explained_variance_ratio": _rounded(self.explained)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ShapeSpace:
-        space = cls(mean_shape=np.asarray(d["mean_shape"], dtype=np.float64),
-                    pca_mean=np.asarray(d["pca_mean"], dtype=np.float64),
-                    components=np.asarray(d["components"], dtype=np.float64),
-                    explained=np.asarray(d["explained_variance_ratio"], dtype=np.float64))
-        if space.mean_shape.shape != (478, 2) or space.components.shape[1] != 956:
-            raise ValueError("shape space has the wrong dimensions")
-        return space
-
-
-def _rounded(a: np.ndarray, digits: int = 7) -> list:
-    """Plain nested lists at `digits` significant digits (stable, compact JSON)."""
-    return np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[float])(
-        np.asarray(a, dtype=np.float64)).tolist()

@@ -12,7 +12,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from aurum.errors import FeatureError
 from aurum.measure import geometry, quality
+from aurum.measure.expression import expression
 from aurum.measure.pose import Pose, estimate_pose, frontalise
 
 
@@ -48,8 +50,6 @@ def measure_face(rgb: np.ndarray, landmarks: np.ndarray, confidence: float | Non
 
 def expression_cues(front: np.ndarray) -> dict[str, float] | None:
     """Mouth-corner lift and mouth opening (scale-free), or None for a degenerate mesh."""
-    from aurum.measure.appearance import FeatureError, expression
-
     try:
         cues = expression(front)
     except FeatureError:

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from aurum.measure import geometric_components as gc
 
-if TYPE_CHECKING:  # the scores read a Config; measuring needs none
-    from aurum.config import Config
+
+class _Weighted(Protocol):
+    ideal: float
+    tolerance: float
+    weight: float
+
+
+class ScoringConfig(Protocol):
+    """What the scores read of `aurum.config.Config` (its components' ideals,
+    tolerances and weights): described here, so measure/ never imports the config
+    layer above it."""
+
+    @property
+    def components(self) -> Mapping[str, _Weighted]: ...
 
 # Landmark names live in `landmark_names`; what each component means and where its
 # ideal comes from are generated from its spec in `geometric_components`.
@@ -50,7 +62,7 @@ def measure(front: np.ndarray) -> dict[str, float]:
     return {c.name: c.measure(front) for c in gc.COMPONENTS}
 
 
-def component_scores(values: np.ndarray, names: list[str], config: Config
+def component_scores(values: np.ndarray, names: list[str], config: ScoringConfig
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised scoring of many faces at once: `values` (N, K) in the order of
     `names` -> per-component sub-scores (N, K) and weighted totals (N,).
@@ -73,7 +85,7 @@ def component_scores(values: np.ndarray, names: list[str], config: Config
     return np.where(finite, sub, np.nan), total
 
 
-def score(measures: dict[str, float], config: Config) -> dict[str, Any]:
+def score(measures: dict[str, float], config: ScoringConfig) -> dict[str, Any]:
     """0-100 geometric score: weighted mean of Gaussian closeness to each ideal."""
     names = [n for n in config.components if n in measures]
     values = np.array([measures[n] for n in names], dtype=np.float64)

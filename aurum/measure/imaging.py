@@ -172,6 +172,45 @@ _FRAMES = frozenset([0xC0, 0xC1, 0xC2])  # baseline, extended, progressive (Huff
 _IN_SCAN = re.compile(rb"\xff[^\x00\xff]")  # a marker inside entropy-coded data
 
 
+def _scan_components(data: bytes, pos: int, end: int, frame: int, components: bytes,
+                     covered: set[int]) -> set[int] | None:
+    """The component ids of a well-formed start-of-scan header at `pos` (its length
+    field), or None: a progressive scan is a DC scan or an AC scan of one component, a
+    sequential one covers each component in exactly one full scan."""
+    length = end - pos
+    ns = data[pos + 2] if length > 2 else 0
+    if not frame or not 1 <= ns <= 4 or length != 6 + 2 * ns:
+        return None
+    ids = set(data[pos + 3:pos + 3 + 2 * ns:2])
+    ss, se, a = data[end - 3], data[end - 2], data[end - 1]
+    if len(ids) != ns or not ids <= set(components):
+        return None
+    if frame == 0xC2:
+        if se > 63 or ss > se or (ss == 0) != (se == 0) or (ss and ns != 1) \
+                or a >> 4 > 13 or a & 15 > 13:
+            return None
+    elif ss != 0 or se != 63 or a != 0 or ids & covered:
+        return None
+    return ids
+
+
+def _skip_coded_data(data: bytes, pos: int) -> int | None:
+    """Where the entropy-coded data starting at `pos` ends (the next marker that is not
+    a restart), or None when it never ends or its restart markers skip a count (0-7,
+    in order)."""
+    rst = 0
+    while True:
+        m = _IN_SCAN.search(data, pos)
+        if m is None:
+            return None
+        marker = data[m.start() + 1]
+        if not 0xD0 <= marker <= 0xD7:
+            return m.start()
+        if marker != 0xD0 + rst:
+            return None
+        rst, pos = (rst + 1) % 8, m.end()
+
+
 def _well_formed_jpeg(data: bytes) -> bool:
     """True when the first picture's markers are exactly those of a complete, plain
     Huffman-coded JPEG, up to its end-of-image marker (what follows it, such as an MPO
@@ -213,34 +252,13 @@ def _well_formed_jpeg(data: bytes) -> bool:
                 return False
             frame, components = code, data[pos + 8:end:3]
         elif code == 0xDA:  # start of scan: check its header, then skip the coded data
-            ns = data[pos + 2] if length > 2 else 0
-            if not frame or not 1 <= ns <= 4 or length != 6 + 2 * ns:
+            ids = _scan_components(data, pos, end, frame, components, covered)
+            nxt = None if ids is None else _skip_coded_data(data, end)
+            if ids is None or nxt is None:
                 return False
-            ids = set(data[pos + 3:pos + 3 + 2 * ns:2])
-            ss, se, a = data[end - 3], data[end - 2], data[end - 1]
-            if len(ids) != ns or not ids <= set(components):
-                return False
-            if frame == 0xC2:  # progressive: a DC scan, or an AC scan of one component
-                if se > 63 or ss > se or (ss == 0) != (se == 0) or (ss and ns != 1) \
-                        or a >> 4 > 13 or a & 15 > 13:
-                    return False
-            elif ss != 0 or se != 63 or a != 0 or ids & covered:
-                return False  # sequential: every component in exactly one full scan
             covered |= ids
             scans += 1
-            pos, rst = end, 0
-            while True:
-                m = _IN_SCAN.search(data, pos)
-                if m is None:
-                    return False
-                marker = data[m.start() + 1]
-                if 0xD0 <= marker <= 0xD7:  # restart markers count 0-7 in order
-                    if marker != 0xD0 + rst:
-                        return False
-                    rst, pos = (rst + 1) % 8, m.end()
-                    continue
-                pos = m.start()
-                break
+            pos = nxt
             continue
         elif code not in _SEGMENTS:
             return False

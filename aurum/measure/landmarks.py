@@ -128,6 +128,28 @@ def _mediapipe_dir() -> Path | None:
     return Path(spec.origin).parent if spec is not None and spec.origin else None
 
 
+def _detect(g: _Graphs, rgb: np.ndarray) -> tuple[list, list, str]:
+    """The face detector's boxes on `rgb` (short range first, then full range, then at
+    full resolution, then in tiles), the full-range boxes of a wide photo (for
+    counting), and which detector found the boxes."""
+    h, w = rgb.shape[:2]
+    small, scale = downscale(rgb, DETECT_MAX_SIDE)
+    dets = _detections(g.short, small, scale)
+    # For counting: the short-range model letterboxes the photo to 128 px, so in a wide
+    # group photo (a row of faces) it misses faces the full-range model (192 px) sees.
+    # Portraits skip this (it costs ~4 ms of CPU).
+    far = _detections(g.full, small, scale) if max(h, w) >= 1.6 * min(h, w) else []
+    if dets:
+        return dets, far, "short_range"
+    dets = far or _detections(g.full, small, scale)
+    if not dets and scale < 1.0:
+        dets = _detections(g.full, rgb, 1.0)
+    if not dets and max(h, w) > 2 * DETECT_MAX_SIDE:
+        # A small face in a large photo: search tiles at full resolution.
+        dets = _tiled_detections(g.full, rgb, 2 * DETECT_MAX_SIDE)
+    return dets, far, "full_range"
+
+
 class FaceFinder:
     """Finds faces and meshes; picks the largest face and says how many there were."""
 
@@ -203,21 +225,7 @@ class FaceFinder:
         """
         h, w = rgb.shape[:2]
         with self._graphs() as g:
-            small, scale = downscale(rgb, DETECT_MAX_SIDE)
-            dets = _detections(g.short, small, scale)
-            detector = "short_range"
-            # For counting: the short-range model letterboxes the photo to 128 px, so in
-            # a wide group photo (a row of faces) it misses faces the full-range model
-            # (192 px) sees. Portraits skip this (it costs ~4 ms of CPU).
-            far = _detections(g.full, small, scale) if max(h, w) >= 1.6 * min(h, w) else []
-            if not dets:
-                dets = far or _detections(g.full, small, scale)
-                if not dets and scale < 1.0:
-                    dets = _detections(g.full, rgb, 1.0)
-                if not dets and max(h, w) > 2 * DETECT_MAX_SIDE:
-                    # A small face in a large photo: search tiles at full resolution.
-                    dets = _tiled_detections(g.full, rgb, 2 * DETECT_MAX_SIDE)
-                detector = "full_range"
+            dets, far, detector = _detect(g, rgb)
             lm = None
             conf: float | None = None
             if dets:

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from aurum.config import QUALITY_METRICS, Thresholds  # noqa: F401  (re-exported: reference.build)
 from aurum.measure import quality_metrics as qm
 from aurum.measure.pose import Pose
+from aurum.measure.quality_metrics import Thresholds
 
 
 def measure(rgb: np.ndarray, lm: np.ndarray, pose: Pose, confidence: float | None,

@@ -37,11 +37,7 @@ DELEGATED = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        module = importlib.import_module(DELEGATED[argv[0]][0])
-        return int(module.main(argv[1:]) or 0)
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m aurum", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_score = sub.add_parser("score", help="analyse and score images (JSON Lines)")
@@ -67,45 +63,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_cfg.add_argument("--preset", choices=sorted(PRESETS), default="default")
     for name, (_, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]) or 0)
+    args = _parser().parse_args(argv)
     if args.command == "config":
         print(preset(args.preset).to_json())
         return 0
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         stream=sys.stderr)
     try:
-        cfg = Config.load(args.config) if args.config else Config()
-        if args.preset:  # the preset's thresholds, on top of the file's other settings
-            cfg = Config.from_dict({**cfg.to_dict(), "preset": args.preset,
-                                    "thresholds": preset(args.preset).to_dict()["thresholds"]})
+        cfg = _config(args)
     except AurumError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    if args.reference is not None and not args.reference.is_dir():
-        print(f"error: --reference {args.reference}: not a folder", file=sys.stderr)
-        return 2
-    if args.jobs is not None and args.jobs < 0:
-        print("error: --jobs must be 0 or more", file=sys.stderr)
+    problem = _usage_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     batch_mode = (args.out is not None or args.jobs is not None or args.engine != "local"
                   or args.address is not None or any(Path(p).is_dir() for p in args.images))
-    if batch_mode:
-        from aurum.tools import batch
-        from aurum.tools.workers import JobSpec
+    return _score_batch(args, cfg) if batch_mode else _score_here(args, cfg)
 
-        if args.engine == "ray":
-            from aurum.tools.ray_runner import ray_missing
 
-            missing = ray_missing()
-            if missing:
-                print(f"error: {missing}", file=sys.stderr)
-                return 2
-        spec = JobSpec(kind="score", config_json=cfg.to_json(),
-                       reference=str(args.reference) if args.reference else None)
-        return batch.score_paths(args.images, spec=spec, jobs=args.jobs, out=args.out,
-                                 engine=args.engine, address=args.address,
-                                 quiet=args.quiet)
+def _config(args: argparse.Namespace) -> Config:
+    """The file's config (or the default), with a preset's thresholds on top."""
+    cfg = Config.load(args.config) if args.config else Config()
+    if args.preset:  # the preset's thresholds, on top of the file's other settings
+        cfg = Config.from_dict({**cfg.to_dict(), "preset": args.preset,
+                                "thresholds": preset(args.preset).to_dict()["thresholds"]})
+    return cfg
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.reference is not None and not args.reference.is_dir():
+        return f"--reference {args.reference}: not a folder"
+    if args.jobs is not None and args.jobs < 0:
+        return "--jobs must be 0 or more"
+    if args.engine == "ray":
+        from aurum.tools.ray_runner import ray_missing
+
+        return ray_missing() or None
+    return None
+
+
+def _score_batch(args: argparse.Namespace, cfg: Config) -> int:
+    """Folders, --out, --jobs or Ray: the parallel, resumable path."""
+    from aurum.tools import batch
+    from aurum.tools.workers import JobSpec
+
+    spec = JobSpec(kind="score", config_json=cfg.to_json(),
+                   reference=str(args.reference) if args.reference else None)
+    return batch.score_paths(args.images, spec=spec, jobs=args.jobs, out=args.out,
+                             engine=args.engine, address=args.address, quiet=args.quiet)
+
+
+def _score_here(args: argparse.Namespace, cfg: Config) -> int:
+    """Files alone: scored in this process, in the order given."""
     from aurum.engine import Engine
 
     engine = Engine(reference=args.reference)

@@ -240,6 +240,27 @@ def _q(a: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(a, dtype=np.float64), q)) if len(a) else math.nan
 
 
+def _changes_without(subs: dict[str, np.ndarray], weights: np.ndarray, j: int,
+                     changes: list[str]) -> list[np.ndarray]:
+    """The geometric score's change per photo pair if component `j` were left out
+    (weight 0), one array per change; empty when no weight would be left."""
+    w0 = weights.copy()
+    w0[j] = 0.0
+    if w0.sum() <= 0:
+        return []
+    return [np.abs((subs[k] * w0).sum(axis=1) / w0.sum()
+                   - (subs["original"] * w0).sum(axis=1) / w0.sum()) for k in changes]
+
+
+def _exif_figures(res: Results) -> dict[str, Any]:
+    """How far the scores move across one photo's EXIF orientations."""
+    g = [m.geometric for m in res.exif.values()]
+    a = [m.attractiveness for m in res.exif.values() if m.attractiveness is not None]
+    return {"photo": "/".join(map(str, EXIF_PHOTO)), "orientations": len(g),
+            "geometric_spread": round(max(g) - min(g), 3),
+            "attractiveness_spread": round(max(a) - min(a), 3) if a else None}
+
+
 def summary(res: Results, config: Any = None) -> dict[str, Any]:
     """The figures, as plain JSON-ready numbers."""
     from aurum.config import Config
@@ -266,15 +287,7 @@ def summary(res: Results, config: Any = None) -> dict[str, Any]:
         comp = cfg.components[name]
         sd = float(np.sqrt(np.nanmean(d_val[:, j] ** 2)))
         between = float(np.nanstd(vals["original"][:, j], ddof=1))
-        # The geometric change's p95 if this component were left out (weight 0).
-        w0 = weights.copy()
-        w0[j] = 0.0
-        without = []
-        if w0.sum() > 0:
-            for k in changes:
-                a = (subs[k] * w0).sum(axis=1) / w0.sum()
-                b = (subs["original"] * w0).sum(axis=1) / w0.sum()
-                without.append(np.abs(a - b))
+        without = _changes_without(subs, weights, j, changes)
         table.append({
             "component": name,
             "weight": comp.weight,
@@ -294,11 +307,7 @@ def summary(res: Results, config: Any = None) -> dict[str, Any]:
         [[res.versions[k][i].geometric for k in ["original", *changes]]
          for i in range(len(orig))])), 4)
     if res.exif:
-        g = [m.geometric for m in res.exif.values()]
-        a = [m.attractiveness for m in res.exif.values() if m.attractiveness is not None]
-        out["exif"] = {"photo": "/".join(map(str, EXIF_PHOTO)), "orientations": len(g),
-                       "geometric_spread": round(max(g) - min(g), 3),
-                       "attractiveness_spread": round(max(a) - min(a), 3) if a else None}
+        out["exif"] = _exif_figures(res)
     ms = [m.ms for v in res.versions.values() for m in v] + [m.ms for m in res.mirrored]
     out["analyze_score_ms"] = {"p50": round(_q(ms, 50), 2), "p95": round(_q(ms, 95), 2),
                                "n": len(ms)}

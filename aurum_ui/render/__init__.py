@@ -14,6 +14,9 @@ from __future__ import annotations
 from aurum_ui.render.cards import (  # noqa: F401  (the panels' one entry point)
     coach_html,
     error_html,
+    faces_note,
+    note,
+    ok_html,
     quality_table_html,
     score_cards_html,
     score_strip_html,

@@ -48,6 +48,22 @@ def error_html(error: dict[str, Any] | None, *, title: str | None = None) -> str
             f'</div><div>{msg}</div><code>{code}</code></div>')
 
 
+def note(text: str) -> str:
+    """A plain one-line message (escaped)."""
+    return f'<div class="au-note">{html.escape(text)}</div>'
+
+
+def faces_note(report: dict[str, Any] | None) -> str:
+    """The overlay's caption when the photo holds several faces."""
+    n = ((report or {}).get("face") or {}).get("faces_found") or 1
+    return f"We scored the largest of {n} faces." if n > 1 else ""
+
+
+def ok_html(inner_html: str) -> str:
+    """A success line; `inner_html` is trusted markup (callers escape what they insert)."""
+    return f'<div class="au-verdict au-ok">✓ {inner_html}</div>'
+
+
 def _failed_quality_gate(final: dict[str, Any]) -> bool:
     return str(final.get("status", "")).startswith("low_quality")
 
@@ -163,12 +179,25 @@ def _attractiveness_card(attr: dict[str, Any], id_prefix: str) -> str:
             vtxt += f", MEBeauty val r = {vr:.2f}"
     terms = attr.get("terms")
     terms_txt = f" · {terms}" if isinstance(terms, str) and terms else ""
-    return (f'<div class="au-card"><div class="au-label">Attractiveness model</div>'
+    # A visitor reads the number, its ± and one line; the panels, validity, coverage
+    # and terms wait behind "details" (and in the About tab and the footer).
+    more = f"{est_txt.removeprefix(' · ')} · {vtxt}{cov_txt}{terms_txt}"
+    return (f'<div class="au-card"><div class="au-label">Attractiveness model'
+            f'{_terms_badge(terms)}</div>'
             f'<div class="au-mid" id="{id_prefix}attractiveness-score">{_fmt(a_score)}'
             f'{big_pm}</div>'
-            f'<div class="au-sub">how the raters would likely rate this photo'
-            f'{html.escape(est_txt)} · {html.escape(vtxt)}{html.escape(cov_txt)}'
-            f'{html.escape(terms_txt)}</div></div>')
+            f'<div class="au-sub">how the raters would likely rate this photo</div>'
+            f'<details class="au-more" id="{id_prefix}attractiveness-details"><summary>'
+            f'details</summary><div class="au-sub">{html.escape(more)}</div></details></div>')
+
+
+def _terms_badge(terms: Any) -> str:
+    """The data's terms as a short badge ("research use" for non-commercial data) that
+    links to the footer, where every data set is credited with its terms."""
+    text = str(terms or "")
+    label = "research use" if "non-commercial" in text else "terms"
+    return (f' <a class="au-badge" href="#au-terms" title="{html.escape(text, quote=True)}">'
+            f'{label}</a>')
 
 
 def _percentile_card(pct: dict[str, Any], cfg: dict[str, Any], id_prefix: str) -> str:

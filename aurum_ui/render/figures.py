@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,45 +74,10 @@ def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
     def y_of(px: float) -> float:  # pixels from the plot area's top -> paper fraction
         return 1.0 - px / plot_h
 
-    labels = [g.DESCRIPTIONS.get(c["name"], c["name"]).split(" (")[0] for c in comps]
-    hover = [
-        f"<b>{html.escape(g.DESCRIPTIONS.get(c['name'], c['name']))}</b><br>"
-        f"your value {c['value']:.3f} · ideal {c['ideal']:.3f} ± {c['tolerance']:.3f}<br>"
-        f"sub-score {c['score']:.1f} · weight {c['weight']:.2f}<br>"
-        f"<i>{html.escape(c.get('ideal_source', ''))}</i>" for c in comps]
-    colours = [f"hsl({int(c['score'] * 1.2)}, 65%, 50%)" if c["weight"] > 0 else "#cbd5e1"
-               for c in comps]
-    ys = list(range(n))
-    data: list[dict[str, Any]] = [
-        {"type": "bar", "orientation": "h", "x": [c["score"] for c in comps], "y": ys,
-         "width": 0.42, "marker": {"color": colours}, "hovertext": hover,
-         "hoverinfo": "text", "text": [f"{c['score']:.0f}" for c in comps],
-         "textposition": "outside", "cliponaxis": False, "name": "sub-score",
-         "xaxis": "x", "yaxis": "y"}]
-    annotations: list[dict[str, Any]] = [
-        {"text": html.escape(lab) + ("" if c["weight"] > 0 else " (weight 0)"),
-         "xref": "x", "x": 0, "xanchor": "left", "yref": "y", "y": i, "yanchor": "bottom",
-         "yshift": 0.21 * _BD_ROW, "showarrow": False, "font": {"size": 11.5}}
-        for i, (lab, c) in enumerate(zip(labels, comps, strict=True))]
-
-    final = report.get("final") or {}
+    data, annotations = _component_bars(comps)
     bars, key_lines = _blend_bars(report)
     data += bars
-    how = {"geometric_only": "the geometric score alone (attractiveness unavailable)",
-           "attractiveness_only": "the attractiveness score alone"}.get(
-        str(final.get("basis")), "the two scores, weighted")
-    head = ("<b>How the final score is made</b>" if final.get("score") is None else
-            f"<b>Final {final['score']:.1f}</b> = {how}")
-    annotations += [
-        {"text": head, "xref": "paper", "x": 0, "xanchor": "left", "yref": "paper",
-         "y": y_of(0), "yanchor": "top", "showarrow": False, "font": {"size": 13}},
-        {"text": "<br>".join(key_lines), "xref": "paper", "x": 0, "xanchor": "left",
-         "align": "left", "yref": "paper", "y": y_of(60), "yanchor": "top",
-         "showarrow": False, "font": {"size": 12}},
-        {"text": "<b>Geometric components</b><br><span style=\"font-size:11px\">"
-                 "sub-score 0-100 · tap a bar: value vs ideal</span>",
-         "xref": "paper", "x": 0, "xanchor": "left", "align": "left", "yref": "paper",
-         "y": y_of(106), "yanchor": "top", "showarrow": False, "font": {"size": 13}}]
+    annotations += _breakdown_headings(report.get("final") or {}, key_lines, y_of)
     layout = _layout(
         height, showlegend=False, barmode="stack", annotations=annotations,
         margin=_BD_MARGIN, hovermode="closest",
@@ -128,6 +93,54 @@ def breakdown_figure(report: dict[str, Any] | None) -> FigureSpec | None:
                 "showticklabels": False, "fixedrange": True},
     )
     return FigureSpec(data=data, layout=layout)
+
+
+def _component_bars(comps: list[dict[str, Any]]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One bar per geometric component (worst first), its name above it, and its
+    value against the ideal on hover."""
+    labels = [g.DESCRIPTIONS.get(c["name"], c["name"]).split(" (")[0] for c in comps]
+    hover = [
+        f"<b>{html.escape(g.DESCRIPTIONS.get(c['name'], c['name']))}</b><br>"
+        f"your value {c['value']:.3f} · ideal {c['ideal']:.3f} ± {c['tolerance']:.3f}<br>"
+        f"sub-score {c['score']:.1f} · weight {c['weight']:.2f}<br>"
+        f"<i>{html.escape(c.get('ideal_source', ''))}</i>" for c in comps]
+    colours = [f"hsl({int(c['score'] * 1.2)}, 65%, 50%)" if c["weight"] > 0 else "#cbd5e1"
+               for c in comps]
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "orientation": "h", "x": [c["score"] for c in comps],
+         "y": list(range(len(comps))),
+         "width": 0.42, "marker": {"color": colours}, "hovertext": hover,
+         "hoverinfo": "text", "text": [f"{c['score']:.0f}" for c in comps],
+         "textposition": "outside", "cliponaxis": False, "name": "sub-score",
+         "xaxis": "x", "yaxis": "y"}]
+    annotations: list[dict[str, Any]] = [
+        {"text": html.escape(lab) + ("" if c["weight"] > 0 else " (weight 0)"),
+         "xref": "x", "x": 0, "xanchor": "left", "yref": "y", "y": i, "yanchor": "bottom",
+         "yshift": 0.21 * _BD_ROW, "showarrow": False, "font": {"size": 11.5}}
+        for i, (lab, c) in enumerate(zip(labels, comps, strict=True))]
+    return data, annotations
+
+
+def _breakdown_headings(final: dict[str, Any], key_lines: list[str],
+                        y_of: Callable[[float], float]) -> list[dict[str, Any]]:
+    """The figure's headings: the final score and how it is made, the blend's key, and
+    the components' title (placed in pixels from the top by `y_of`)."""
+    how = {"geometric_only": "the geometric score alone (attractiveness unavailable)",
+           "attractiveness_only": "the attractiveness score alone"}.get(
+        str(final.get("basis")), "the two scores, weighted")
+    head = ("<b>How the final score is made</b>" if final.get("score") is None else
+            f"<b>Final {final['score']:.1f}</b> = {how}")
+    return [
+        {"text": head, "xref": "paper", "x": 0, "xanchor": "left", "yref": "paper",
+         "y": y_of(0), "yanchor": "top", "showarrow": False, "font": {"size": 13}},
+        {"text": "<br>".join(key_lines), "xref": "paper", "x": 0, "xanchor": "left",
+         "align": "left", "yref": "paper", "y": y_of(60), "yanchor": "top",
+         "showarrow": False, "font": {"size": 12}},
+        {"text": "<b>Geometric components</b><br><span style=\"font-size:11px\">"
+                 "sub-score 0-100 · tap a bar: value vs ideal</span>",
+         "xref": "paper", "x": 0, "xanchor": "left", "align": "left", "yref": "paper",
+         "y": y_of(106), "yanchor": "top", "showarrow": False, "font": {"size": 13}}]
 
 
 def _blend_bars(report: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -22,7 +22,7 @@ from aurum import compare
 from aurum.config import Config
 from aurum.engine import Engine
 from aurum.errors import AurumError
-from aurum_ui import render, views
+from aurum_ui import inputs, render
 from aurum_ui.api import read_uploads
 from aurum_ui.render.compare import compare_html
 from aurum_ui.state import record
@@ -107,12 +107,12 @@ def on_add_live(engine: Engine, frame: np.ndarray | None, state: CompareState | 
                 cfg: Config) -> dict[str, Any]:
     """Add the Live tab's last frame (already in memory) as one more photo."""
     if frame is None:
-        return {"compare-result": views.note("Start the camera on the Live tab first: its "
+        return {"compare-result": render.note("Start the camera on the Live tab first: its "
                                              "last frame is what gets added.")
                 + _view(engine, state, cfg)}
     n = len(state.cset.photos) + 1 if state and state.cset else 1
     try:
-        state = _add(engine, state, [views.frame_bytes(frame)], [f"live capture {n}"])
+        state = _add(engine, state, [inputs.frame_bytes(frame)], [f"live capture {n}"])
     except AurumError as exc:
         return {"compare-result": render.error_html(exc.to_dict(), title="Not added")
                 + _view(engine, state, cfg)}

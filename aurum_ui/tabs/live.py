@@ -34,7 +34,7 @@ from aurum.config import Config
 from aurum.engine import Engine
 from aurum.live import LivePool
 from aurum.paths import REPO_DIR
-from aurum_ui import render, views
+from aurum_ui import inputs, render
 from aurum_ui.state import Session, record
 from aurum_ui.tabs import score
 from aurum_ui.wiring import UI, with_engine
@@ -234,7 +234,7 @@ def on_capture(engine: Engine, frame: np.ndarray | None, layers: list[str], cfg:
                                  "wait for the picture before capturing."},
                                 title="No frame yet")
         return {"session": sess, "score-cards": msg, "tabs": gr.Tabs(selected="score")}
-    out = score.on_score(engine, views.frame_bytes(frame), layers, cfg, Session())
+    out = score.on_score(engine, inputs.frame_bytes(frame), layers, cfg, Session())
     return {**out, "tabs": gr.Tabs(selected="score")}
 
 
@@ -264,8 +264,6 @@ def build(ui: UI) -> None:
 
 
 def wire(ui: UI, engine: Engine) -> None:
-    from aurum_ui import blocks  # it lists the tabs, this one among them
-
     ui.on(ui["live-cam"].stream, with_engine(on_stream, engine),
           ["live-cam", "config", "live-key"],
           ["live-overlay", "live-coach", "live-quality", "live-frame", "live-fps", "live-key"],
@@ -286,5 +284,5 @@ def wire(ui: UI, engine: Engine) -> None:
           # frame 82 -> 65 ms; 4 visitors 3.3 -> 4.2 fps each (bench/README.md).
           show_progress_on=ui["live-key"])
     ui.on(ui["capture-button"].click, with_engine(on_capture, engine),
-          ["live-frame", "layers", "config", "session"], (*blocks.score_outputs(), "tabs"),
+          ["live-frame", "layers", "config", "session"], (*score.score_outputs(), "tabs"),
           api_visibility="private", concurrency_id="analyze")

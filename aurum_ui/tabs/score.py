@@ -8,6 +8,8 @@ import html
 import json
 import logging
 import time
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import gradio as gr
@@ -19,7 +21,7 @@ from aurum.errors import AurumError
 from aurum.measure import geometric_components
 from aurum.measure.imaging import MAX_BYTES, Refused
 from aurum.paths import REPO_DIR
-from aurum_ui import render, views
+from aurum_ui import inputs, panels, render, views
 from aurum_ui.state import Session, record
 from aurum_ui.tabs.about import about_short
 from aurum_ui.uploads import CONSUMED, UPLOAD_GRACE_S, PrivateImage
@@ -29,7 +31,7 @@ log = logging.getLogger("aurum.app")
 TITLE, ID = "Score", "score"
 
 # What this tab refreshes whenever the report changes (a new score, a slider move), by
-# `refresh`; `blocks.report_outputs` combines every tab's declaration.
+# `refresh`; `panels.report_outputs` combines every shown tab's declaration.
 REFRESH_ON_SCORE: tuple[str, ...] = ("score-cards", "quality-table", "breakdown-plot")
 # What only a new photo changes: its picture, its placement, the opt-in answer.
 NEW_PHOTO_OUTPUTS: tuple[str, ...] = ("session", "overlay-image", "vibe", "map-plot",
@@ -46,6 +48,14 @@ UPLOAD_GUARD_JS = (REPO_DIR / "assets" / "upload_guard.js").read_text(encoding="
         {"code": "image_too_large", "message": f"The file is __MB__ MB; the limit is "
                                                f"{MAX_BYTES / 1e6:.1f} MB."},
         title="This photo is too large")))
+
+
+def score_outputs(tabs: Sequence[ModuleType] | None = None) -> tuple[str, ...]:
+    """Everything a new score refreshes: the new photo's own panels and every shown tab's
+    report panels (handlers may return a subset)."""
+    return (*NEW_PHOTO_OUTPUTS, *panels.report_outputs(tabs))
+
+
 NO_FACE_OVERLAY = ('<div class="au-empty">Nothing to draw: no face was measured in this '
                    'photo.</div>')
 
@@ -91,8 +101,6 @@ def _analysed(engine: Engine, image: bytes | Refused, sess: Session) -> Session:
 
 def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], cfg: Config,
              sess: Session | None) -> dict[str, Any]:
-    from aurum_ui import blocks  # it lists the tabs, this one among them
-
     t0 = time.perf_counter()
     sess = sess or Session()
     if image == CONSUMED:
@@ -114,10 +122,10 @@ def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], c
     sess.report["file"] = None
     score_ms = (time.perf_counter() - t1) * 1000
     overlay = (render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,
-                                   note=views.faces_note(sess.report))
+                                   note=render.faces_note(sess.report))
                if sess.landmarks is not None else NO_FACE_OVERLAY)
     out = {"session": sess, "overlay-image": overlay,
-           **blocks.refresh_all(engine, sess.report, cfg),
+           **panels.refresh_all(engine, sess.report, cfg),
            "vibe": render.vibe_html(sess.report), **views.map_view(engine, sess.report),
            "optin-result": ""}
     record("score", analysis, t0, score_ms=score_ms)
@@ -130,7 +138,7 @@ def on_layers(layers: list[str], sess: Session | None) -> dict[str, Any]:
         return {"overlay-image": render.overlay_html(None, None, layers)}
     t0 = time.perf_counter()
     out = render.overlay_html(sess.preview, sess.landmarks, layers, scale=sess.scale,
-                              note=views.faces_note(sess.report))
+                              note=render.faces_note(sess.report))
     record("layers", None, t0)
     return {"overlay-image": out}
 
@@ -139,7 +147,7 @@ def on_example(engine: Engine, layers: list[str], cfg: Config, sess: Session | N
                ) -> dict[str, Any]:
     # Scored from the package's file directly: the copy Gradio caches for the input
     # preview must stay until the browser has loaded it.
-    path = views.example_path()
+    path = inputs.example_path()
     if path is None:
         return {"input-image": None, **on_score(engine, None, layers, cfg, sess)}
     data = path.read_bytes()
@@ -158,14 +166,14 @@ def on_opt_in(engine: Engine, agree: bool, sess: Session | None) -> dict[str, An
 
 def _opt_in_html(engine: Engine, agree: bool, sess: Session) -> str:
     if not agree:
-        return views.note("Tick the box first: nothing is stored without your consent.")
+        return render.note("Tick the box first: nothing is stored without your consent.")
     if sess.report is None or not sess.report.get("ok"):
-        return views.note("Score a photo first: there are no numbers to add yet.")
+        return render.note("Score a photo first: there are no numbers to add yet.")
     pop = engine.population
     if pop is None:
         return render.unavailable_html("Opt-in is", views.population_status(engine))
     if sess.opted_in_id:
-        return views.note(f"This photo's numbers are already in the population (id "
+        return render.note(f"This photo's numbers are already in the population (id "
                           f"{sess.opted_in_id}): one entry per photo.")
     emb = (sess.analysis.population or {}).get("embedding") if sess.analysis else None
     try:
@@ -179,7 +187,7 @@ def _opt_in_html(engine: Engine, agree: bool, sess: Session) -> str:
         log.exception("opt-in failed")
         return render.error_html({"code": "internal_error", "message": f"Could not store the "
                                   f"numbers ({type(exc).__name__})."}, title="Not added")
-    return views.ok_html(f'Added. Your id: <code id="optin-id">{html.escape(str(new_id))}'
+    return render.ok_html(f'Added. Your id: <code id="optin-id">{html.escape(str(new_id))}'
                          f'</code>. Keep it to delete your numbers later.')
 
 
@@ -190,7 +198,7 @@ def on_forget(engine: Engine, record_id: str | None) -> dict[str, Any]:
 
 def _forget_html(engine: Engine, record_id: str) -> str:
     if not record_id:
-        return views.note("Paste the id you were given when you opted in.")
+        return render.note("Paste the id you were given when you opted in.")
     pop = engine.population
     if pop is None:
         return render.unavailable_html("Deletion is", views.population_status(engine))
@@ -204,8 +212,8 @@ def _forget_html(engine: Engine, record_id: str) -> str:
                                   "message": f"Could not delete ({type(exc).__name__})."},
                                  title="Not deleted")
     if done is False:
-        return views.note(f"No stored numbers under id {record_id}.")
-    return views.ok_html(f"Deleted everything stored under {html.escape(record_id)}.")
+        return render.note(f"No stored numbers under id {record_id}.")
+    return render.ok_html(f"Deleted everything stored under {html.escape(record_id)}.")
 
 # ---------------------------------------------------------------- layout
 
@@ -221,7 +229,7 @@ def _input_column(ui: UI) -> None:
         placeholder="Drop a photo here\n\nor click to upload, or use the webcam. One "
                     "adult face, looking at the camera, neutral expression, even light."))
     image_in.grace_s = UPLOAD_GRACE_S
-    ex = views.example_path()
+    ex = inputs.example_path()
     with gr.Row():
         ui.add("score-button", gr.Button("Score this photo", variant="primary",
                                          elem_id="score-button", scale=3))
@@ -287,16 +295,14 @@ def build(ui: UI) -> None:
 
 
 def wire(ui: UI, engine: Engine) -> None:
-    from aurum_ui import blocks
-
     private: dict[str, Any] = {"api_visibility": "private"}
     ui.on(ui["input-image"].input, on_upload, ["input-image", "session"], ["session"],
           show_progress="hidden", **private)
     for ev in (ui.on(ui["score-button"].click, with_engine(on_score, engine),
-                     ["input-image", "layers", "config", "session"], blocks.score_outputs(),
+                     ["input-image", "layers", "config", "session"], score_outputs(),
                      concurrency_id="analyze", **private),
                ui.on(ui["example-button"].click, with_engine(on_example, engine),
-                     ["layers", "config", "session"], ("input-image", *blocks.score_outputs()),
+                     ["layers", "config", "session"], ("input-image", *score_outputs()),
                      concurrency_id="analyze", **private)):
         ev.then(None, js=SHOW_RESULT_JS, **private)
     ui.on(ui["layers"].input, on_layers, ["layers", "session"], ["overlay-image"],

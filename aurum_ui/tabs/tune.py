@@ -16,7 +16,7 @@ from aurum.engine import Engine
 from aurum.errors import AurumError
 from aurum.measure import quality_metrics
 from aurum.measure.geometry import DESCRIPTIONS, IDEAL_SOURCES
-from aurum_ui import render, views
+from aurum_ui import panels, render, views
 from aurum_ui.state import Session, record
 from aurum_ui.tempdir import TEMP_DIR
 from aurum_ui.wiring import UI, with_engine
@@ -41,7 +41,7 @@ def sliders() -> tuple[str, ...]:
 
 
 # What this tab refreshes whenever the report changes (a new score, a slider move), by
-# `refresh`; `blocks.report_outputs` combines every tab's declaration.
+# `refresh`; `panels.report_outputs` combines every shown tab's declaration.
 REFRESH_ON_SCORE: tuple[str, ...] = ("tune-cards", "tune-strip", "tune-quality",
                                      "pop-summary", "score-hist")
 # What a config change sets besides every tab's report panels.
@@ -50,9 +50,7 @@ CONFIG_OUTPUTS: tuple[str, ...] = ("session", "config", "export-file", "export-t
 
 def rescore_outputs() -> tuple[str, ...]:
     """Everything a config change refreshes (on every tab)."""
-    from aurum_ui import blocks  # it lists the tabs, this one among them
-
-    return (*CONFIG_OUTPUTS, *blocks.report_outputs())
+    return (*CONFIG_OUTPUTS, *panels.report_outputs())
 
 
 def refresh(engine: Engine, report: dict[str, Any] | None, cfg: Config) -> dict[str, Any]:
@@ -127,9 +125,7 @@ def on_rescore(engine: Engine, sess: Session | None, base: Config, *values: floa
         sess.report = engine.score(sess.analysis, cfg).to_dict()
         sess.report["file"] = None
         score_ms = (time.perf_counter() - t1) * 1000
-    from aurum_ui import blocks
-
-    out = blocks.refresh_all(engine, (sess or Session()).report, cfg)
+    out = panels.refresh_all(engine, (sess or Session()).report, cfg)
     record("rescore", None, t0, score_ms=score_ms)
     # an exported file from before this change would no longer match the sliders
     stale = gr.update(visible=False)
@@ -169,7 +165,7 @@ def on_import(engine: Engine, file: bytes | None, sess: Session | None, base: Co
     return {**on_rescore(engine, sess, cfg, *slider_values(cfg)), "base-config": cfg,
             "preset": gr.update(value=cfg.preset if cfg.preset in PRESETS else None),
             **slider_updates(cfg),
-            "import-message": views.ok_html(f'Settings imported (preset '
+            "import-message": render.ok_html(f'Settings imported (preset '
                                             f'"{html.escape(cfg.preset)}").'),
             "percentile-population": gr.update(value=cfg.percentile_population)}
 

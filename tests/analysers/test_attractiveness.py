@@ -14,8 +14,9 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 
 from aurum.analysers import attractiveness as attr
-from aurum.measure.appearance import RawFeatures, ShapeSpace, normalise_shape
+from aurum.measure.appearance import RawFeatures
 from aurum.measure.imaging import load_image
+from aurum.measure.shape import ShapeSpace, normalise_shape
 from aurum.paths import models_dir
 from tests.conftest import FACES, LONDON, LONDON_SMILING
 
@@ -318,12 +319,12 @@ def test_shape_space_is_mirror_invariant_and_round_trips(spec, contexts):
     if spec.get("shape_space"):
         space = ShapeSpace.from_dict(spec["shape_space"])
     else:  # a descriptor-only model ships no shape space: fit one on three faces
-        from aurum.measure.appearance import shape2d
+        from aurum.measure.shape import shape2d
 
         space = ShapeSpace.fit(np.stack([shape2d(c.front) for c in contexts]), 2)
     rng = np.random.default_rng(0)
     shape = space.mean_shape * 500 + rng.normal(0, 2.0, space.mean_shape.shape)
-    from aurum.measure.appearance import mirror_shape
+    from aurum.measure.shape import mirror_shape
 
     a = space.transform(shape)
     b = space.transform(mirror_shape(normalise_shape(shape)) * 300 + 40)

@@ -180,11 +180,11 @@ def test_quality_uses_landmark_names_not_indices():
             assert not isinstance(first, ast.Constant), ast.unparse(node)
 
 
-# ---------------------------------------------------------------- README recipe
+# ---------------------------------------------------------------- recipe (docs/recipes.md)
 
 
 def test_recipe_add_a_quality_metric_reaches_the_tune_tab(engine, analysis):
-    """README, Contributing, "Add a quality metric": one spec entry, and the Tune tab
+    """docs/recipes.md, "Add a quality metric": one spec entry, and the Tune tab
     has its slider, a slider move re-gates it, the checklist shows it."""
     from aurum_ui.blocks import build_ui
     from aurum_ui.state import Session
@@ -205,13 +205,15 @@ def test_recipe_add_a_quality_metric_reaches_the_tune_tab(engine, analysis):
 
 
 def test_readme_counts_come_from_the_specs():
-    """The README quotes how many proportions are measured: as many as there are specs."""
+    """The README and the docs quote how many proportions are measured: as many as there
+    are specs."""
     import re
 
     from aurum.measure import geometric_components as gc
     from aurum.paths import REPO_DIR
 
-    text = " ".join((REPO_DIR / "README.md").read_text(encoding="utf-8").split())
+    pages = [REPO_DIR / "README.md", *sorted((REPO_DIR / "docs").glob("*.md"))]
+    text = " ".join(" ".join(p.read_text(encoding="utf-8") for p in pages).split())
     counts = re.findall(r"(\d+) (?:measured facial proportions|face measurements|proportions)",
                         text)
     assert len(counts) >= 3

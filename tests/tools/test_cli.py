@@ -90,7 +90,7 @@ def test_scoring_against_the_store_creates_no_store(tmp_path: Path):
 
 
 def _same(example: object, real: object, where: str = "") -> list[str]:
-    """Where the README's example differs from a real report ('...' marks a cut)."""
+    """Where the documented example differs from a real report ('...' marks a cut)."""
     if example == "...":
         return []
     if isinstance(example, dict):
@@ -113,13 +113,13 @@ def _same(example: object, real: object, where: str = "") -> list[str]:
 
 @pytest.mark.shared
 def test_readme_example_is_a_real_line():
-    """The README's example JSON is what the CLI prints today for that photo (figures
-    within rounding), so a retrained model or a changed field cannot leave it stale.
-    The README says the line was recorded with the London-only model."""
+    """The documented example JSON (docs/json.md) is what the CLI prints today for that
+    photo (figures within rounding), so a retrained model or a changed field cannot
+    leave it stale. The page says the line was recorded with the London-only model."""
     from aurum.engine import Engine
 
     engine = Engine(attractiveness_model="london")
-    text = (REPO_DIR / "README.md").read_text(encoding="utf-8")
+    text = (REPO_DIR / "docs" / "json.md").read_text(encoding="utf-8")
     intro = text.index("A real line for `london/neutral_front/001_03.jpg`")
     block = text[text.index("```json", intro) + 7:text.index("```", text.index("```json",
                                                                               intro) + 7)]

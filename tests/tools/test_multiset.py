@@ -217,7 +217,8 @@ def test_about_and_readme_carry_the_model_figures(spec, model):
     assert f"London r {v['kfold']['pearson_r']:.2f}" in text
     assert f"MEBeauty val r {v['mebeauty_val']['pearson_r']:.2f}" in text
     assert "non-commercial" in text and spec["id"] in text
-    readme = (REPO_DIR / "README.md").read_text(encoding="utf-8")
+    readme = "\n".join(p.read_text(encoding="utf-8")  # the README and the docs it links
+                       for p in [REPO_DIR / "README.md", *sorted((REPO_DIR / "docs").glob("*.md"))])
     assert spec["id"] in readme
     assert f"{v['kfold']['pearson_r']:.2f}" in readme
     assert f"{v['mebeauty_val']['pearson_r']:.2f}" in readme

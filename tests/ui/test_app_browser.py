@@ -432,6 +432,37 @@ def test_phone_width_never_scrolls_sideways(server, pw, shots, width):
     browser.close()
 
 
+def test_phone_score_card_and_fixes_read_in_full(server, pw, shots, tmp_path):
+    """At 390 px the attractiveness card shows its number, its ± and one line, the rest
+    behind "details", and a "research use" badge linking to the footer's terms; a failed
+    check's fix reads as a line under its check (a fifth column cut it to "HO / TO /
+    FI"). The photo is a fixture at a fifth of its size: it fails the resolution check."""
+    small = tmp_path / "small.jpg"
+    with Image.open(FIXTURES[0]) as im:
+        im.resize((im.width // 5, im.height // 5)).save(small, quality=92)
+    browser, pg = open_app(pw, server[0], width=390, height=844)
+    upload_and_score(pg, small, "#final-score")
+    card = pg.locator("#score-cards .au-card").filter(has=pg.locator("#attractiveness-score"))
+    if card.count():  # the model is loaded (its card has a number)
+        assert card.locator("#attractiveness-pm").inner_text().startswith(" ± ")
+        assert card.locator(".au-sub").first.inner_text() == ("how the raters would likely "
+                                                              "rate this photo")
+        details = card.locator("details.au-more")
+        assert not details.evaluate("d => d.open")  # closed: its text is not shown
+        assert "panel" in details.evaluate("d => d.textContent")
+        badge = card.locator("a.au-badge")
+        assert badge.get_attribute("href") == "#au-terms"
+        assert "non-commercial" in pg.locator("#au-terms").inner_text()
+        assert len(card.inner_text().split()) < 20, card.inner_text()  # was about 70 words
+    fix = pg.locator("#quality-table tr[data-check=resolution] td.au-fix")
+    assert "Move closer" in fix.inner_text()
+    assert fix.evaluate("e => e.getBoundingClientRect().width") > 0.7 * 390
+    scroll, _ = pg.evaluate(PAGE_WIDTH_JS)
+    assert scroll <= 390
+    snap(pg, shots, "phone_390_quality_fix")
+    browser.close()
+
+
 def test_phone_tune_keeps_the_scores_in_view(server, pw, shots):
     """On a phone the Tune tab's columns stack, so the cards sit below every slider: a
     one-line strip of the scores stays pinned at the top and follows a slider move."""

@@ -12,9 +12,10 @@ import pytest
 
 from aurum.config import QUALITY_METRICS, Config, preset
 from aurum_ui import api, views
-from aurum_ui.blocks import TABS, build_ui, score_outputs
+from aurum_ui.blocks import TABS, build_ui
 from aurum_ui.state import LATENCY, Session
 from aurum_ui.tabs import about, live, score, status, tune
+from aurum_ui.tabs.score import score_outputs
 from aurum_ui.wiring import UI, keyed
 from tests.conftest import FIXTURE_FACE
 
@@ -193,7 +194,7 @@ def test_an_unwired_output_fails_loudly():
 
 
 def test_recipe_add_a_tab(engine):
-    """README, Contributing, "Add a tab": a module with TITLE, ID, build(ui) and
+    """docs/recipes.md, "Add a tab": a module with TITLE, ID, build(ui) and
     wire(ui, engine), listed in TABS; its handler is tested like any other."""
     import types
 

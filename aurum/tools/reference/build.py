@@ -20,7 +20,7 @@ import numpy as np
 
 from aurum.analysers import population
 from aurum.errors import GATE_CODES
-from aurum.measure import quality
+from aurum.measure import quality_metrics
 from aurum.paths import models_dir, shared_dir
 from aurum.tools.reference.earlier import load_earlier
 from aurum.tools.reference.faces import analyse_all, collect
@@ -68,7 +68,7 @@ def build(folders: list[Path], out: Path, *, engine_models: Path, limit: int | N
         "age_gate": {"skipped": sum(f["error"] in GATE_CODES for f in failures),
                      "withheld_as_minor": sum(f["error"] == "apparent_minor"
                                               for f in failures)},
-        "quality_names": [*quality.QUALITY_METRICS, "quality"],
+        "quality_names": [*quality_metrics.NAMES, quality_metrics.OVERALL],
         "attractiveness": {
             "n_scored": n_attr,
             "model_status": attr_status,

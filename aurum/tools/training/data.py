@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from aurum.analysers.descriptor import Descriptor
-from aurum.measure.appearance import FeatureError, RawFeatures, raw_features
+from aurum.errors import FeatureError
+from aurum.measure.appearance import RawFeatures, raw_features
 
 
 @dataclass

@@ -18,13 +18,13 @@ from aurum.analysers.attractiveness import DESCRIPTOR_NAMES
 from aurum.measure.appearance import (
     AGE_NAMES,
     CONTRAST_NAMES,
-    EXPRESSION_NAMES,
     PHOTO_NAMES,
     SKIN_NAMES,
     RawFeatures,
-    ShapeSpace,
 )
+from aurum.measure.expression import EXPRESSION_NAMES
 from aurum.measure.geometry import DESCRIPTIONS as PROPORTIONS
+from aurum.measure.shape import ShapeSpace
 from aurum.tools.training.data import Dataset
 
 N_SHAPE_PCS = 10

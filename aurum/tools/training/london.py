@@ -38,7 +38,7 @@ from aurum.analysers.attractiveness import (
     LearnedAttractiveness,
 )
 from aurum.analysers.descriptor import LICENCES, SHA256, alignment
-from aurum.measure.appearance import ShapeSpace
+from aurum.measure.shape import ShapeSpace
 from aurum.tools.training.data import Dataset, SharedFaces, collect_shared
 from aurum.tools.training.fairness import (
     MIN_GROUP,
