@@ -1,8 +1,10 @@
 """The checks both trainers hold a candidate to, and the statistics behind them.
 
 Used by `london` and `multiset` alike: group spreads against shuffle nulls
-(`spread_with_chance`), Holm's step-down over a family of such tests (`holm`), the
-SFHQ grids' group labels, the smiling limit and the interval's coverage.
+(`spread_with_chance`, and `grid_spread` on one SFHQ grid within one sex), Holm's
+step-down over a family of such tests (`holm`), the smiling limit, the interval's
+coverage, and the one-standard-error rule both selection rules apply (`pick`,
+`simplest_within_bar`).
 
 Why shuffle nulls: with a few faces per group, some spread between group means is
 always there; a spread counts only when it exceeds what shuffling the labels within
@@ -12,8 +14,8 @@ do not make a failure certain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -100,3 +102,50 @@ def holm(pvalues: dict[str, float | None], alpha: float = ALPHA_FAMILY) -> dict[
     rejected = [k for k, a in adjusted.items() if a <= alpha]
     return {"alpha": alpha, "m": m, "p": dict(pvalues), "p_holm": adjusted,
             "rejected": sorted(rejected), "passed": not rejected}
+
+
+def grid_spread(labels: Sequence[str], sexes: Sequence[str], scores: np.ndarray, grid: str,
+                sex: str, min_group: int = MIN_GROUP) -> dict[str, Any]:
+    """`spread_with_chance` over one SFHQ grid within one sex: grid "ethnicity" (the
+    'typical adult <ethnicity>' rows) or "hair" (the hair-colour rows)."""
+    def in_grid(label: str) -> bool:
+        return label.startswith(ETHNICITY_PREFIX) if grid == "ethnicity" \
+            else label in HAIR_LABELS
+
+    idx = [i for i, (lab, sx) in enumerate(zip(labels, sexes, strict=True))
+           if in_grid(lab) and sx == sex]
+    return spread_with_chance(scores[idx], [labels[i] for i in idx], [sex] * len(idx),
+                              min_group=min_group)
+
+
+T = TypeVar("T")
+
+
+class Checked(Protocol):
+    """A candidate of a selection rule: how many of its checks failed."""
+
+    @property
+    def failed(self) -> int: ...
+
+
+C = TypeVar("C", bound=Checked)
+
+
+def simplest_within_bar(ordered: Sequence[T], crit: Callable[[T], float],
+                        sd: Callable[[T], float], margin: float = 0.0) -> T:
+    """The one-standard-error rule: the first of `ordered` (simplest first) whose
+    criterion is within max(SD over repeats, `margin`) of the best one's."""
+    best = max(ordered, key=crit)
+    bar = crit(best) - max(sd(best), margin)
+    return next(c for c in ordered if crit(c) >= bar)
+
+
+def pick(cands: Sequence[C], crit: Callable[[C], float], sd: Callable[[C], float],
+         margin: float = 0.0) -> C:
+    """Both trainers' selection rule after the checks: among the candidates that pass
+    every check, `simplest_within_bar`; if none does, the one failing the fewest checks,
+    then the highest criterion."""
+    eligible = [c for c in cands if c.failed == 0]
+    if eligible:
+        return simplest_within_bar(eligible, crit, sd, margin)
+    return min(cands, key=lambda c: (c.failed, -crit(c)))

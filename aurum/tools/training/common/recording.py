@@ -1,6 +1,7 @@
 """Measuring a photo exactly as a request measures it, for both trainers.
 
-Used by `london.data`, `london.robustness` and `multiset.rated_sets`. Why through the
+Used by `london.data`, `london.robustness` and `multiset.rated_sets`, and both
+trainers read the shared SFHQ faces' manifest here (`sfhq_manifest`). Why through the
 engine: training must see exactly the features a request computes, so each photo goes
 through `aurum.engine.Engine` with a `Recorder` in the attractiveness slot. Descriptors
 (identity templates) stay in memory for the run only.
@@ -8,6 +9,8 @@ through `aurum.engine.Engine` with a `Recorder` in the attractiveness slot. Desc
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,3 +76,15 @@ def measure(engine: Any, rec: Recorder, image: Any, keep: bool = False
     return rec.raw, None
 
 
+
+
+def sfhq_manifest(faces: Path | None) -> list[tuple[Path, str, str]] | None:
+    """The shared synthetic SFHQ faces (no ratings), in file order: each photo's path,
+    group label and apparent sex; None when `faces` has no MANIFEST.csv."""
+    manifest = faces / "MANIFEST.csv" if faces else None
+    if manifest is None or not manifest.is_file():
+        return None
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: r["file"])
+    return [(manifest.parent / r["file"], r.get("query_label") or "unlabelled",
+             r.get("apparent_sex") or "unknown") for r in rows]

@@ -17,7 +17,7 @@ import numpy as np
 
 from aurum.analysers.descriptor import Descriptor
 from aurum.measure.appearance import RawFeatures
-from aurum.tools.training.common.recording import measure, recording_engine
+from aurum.tools.training.common.recording import measure, recording_engine, sfhq_manifest
 
 # dlib's own kernels, the reference runtime: the London model's rebuilt artefacts do not
 # depend on which CPU kernels OpenCV picks (the runtimes agree within 1e-4 anyway)
@@ -125,17 +125,16 @@ class SharedFaces:
 
 
 def collect_shared(faces: Path | None) -> SharedFaces | None:
-    manifest = faces / "MANIFEST.csv" if faces else None
-    if manifest is None or not manifest.is_file():
+    """Measure the shared SFHQ faces (None without a manifest)."""
+    rows = sfhq_manifest(faces)
+    if rows is None:
         return None
     engine, rec = recording_engine(DESCRIPTOR_BACKEND)
     out = SharedFaces([], [], [], [])
-    with manifest.open(newline="", encoding="utf-8") as fh:
-        rows = sorted(csv.DictReader(fh), key=lambda r: r["file"])
-    for row in rows:
-        raw, _ = measure(engine, rec, faces / row["file"])
-        out.labels.append(row.get("query_label") or "unlabelled")
-        out.sexes.append(row.get("apparent_sex") or "unknown")
+    for path, label, sex in rows:
+        raw, _ = measure(engine, rec, path)
+        out.labels.append(label)
+        out.sexes.append(sex)
         out.raw.append(raw)
         out.desc.append(rec.desc if raw is not None else None)
     return out

@@ -8,7 +8,6 @@ Used by `london.train`; the spread test and Holm's family test themselves are sh
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,9 +15,9 @@ import numpy as np
 from aurum.analysers.attractiveness import LearnedAttractiveness, rating_to_score
 from aurum.measure.appearance import AGE_NAMES
 from aurum.tools.training.common.checks import (
-    ETHNICITY_PREFIX,
     HAIR_LABELS,
     MIN_GROUP,
+    grid_spread,
     spread_with_chance,
 )
 from aurum.tools.training.london.data import Dataset, SharedFaces, as_descriptor
@@ -51,17 +50,10 @@ def shared_label_table(sf: SharedFaces, scores: np.ndarray, clipped: list[bool]
 
 def shared_fairness(sf: SharedFaces, scores: np.ndarray) -> dict[str, Any]:
     """Within-sex spreads on the SFHQ grids: ethnicity among men, hair colour among women."""
-    def subset(pred: Callable[[str], bool], sex: str, min_group: int = MIN_GROUP
-               ) -> dict[str, Any]:
-        idx = [i for i, (lab, sx) in enumerate(zip(sf.labels, sf.sexes, strict=True))
-               if pred(lab) and sx == sex]
-        return spread_with_chance(scores[idx], [sf.labels[i] for i in idx],
-                                  [sex] * len(idx), min_group=min_group)
-
-    return {"ethnicity_men": subset(lambda lab: lab.startswith(ETHNICITY_PREFIX), "male"),
-            "hair_women": subset(lambda lab: lab in HAIR_LABELS, "female"),
+    return {"ethnicity_men": grid_spread(sf.labels, sf.sexes, scores, "ethnicity", "male"),
+            "hair_women": grid_spread(sf.labels, sf.sexes, scores, "hair", "female"),
             # reported, not a selection check: groups of 2 women included
-            "hair_women_min2": subset(lambda lab: lab in HAIR_LABELS, "female", 2),
+            "hair_women_min2": grid_spread(sf.labels, sf.sexes, scores, "hair", "female", 2),
             # reported, not a selection check (added after the rule was fixed)
             "hair_women_age_adjusted": age_adjusted_hair(sf, scores)}
 

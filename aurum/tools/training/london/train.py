@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from aurum.analysers.attractiveness import (
 )
 from aurum.analysers.descriptor import LICENCES, SHA256, alignment
 from aurum.measure.appearance import ShapeSpace
-from aurum.tools.training.common.checks import MIN_GROUP, N_SHUFFLES, SMILING_LIMIT
+from aurum.tools.training.common.checks import MIN_GROUP, N_SHUFFLES, SMILING_LIMIT, pick
 from aurum.tools.training.common.features import (
     APPEARANCE_GROUPS,
     GROUPS,
@@ -52,8 +53,8 @@ from aurum.tools.training.common.features import (
     zscore,
 )
 from aurum.tools.training.common.learners import LONDON_LEARNER_TEXT, LONDON_LEARNERS
-from aurum.tools.training.common.output import learner_block, rounded, significant
-from aurum.tools.training.london.data import Dataset, SharedFaces, collect_shared
+from aurum.tools.training.common.output import learner_block, rounded, significant, write_model
+from aurum.tools.training.london.data import Dataset, SharedFaces, collect, collect_shared
 from aurum.tools.training.london.fairness import (
     below_chance,
     london_age_rating_r,
@@ -234,12 +235,8 @@ def validate_candidate(cache: FeatureCache, cname: str, groups: Sequence[str],
 
 def select(candidates: dict[str, Candidate]) -> Candidate:
     """The selection rule (SELECTION_RULE, steps 3 and 4), fixed before the run."""
-    eligible = [c for c in candidates.values() if c.failed == 0]
-    if eligible:
-        best = max(eligible, key=lambda c: c.cv["pearson_r"])
-        bar = best.cv["pearson_r"] - best.cv["pearson_r_sd"]
-        return next(c for c in eligible if c.cv["pearson_r"] >= bar)
-    return min(candidates.values(), key=lambda c: (c.failed, -c.cv["pearson_r"]))
+    return pick(list(candidates.values()), lambda c: c.cv["pearson_r"],
+                lambda c: c.cv["pearson_r_sd"])
 
 
 def feature_set_table(cache: FeatureCache, chosen: Candidate, seeds: Sequence[int],
@@ -284,13 +281,64 @@ def _cand_summary(c: Candidate) -> dict[str, Any]:
             "checks": c.checks, "failed_checks": c.failed}
 
 
+def _held_out(cache: FeatureCache, chosen: Candidate, seeds: Sequence[int],
+              progress: Callable[[str], None]) -> dict[str, Any]:
+    """The chosen candidate's held-out figures beyond its own CV: the feature-set table,
+    the smiling augmentation tried, leave-one-out, and the tables by sex and ethnicity."""
+    ds, names, winner = cache.ds, chosen.names, chosen.learner
+    feature_sets = feature_set_table(cache, chosen, seeds, progress)
+    tried = {"smiling_augmentation": smiling_augmented_cv(cache, names, winner, seeds)}
+    loo_pred, _ = oof_predictions(cache, names, winner, None)
+    oof_mean = chosen.cv["oof"].mean(axis=0)
+    return {"feature_sets": feature_sets, "tried": tried, "loo_pred": loo_pred,
+            "loo": prediction_stats(loo_pred, ds.y),
+            "by_sex": group_table(ds, oof_mean, lambda f: f.sex),
+            "by_ethnicity": group_table(ds, oof_mean, lambda f: f.eth)}
+
+
+def _validation(ds: Dataset, chosen: Candidate, candidates: dict[str, Candidate],
+                seeds: Sequence[int], held: dict[str, Any], robust: dict[str, Any],
+                shared: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model file's `validation` block: every figure the card states, rounded."""
+    y, main_cv = ds.y, chosen.cv
+    return rounded({
+        "kfold": {"scheme": f"10-fold CV repeated {len(seeds)} times (KFold shuffle seeds "
+                            f"{', '.join(map(str, seeds))}, faces in face_id order); "
+                            "hyper-parameters, shape space and standardisation fitted "
+                            "inside each training fold",
+                  "pearson_r": main_cv["pearson_r"], "pearson_r_sd": main_cv["pearson_r_sd"],
+                  "spearman_rho": main_cv["spearman_rho"], "mae": main_cv["mae"],
+                  "per_repeat": main_cv["per_repeat"], "seeds": list(seeds)},
+        "loo": {**held["loo"], "scheme": "leave-one-out, same nesting"},
+        "within_sex_pearson_r": {row["group"]: row["r_within"] for row in held["by_sex"]},
+        "baseline_mae_predict_mean": float(np.mean(np.abs(y - y.mean()))),
+        "learners": {k: {m: v[m] for m in ("pearson_r", "pearson_r_sd", "spearman_rho", "mae")}
+                     for k, v in chosen.learners.items()},
+        "chosen_learner": chosen.learner,
+        "candidates": {k: _cand_summary(c) for k, c in candidates.items()},
+        "chosen_candidate": chosen.name,
+        "selection_rule": SELECTION_RULE,
+        "tried": held["tried"],
+        "feature_sets": held["feature_sets"],
+        "smiling": chosen.smiling,
+        "by_sex": held["by_sex"],
+        "by_ethnicity": held["by_ethnicity"],
+        "london_residuals_by_ethnicity": chosen.residuals,
+        "sfhq_fairness": chosen.fairness,
+        "london_age_rating_r": london_age_rating_r(ds),
+        "robustness": robust,
+        "shared_faces": shared,
+        "oof_kfold": main_cv["oof"],
+        "oof_loo": held["loo_pred"],
+    })
+
+
 def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 20,
           faces: Path | None = None,
           progress: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], str]:
     """Validate each candidate, choose by the fixed rule, fit on everything; returns
     (model spec, model card)."""
     t0 = time.perf_counter()
-    y = ds.y
     cache = FeatureCache(ds)
     data_block = _data_block(ds)
     progress("  measuring the shared SFHQ faces ...")
@@ -300,61 +348,46 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
                   for cname, groups in CANDIDATES.items()}
     chosen = select(candidates)
     progress(f"  chosen: {chosen.name} ({chosen.learner})")
-    names, winner, main_cv = chosen.names, chosen.learner, chosen.cv
-
-    feature_sets = feature_set_table(cache, chosen, seeds, progress)
-    tried = {"smiling_augmentation": smiling_augmented_cv(cache, names, winner, seeds)}
-    loo_pred, _ = oof_predictions(cache, names, winner, None)
-    loo = prediction_stats(loo_pred, y)
-    oof_mean = main_cv["oof"].mean(axis=0)
-    by_sex = group_table(ds, oof_mean, lambda f: f.sex)
-    by_eth = group_table(ds, oof_mean, lambda f: f.eth)
+    held = _held_out(cache, chosen, seeds, progress)
     spec = chosen.spec
-    spec["uncertainty"] = interval(ds, main_cv, seeds)
-    within_sex = {row["group"]: row["r_within"] for row in by_sex}
-    model = chosen.model
+    spec["uncertainty"] = interval(ds, chosen.cv, seeds)
     progress("  robustness and timing ...")
-    robust = robustness(ds, model, robustness_faces)
-    timing = request_timing(model, ds.contexts)
+    robust = robustness(ds, chosen.model, robustness_faces)
+    timing = request_timing(chosen.model, ds.contexts)
     shared = shared_label_table(sf, chosen.shared_scores, chosen.shared_clipped) \
         if sf is not None else []
-
-    spec["validation"] = rounded({
-        "kfold": {"scheme": f"10-fold CV repeated {len(seeds)} times (KFold shuffle seeds "
-                            f"{', '.join(map(str, seeds))}, faces in face_id order); "
-                            "hyper-parameters, shape space and standardisation fitted "
-                            "inside each training fold",
-                  "pearson_r": main_cv["pearson_r"], "pearson_r_sd": main_cv["pearson_r_sd"],
-                  "spearman_rho": main_cv["spearman_rho"], "mae": main_cv["mae"],
-                  "per_repeat": main_cv["per_repeat"], "seeds": list(seeds)},
-        "loo": {**loo, "scheme": "leave-one-out, same nesting"},
-        "within_sex_pearson_r": within_sex,
-        "baseline_mae_predict_mean": float(np.mean(np.abs(y - y.mean()))),
-        "learners": {k: {m: v[m] for m in ("pearson_r", "pearson_r_sd", "spearman_rho", "mae")}
-                     for k, v in chosen.learners.items()},
-        "chosen_learner": winner,
-        "candidates": {k: _cand_summary(c) for k, c in candidates.items()},
-        "chosen_candidate": chosen.name,
-        "selection_rule": SELECTION_RULE,
-        "tried": tried,
-        "feature_sets": feature_sets,
-        "smiling": chosen.smiling,
-        "by_sex": by_sex,
-        "by_ethnicity": by_eth,
-        "london_residuals_by_ethnicity": chosen.residuals,
-        "sfhq_fairness": chosen.fairness,
-        "london_age_rating_r": london_age_rating_r(ds),
-        "robustness": robust,
-        "shared_faces": shared,
-        "oof_kfold": main_cv["oof"],
-        "oof_loo": loo_pred,
-    })
+    spec["validation"] = _validation(ds, chosen, candidates, seeds, held, robust, shared)
     # Timings vary run to run: they are reported, never written into the artefacts,
     # so re-running the command reproduces the committed files byte for byte.
     progress(f"training took {time.perf_counter() - t0 + ds.seconds:.0f} s; features + "
              f"prediction per request: {timing}")
     # render from the JSON form so the card describes exactly what ships
     return spec, render_card(json.loads(json.dumps(spec)))
+
+
+def run(data: Path, out: Path, seeds: Sequence[int], robustness_faces: int,
+        faces: Path | None, say: Callable[[str], None]) -> int:
+    """The London path of `python -m aurum train-attractiveness` (no `--sets`)."""
+    t0 = time.perf_counter()
+    try:
+        say(f"analysing faces in {data} ...")
+        ds = collect(data)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if len(ds.faces) < 30:
+        print(f"error: only {len(ds.faces)} faces could be analysed", file=sys.stderr)
+        return 1
+    say(f"  {len(ds.faces)} faces in {ds.seconds:.1f} s; validating ...")
+    spec, card = train(ds, seeds=seeds, robustness_faces=robustness_faces, faces=faces,
+                       progress=say)
+    v = spec["validation"]
+    write_model(out, MODEL_FILE, CARD_FILE, spec, card,
+                {"pearson_r_10fold": v["kfold"]["pearson_r"],
+                 "spearman_rho_10fold": v["kfold"]["spearman_rho"],
+                 "mae_10fold": v["kfold"]["mae"], "pearson_r_loo": v["loo"]["pearson_r"]},
+                t0)
+    return 0
 
 
 # --------------------------------------------------------------- the card ----------

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from aurum.analysers.attractiveness import rating_to_score
-from aurum.tools.training.common.checks import COVERAGE
+from aurum.tools.training.common.checks import COVERAGE, simplest_within_bar
 from aurum.tools.training.common.features import standardiser, zscore
 from aurum.tools.training.common.learners import LONDON_LEARNERS
 from aurum.tools.training.common.output import rounded
@@ -78,9 +78,9 @@ def repeated_cv(cache: FeatureCache, names: Sequence[str], learner: str,
 def choose_learner(results: dict[str, dict[str, Any]]) -> str:
     """One-standard-error rule: the simplest learner (LONDON_LEARNERS order) whose mean
     10-fold r is within one SD over repeats of the best learner's."""
-    best = max(results, key=lambda k: results[k]["pearson_r"])
-    bar = results[best]["pearson_r"] - results[best]["pearson_r_sd"]
-    return next(k for k in LONDON_LEARNERS if k in results and results[k]["pearson_r"] >= bar)
+    return simplest_within_bar([k for k in LONDON_LEARNERS if k in results],
+                               lambda k: results[k]["pearson_r"],
+                               lambda k: results[k]["pearson_r_sd"])
 
 
 def smiling_augmented_cv(cache: FeatureCache, names: Sequence[str], learner: str,

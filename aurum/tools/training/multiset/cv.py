@@ -17,8 +17,7 @@ import numpy as np
 
 from aurum.tools.training.common.checks import (
     COVERAGE,
-    ETHNICITY_PREFIX,
-    HAIR_LABELS,
+    grid_spread,
     holm,
     spread_with_chance,
 )
@@ -135,12 +134,8 @@ def fairness_family(pool: Pool, oof_mean: np.ndarray, val_pred: np.ndarray,
     if sfhq is not None:
         labels, sexes, scores = sfhq
         for sex, label in (("female", "women"), ("male", "men")):
-            for kind, pred in (("ethnicity", lambda s: s.startswith(ETHNICITY_PREFIX)),
-                               ("hair", lambda s: s in HAIR_LABELS)):
-                idx = [i for i, (lab, sx) in enumerate(zip(labels, sexes, strict=True))
-                       if pred(lab) and sx == sex]
-                tests[f"sfhq_{kind}_{label}"] = spread_with_chance(
-                    scores[idx], [labels[i] for i in idx], [sex] * len(idx))
+            for grid in ("ethnicity", "hair"):
+                tests[f"sfhq_{grid}_{label}"] = grid_spread(labels, sexes, scores, grid, sex)
     verdict = holm({k: v.get("p") for k, v in tests.items()})
     return {"tests": tests, "holm": verdict, "units": "0-100 score points"}
 
