@@ -48,7 +48,7 @@ from aurum.tools import retest
 
 GRID = np.round(np.arange(0.200, 0.8001, 0.001), 3)
 TABLE = (0.25, 0.30, 0.35, 0.40, 0.45)  # error rates also stated at these thresholds
-MEBEAUTY_GROUPING = 0.25  # aurum/tools/training/rated_sets.py SAME_PERSON
+MEBEAUTY_GROUPING = 0.25  # aurum/tools/training/multiset/rated_sets.py SAME_PERSON
 WEIGHTS = [round(w, 1) for w in np.arange(0.0, 1.0001, 0.1)]
 
 

@@ -1,5 +1,6 @@
-"""The London-only trainer's steps on made-up numbers (no data): learners, the spread
-checks against chance. The committed model's retrain check is in
+"""The London-only trainer's steps on made-up numbers (no data): learners
+(`training.common.learners`), the spread checks against chance (`common.checks`,
+`london.fairness`). The committed model's retrain check is in
 tests/analysers/test_attractiveness.py."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from aurum.measure.appearance import RawFeatures
 def test_ridge_fit_is_order_and_jitter_invariant():
     """BLAS-independent and reproducible: shuffling the faces or jittering the inputs by
     1e-9 leaves the stored (6-significant-digit) coefficients unchanged."""
-    from aurum.tools.training.learners import fit_ridge
-    from aurum.tools.training.output import significant
+    from aurum.tools.training.common.learners import LONDON_LEARNERS
+    from aurum.tools.training.common.output import significant
 
+    fit_ridge = LONDON_LEARNERS["ridge"]
     rng = np.random.default_rng(5)
     x = rng.normal(size=(90, 128))
     y = x[:, :5].sum(axis=1) * 0.1 + rng.normal(0, 0.5, 90)
@@ -28,7 +30,7 @@ def test_ridge_fit_is_order_and_jitter_invariant():
 
 
 def test_spread_chance_level_separates_effect_from_noise():
-    from aurum.tools.training.fairness import spread_with_chance
+    from aurum.tools.training.common.checks import spread_with_chance
 
     rng = np.random.default_rng(2)
     labels = [f"g{i % 5}" for i in range(50)]
@@ -49,8 +51,8 @@ def test_age_adjusted_hair_spread_removes_an_age_effect_but_not_a_hair_effect():
     """The card's age-adjusted hair spread: a gap that follows the faces' age cues
     disappears once they are held constant; a gap of the hair row itself does not."""
     from aurum.measure.appearance import AGE_NAMES
-    from aurum.tools.training.data import SharedFaces
-    from aurum.tools.training.fairness import age_adjusted_hair
+    from aurum.tools.training.london.data import SharedFaces
+    from aurum.tools.training.london.fairness import age_adjusted_hair
 
     rng = np.random.default_rng(5)
     groups = ["blue hair", "green hair", "red or orange hair", "yellow or blond hair"]
@@ -74,7 +76,7 @@ def test_age_adjusted_hair_spread_removes_an_age_effect_but_not_a_hair_effect():
 def test_pls_matches_scikit_learn():
     from sklearn.cross_decomposition import PLSRegression
 
-    from aurum.tools.training.learners import pls1
+    from aurum.tools.training.common.learners import pls1
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(60, 12))
@@ -82,3 +84,39 @@ def test_pls_matches_scikit_learn():
     for k, (coef, b) in enumerate(pls1(x, y, 4), start=1):
         ref = PLSRegression(n_components=k, scale=False).fit(x, y)
         assert np.allclose(x @ coef + b, ref.predict(x).ravel(), atol=1e-8)
+
+
+def test_both_selection_rules_share_one_standard_error_rule():
+    """`common.checks.pick`, used by the London learner and candidate choice and the
+    several-set rule: the simplest candidate within max(SD, margin) of the best passing
+    one; with none passing, the fewest failed checks, then the highest criterion."""
+    from types import SimpleNamespace
+
+    from aurum.tools.training.common.checks import pick, simplest_within_bar
+
+    r = {"a": (0.50, 0.02), "b": (0.545, 0.02), "c": (0.56, 0.02)}
+    crit, sd = (lambda k: r[k][0]), (lambda k: r[k][1])
+    assert simplest_within_bar(list(r), crit, sd) == "b"  # bar 0.54
+    assert simplest_within_bar(list(r), crit, sd, margin=0.07) == "a"  # bar 0.49
+    cands = [SimpleNamespace(name=k, r=v[0], sd=v[1], failed=int(k == "b"))
+             for k, v in r.items()]
+    assert pick(cands, lambda c: c.r, lambda c: c.sd).name == "c"  # b failed a check
+    none_pass = [SimpleNamespace(name=k, r=v[0], sd=v[1], failed=2 if k == "c" else 1)
+                 for k, v in r.items()]
+    assert pick(none_pass, lambda c: c.r, lambda c: c.sd).name == "b"
+
+
+def test_a_grid_spread_reads_one_sfhq_grid_within_one_sex():
+    from aurum.tools.training.common.checks import grid_spread, spread_with_chance
+
+    rng = np.random.default_rng(4)
+    labels = [f"typical adult {e}" for e in ("a", "b", "c")] * 8 + \
+        ["blue hair", "green hair", "red or orange hair"] * 8 + ["unlabelled"] * 6
+    sexes = ["male", "female"] * 27
+    scores = rng.normal(50, 5, 54)
+    men = [i for i, (lab, sx) in enumerate(zip(labels, sexes, strict=True))
+           if lab.startswith("typical adult ") and sx == "male"]
+    by_hand = spread_with_chance(scores[men], [labels[i] for i in men], ["male"] * len(men))
+    assert grid_spread(labels, sexes, scores, "ethnicity", "male") == by_hand
+    hair = grid_spread(labels, sexes, scores, "hair", "female")
+    assert set(hair["groups"]) == {"blue hair", "green hair", "red or orange hair"}

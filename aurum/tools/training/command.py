@@ -5,8 +5,8 @@
 
 Why one command for both models: `scripts/build_models.sh` rebuilds every committed
 model the same way. Without `--sets` it fits the London-only model
-(`aurum.tools.training.london`); with it, the several-set default model
-(`aurum.tools.training.multiset`).
+(`aurum.tools.training.london.train`); with it, the several-set default model
+(`aurum.tools.training.multiset.train`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aurum.analysers.attractiveness import MODEL_FILE
 from aurum.paths import models_dir, shared_dir
-from aurum.tools.training.data import collect
-from aurum.tools.training.london import CARD_FILE, SEEDS, train
-from aurum.tools.training.output import write_model
+from aurum.tools.training.london import train as london
+from aurum.tools.training.multiset import rated_sets
+from aurum.tools.training.multiset import train as multiset
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,16 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-faces", action="store_true",
                         help="skip the unrated-faces table")
     parser.add_argument("--sets", default=None,
-                        help="learn from several rated sets (aurum.tools.training.rated_sets), "
-                             "e.g. london,mebeauty: writes attractiveness_multiset.json and "
+                        help="learn from several rated sets (declared in "
+                             "aurum.tools.training.multiset.rated_sets), e.g. "
+                             "london,mebeauty: writes attractiveness_multiset.json and "
                              "MODEL_CARD.md instead of the London-only model")
     parser.add_argument("--quiet", action="store_true")
     return parser
 
 
 def _run_sets(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -> int:
-    from aurum.tools.training import multiset, rated_sets
-
     keys = [k.strip() for k in args.sets.split(",") if k.strip()]
     unknown = [k for k in keys if k not in rated_sets.SETS]
     if unknown or not keys:
@@ -69,27 +66,9 @@ def _run_sets(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -
 
 
 def _run_london(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -> int:
-    t0 = time.perf_counter()
-    try:
-        say(f"analysing faces in {args.data} ...")
-        ds = collect(args.data)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if len(ds.faces) < 30:
-        print(f"error: only {len(ds.faces)} faces could be analysed", file=sys.stderr)
-        return 1
-    say(f"  {len(ds.faces)} faces in {ds.seconds:.1f} s; validating ...")
-    spec, card = train(ds, seeds=tuple(range(args.repeats or len(SEEDS))),
-                       robustness_faces=args.robustness_faces,
-                       faces=None if args.no_faces else args.faces, progress=say)
-    v = spec["validation"]
-    write_model(out, MODEL_FILE, CARD_FILE, spec, card,
-                {"pearson_r_10fold": v["kfold"]["pearson_r"],
-                 "spearman_rho_10fold": v["kfold"]["spearman_rho"],
-                 "mae_10fold": v["kfold"]["mae"], "pearson_r_loo": v["loo"]["pearson_r"]},
-                t0)
-    return 0
+    seeds = tuple(range(args.repeats or len(london.SEEDS)))
+    return london.run(args.data, out, seeds, args.robustness_faces,
+                      None if args.no_faces else args.faces, say)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,25 +13,25 @@ from typing import Any
 
 from aurum.analysers.attractiveness import FORMAT_MULTI
 from aurum.analysers.descriptor import LICENCES, SHA256, alignment
-from aurum.tools.training.features import GROUPS, Z_CLIP
-from aurum.tools.training.multiset_cv import N_FOLDS, conformal
-from aurum.tools.training.multiset_data import DISPLAY_SET, REPRESENTATIONS, Pool, oof_mean
-from aurum.tools.training.multiset_learners import LEARNER_TEXT, WEIGHTING_TEXT
-from aurum.tools.training.multiset_select import (
+from aurum.tools.training.common.checks import SMILING_LIMIT
+from aurum.tools.training.common.features import GROUPS, Z_CLIP
+from aurum.tools.training.common.learners import MULTISET_LEARNER_TEXT, WEIGHTING_TEXT
+from aurum.tools.training.common.output import learner_block, rounded, significant
+from aurum.tools.training.multiset.cv import N_FOLDS, conformal
+from aurum.tools.training.multiset.data import DISPLAY_SET, REPRESENTATIONS, Pool, oof_mean
+from aurum.tools.training.multiset.rated_sets import SAME_PERSON, SETS, SetData, group_sizes
+from aurum.tools.training.multiset.select import (
     RULE_HISTORY,
     SELECTION_RULE,
     Candidate,
     rule_pick,
 )
-from aurum.tools.training.output import learner_block, rounded, significant
-from aurum.tools.training.rated_sets import SAME_PERSON, SETS, SetData, group_sizes
-from aurum.tools.training.validation import SMILING_LIMIT
 
 VERSION = 1
 
 
 def learner_spec(c: Candidate) -> dict[str, Any]:
-    return learner_block(c.learner, LEARNER_TEXT[c.learner], c.model)
+    return learner_block(c.learner, MULTISET_LEARNER_TEXT[c.learner], c.model)
 
 
 def candidate_row(c: Candidate) -> dict[str, Any]:

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from aurum.analysers.attractiveness import DESCRIPTOR_NAMES
-from aurum.tools.training.features import APPEARANCE_GROUPS, feature_names
-from aurum.tools.training.rated_sets import (
+from aurum.tools.training.common.features import APPEARANCE_GROUPS, feature_names
+from aurum.tools.training.common.recording import sfhq_manifest
+from aurum.tools.training.multiset.rated_sets import (
     SETS,
     Extractor,
     SetData,
@@ -123,20 +124,16 @@ class Sfhq:
 
 def collect_sfhq(faces: Path | None, extractor: Extractor) -> Sfhq | None:
     """The shared synthetic faces (no ratings): their group labels and features."""
-    import csv
-
-    manifest = faces / "MANIFEST.csv" if faces else None
-    if manifest is None or not manifest.is_file():
+    rows = sfhq_manifest(faces)
+    if rows is None:
         return None
-    with manifest.open(newline="", encoding="utf-8") as fh:
-        rows = sorted(csv.DictReader(fh), key=lambda r: r["file"])
     labels, sexes, desc, mirror, scal = [], [], [], [], []
-    for row in rows:
-        m = extractor.measure(faces / row["file"])
+    for path, label, sex in rows:
+        m = extractor.measure(path)
         if m.error or not np.all(np.isfinite(m.desc)):
             continue
-        labels.append(row.get("query_label") or "unlabelled")
-        sexes.append(row.get("apparent_sex") or "unknown")
+        labels.append(label)
+        sexes.append(sex)
         desc.append(m.desc)
         mirror.append(m.desc_mirror if np.all(np.isfinite(m.desc_mirror)) else m.desc)
         scal.append(m.scalars)

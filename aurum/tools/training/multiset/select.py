@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from aurum.tools.training.fairness import ALPHA_FAMILY
-from aurum.tools.training.features import zscore
-from aurum.tools.training.learners import Model
-from aurum.tools.training.multiset_cv import (
+from aurum.tools.training.common.checks import ALPHA_FAMILY, SMILING_LIMIT, pick
+from aurum.tools.training.common.features import zscore
+from aurum.tools.training.common.learners import Model
+from aurum.tools.training.multiset.cv import (
     CV,
     cross_validate,
     fairness_family,
@@ -24,7 +24,7 @@ from aurum.tools.training.multiset_cv import (
     fit_rows,
     smiling_change,
 )
-from aurum.tools.training.multiset_data import (
+from aurum.tools.training.multiset.data import (
     DISPLAY_SET,
     Pool,
     Sfhq,
@@ -32,8 +32,7 @@ from aurum.tools.training.multiset_data import (
     oof_mean,
     smiling_features,
 )
-from aurum.tools.training.rated_sets import SETS
-from aurum.tools.training.validation import SMILING_LIMIT
+from aurum.tools.training.multiset.rated_sets import SETS
 
 MARGIN_MIN = 0.01  # the one-SE rule's margin is never below this (processor noise)
 
@@ -158,20 +157,15 @@ def evaluate(pool: Pool, cname: str, rep: str, learner: str, weighting: str,
 
 def rule_pick(cands: list[Candidate]) -> Candidate:
     """SELECTION_RULE, steps 2-4 (candidates arrive in order of simplicity)."""
-    eligible = [c for c in cands if c.failed == 0]
-    if eligible:
-        best = max(eligible, key=lambda c: c.cv.criterion)
-        bar = best.cv.criterion - max(best.cv.criterion_sd, MARGIN_MIN)
-        return next(c for c in eligible if c.cv.criterion >= bar)
-    return min(cands, key=lambda c: (c.failed, -c.cv.criterion))
+    return pick(cands, lambda c: c.cv.criterion, lambda c: c.cv.criterion_sd, MARGIN_MIN)
 
 
 def select(cands: list[Candidate], recorded: str | None = RECORDED_CHOICE) -> Candidate:
     """SELECTION_RULE, step 5: the recorded choice unless the rule's pick beats it by
     more than HYSTERESIS (or it is no longer eligible)."""
-    pick = rule_pick(cands)
+    first = rule_pick(cands)
     rec = next((c for c in cands if c.name == recorded), None)
     if rec is not None and rec.failed == 0 and \
-            pick.cv.criterion - rec.cv.criterion <= HYSTERESIS:
+            first.cv.criterion - rec.cv.criterion <= HYSTERESIS:
         return rec
-    return pick
+    return first

@@ -15,17 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from aurum.tools.training.fairness import (
-    ETHNICITY_PREFIX,
-    HAIR_LABELS,
+from aurum.tools.training.common.checks import (
+    COVERAGE,
+    grid_spread,
     holm,
     spread_with_chance,
 )
-from aurum.tools.training.features import standardiser, zscore
-from aurum.tools.training.learners import Model
-from aurum.tools.training.multiset_data import Pool, display_points
-from aurum.tools.training.multiset_learners import LEARNERS, weights
-from aurum.tools.training.validation import COVERAGE
+from aurum.tools.training.common.features import standardiser, zscore
+from aurum.tools.training.common.learners import MULTISET_LEARNERS, Model, weights
+from aurum.tools.training.multiset.data import Pool, display_points
 
 N_FOLDS = 10
 
@@ -56,7 +54,7 @@ def _r(a: np.ndarray, b: np.ndarray) -> float:
 def fit_rows(pool: Pool, x: np.ndarray, tr: np.ndarray, learner: str, weighting: str
          ) -> tuple[Model, np.ndarray, np.ndarray]:
     mean, scale = standardiser(x[tr])
-    model = LEARNERS[learner](zscore(x[tr], mean, scale), pool.target[tr],
+    model = MULTISET_LEARNERS[learner](zscore(x[tr], mean, scale), pool.target[tr],
                               weights(pool.sets[tr], weighting))
     return model, mean, scale
 
@@ -136,12 +134,8 @@ def fairness_family(pool: Pool, oof_mean: np.ndarray, val_pred: np.ndarray,
     if sfhq is not None:
         labels, sexes, scores = sfhq
         for sex, label in (("female", "women"), ("male", "men")):
-            for kind, pred in (("ethnicity", lambda s: s.startswith(ETHNICITY_PREFIX)),
-                               ("hair", lambda s: s in HAIR_LABELS)):
-                idx = [i for i, (lab, sx) in enumerate(zip(labels, sexes, strict=True))
-                       if pred(lab) and sx == sex]
-                tests[f"sfhq_{kind}_{label}"] = spread_with_chance(
-                    scores[idx], [labels[i] for i in idx], [sex] * len(idx))
+            for grid in ("ethnicity", "hair"):
+                tests[f"sfhq_{grid}_{label}"] = grid_spread(labels, sexes, scores, grid, sex)
     verdict = holm({k: v.get("p") for k, v in tests.items()})
     return {"tests": tests, "holm": verdict, "units": "0-100 score points"}
 

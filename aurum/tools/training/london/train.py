@@ -1,17 +1,18 @@
 """The London-only model: candidates, the fixed selection rule, the final fit, the card.
 
-1. `aurum.tools.training.data` runs the engine's own analysis (decode, mesh, pose,
-   proportions, quality) once on each of the 102 neutral London faces and the 102
-   smiling photos of the same people, and extracts the features of
-   `aurum.measure.appearance` from its `FaceContext`.
-2. `validation` compares small regularised learners (`learners`: ridge, PLS, elastic
-   net, RBF kernel ridge) by repeated 10-fold cross-validation with fixed seeds; every
+1. `london.data` runs the engine's own analysis (decode, mesh, pose, proportions,
+   quality) once on each of the 102 neutral London faces and the 102 smiling photos of
+   the same people, and extracts the features of `aurum.measure.appearance` from its
+   `FaceContext`.
+2. `london.validation` compares small regularised learners (`common.learners`: ridge,
+   PLS, elastic net, RBF kernel ridge) by repeated 10-fold cross-validation with fixed
+   seeds (per-fold tables: `london.folds`); every
    hyper-parameter, the shape space (Procrustes mean, PCA) and the standardisation are
    fitted inside each training fold, so no held-out face ever informs its own prediction.
 3. Ablates the feature groups with the chosen learner, runs leave-one-out, measures
-   neutral-vs-smiling stability, scores by sex and ethnicity (`fairness`), photo
-   perturbations and per-request time (`robustness`).
-4. Fits the chosen learner on all 102 faces; `output` writes `attractiveness_v1.json`
+   neutral-vs-smiling stability, scores by sex and ethnicity (`london.fairness`), photo
+   perturbations and per-request time (`london.robustness`).
+4. Fits the chosen learner on all 102 faces; `common.output` writes `attractiveness_v1.json`
    (plain data) and `MODEL_CARD_london.md`.
 
 Deterministic: fixed seeds, closed-form or deterministic solvers; re-running the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,10 +41,21 @@ from aurum.analysers.attractiveness import (
 )
 from aurum.analysers.descriptor import LICENCES, SHA256, alignment
 from aurum.measure.shape import ShapeSpace
-from aurum.tools.training.data import Dataset, SharedFaces, collect_shared
-from aurum.tools.training.fairness import (
-    MIN_GROUP,
-    N_SHUFFLES,
+from aurum.tools.training.common.checks import MIN_GROUP, N_SHUFFLES, SMILING_LIMIT, pick
+from aurum.tools.training.common.features import (
+    APPEARANCE_GROUPS,
+    GROUPS,
+    MODEL_GROUPS,
+    N_SHAPE_PCS,
+    Z_CLIP,
+    feature_names,
+    standardiser,
+    zscore,
+)
+from aurum.tools.training.common.learners import LONDON_LEARNER_TEXT, LONDON_LEARNERS
+from aurum.tools.training.common.output import learner_block, rounded, significant, write_model
+from aurum.tools.training.london.data import Dataset, SharedFaces, collect, collect_shared
+from aurum.tools.training.london.fairness import (
     below_chance,
     london_age_rating_r,
     london_residuals,
@@ -50,24 +63,9 @@ from aurum.tools.training.fairness import (
     shared_fairness,
     shared_label_table,
 )
-from aurum.tools.training.features import (
-    APPEARANCE_GROUPS,
-    GROUPS,
-    MODEL_GROUPS,
-    N_SHAPE_PCS,
-    Z_CLIP,
-    FeatureCache,
-    feature_names,
-    matrix,
-    shape_table,
-    standardiser,
-    zscore,
-)
-from aurum.tools.training.learners import LEARNER_TEXT, LEARNERS
-from aurum.tools.training.output import learner_block, rounded, significant
-from aurum.tools.training.robustness import request_timing, robustness
-from aurum.tools.training.validation import (
-    SMILING_LIMIT,
+from aurum.tools.training.london.folds import FeatureCache, matrix, shape_table
+from aurum.tools.training.london.robustness import request_timing, robustness
+from aurum.tools.training.london.validation import (
     choose_learner,
     group_table,
     interval,
@@ -145,8 +143,8 @@ def fit_final(cache: FeatureCache, names: list[str], learner: str, model_id: str
     table = {**(shape_table(space, ds.raw) if space is not None else {}), **cache.scalars}
     x = matrix(table, names)
     mean, scale = standardiser(x)
-    fitted = LEARNERS[learner](zscore(x, mean, scale), ds.y)
-    learner_spec = learner_block(learner, LEARNER_TEXT[learner], fitted)
+    fitted = LONDON_LEARNERS[learner](zscore(x, mean, scale), ds.y)
+    learner_spec = learner_block(learner, LONDON_LEARNER_TEXT[learner], fitted)
     groups = {n: g for g, ns in GROUPS.items() for n in ns if n in set(names)}
     spec: dict[str, Any] = {
         "format": FORMAT,
@@ -203,7 +201,7 @@ def validate_candidate(cache: FeatureCache, cname: str, groups: Sequence[str],
     ds = cache.ds
     names = feature_names(groups)
     learners: dict[str, dict[str, Any]] = {}
-    for lname in LEARNERS:
+    for lname in LONDON_LEARNERS:
         learners[lname] = repeated_cv(cache, names, lname, seeds)
         progress(f"  {cname:22s} {lname:13s} 10-fold r={learners[lname]['pearson_r']:.3f}"
                  f" (SD {learners[lname]['pearson_r_sd']:.3f})")
@@ -237,12 +235,8 @@ def validate_candidate(cache: FeatureCache, cname: str, groups: Sequence[str],
 
 def select(candidates: dict[str, Candidate]) -> Candidate:
     """The selection rule (SELECTION_RULE, steps 3 and 4), fixed before the run."""
-    eligible = [c for c in candidates.values() if c.failed == 0]
-    if eligible:
-        best = max(eligible, key=lambda c: c.cv["pearson_r"])
-        bar = best.cv["pearson_r"] - best.cv["pearson_r_sd"]
-        return next(c for c in eligible if c.cv["pearson_r"] >= bar)
-    return min(candidates.values(), key=lambda c: (c.failed, -c.cv["pearson_r"]))
+    return pick(list(candidates.values()), lambda c: c.cv["pearson_r"],
+                lambda c: c.cv["pearson_r_sd"])
 
 
 def feature_set_table(cache: FeatureCache, chosen: Candidate, seeds: Sequence[int],
@@ -287,13 +281,64 @@ def _cand_summary(c: Candidate) -> dict[str, Any]:
             "checks": c.checks, "failed_checks": c.failed}
 
 
+def _held_out(cache: FeatureCache, chosen: Candidate, seeds: Sequence[int],
+              progress: Callable[[str], None]) -> dict[str, Any]:
+    """The chosen candidate's held-out figures beyond its own CV: the feature-set table,
+    the smiling augmentation tried, leave-one-out, and the tables by sex and ethnicity."""
+    ds, names, winner = cache.ds, chosen.names, chosen.learner
+    feature_sets = feature_set_table(cache, chosen, seeds, progress)
+    tried = {"smiling_augmentation": smiling_augmented_cv(cache, names, winner, seeds)}
+    loo_pred, _ = oof_predictions(cache, names, winner, None)
+    oof_mean = chosen.cv["oof"].mean(axis=0)
+    return {"feature_sets": feature_sets, "tried": tried, "loo_pred": loo_pred,
+            "loo": prediction_stats(loo_pred, ds.y),
+            "by_sex": group_table(ds, oof_mean, lambda f: f.sex),
+            "by_ethnicity": group_table(ds, oof_mean, lambda f: f.eth)}
+
+
+def _validation(ds: Dataset, chosen: Candidate, candidates: dict[str, Candidate],
+                seeds: Sequence[int], held: dict[str, Any], robust: dict[str, Any],
+                shared: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model file's `validation` block: every figure the card states, rounded."""
+    y, main_cv = ds.y, chosen.cv
+    return rounded({
+        "kfold": {"scheme": f"10-fold CV repeated {len(seeds)} times (KFold shuffle seeds "
+                            f"{', '.join(map(str, seeds))}, faces in face_id order); "
+                            "hyper-parameters, shape space and standardisation fitted "
+                            "inside each training fold",
+                  "pearson_r": main_cv["pearson_r"], "pearson_r_sd": main_cv["pearson_r_sd"],
+                  "spearman_rho": main_cv["spearman_rho"], "mae": main_cv["mae"],
+                  "per_repeat": main_cv["per_repeat"], "seeds": list(seeds)},
+        "loo": {**held["loo"], "scheme": "leave-one-out, same nesting"},
+        "within_sex_pearson_r": {row["group"]: row["r_within"] for row in held["by_sex"]},
+        "baseline_mae_predict_mean": float(np.mean(np.abs(y - y.mean()))),
+        "learners": {k: {m: v[m] for m in ("pearson_r", "pearson_r_sd", "spearman_rho", "mae")}
+                     for k, v in chosen.learners.items()},
+        "chosen_learner": chosen.learner,
+        "candidates": {k: _cand_summary(c) for k, c in candidates.items()},
+        "chosen_candidate": chosen.name,
+        "selection_rule": SELECTION_RULE,
+        "tried": held["tried"],
+        "feature_sets": held["feature_sets"],
+        "smiling": chosen.smiling,
+        "by_sex": held["by_sex"],
+        "by_ethnicity": held["by_ethnicity"],
+        "london_residuals_by_ethnicity": chosen.residuals,
+        "sfhq_fairness": chosen.fairness,
+        "london_age_rating_r": london_age_rating_r(ds),
+        "robustness": robust,
+        "shared_faces": shared,
+        "oof_kfold": main_cv["oof"],
+        "oof_loo": held["loo_pred"],
+    })
+
+
 def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 20,
           faces: Path | None = None,
           progress: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], str]:
     """Validate each candidate, choose by the fixed rule, fit on everything; returns
     (model spec, model card)."""
     t0 = time.perf_counter()
-    y = ds.y
     cache = FeatureCache(ds)
     data_block = _data_block(ds)
     progress("  measuring the shared SFHQ faces ...")
@@ -303,61 +348,46 @@ def train(ds: Dataset, *, seeds: Sequence[int] = SEEDS, robustness_faces: int = 
                   for cname, groups in CANDIDATES.items()}
     chosen = select(candidates)
     progress(f"  chosen: {chosen.name} ({chosen.learner})")
-    names, winner, main_cv = chosen.names, chosen.learner, chosen.cv
-
-    feature_sets = feature_set_table(cache, chosen, seeds, progress)
-    tried = {"smiling_augmentation": smiling_augmented_cv(cache, names, winner, seeds)}
-    loo_pred, _ = oof_predictions(cache, names, winner, None)
-    loo = prediction_stats(loo_pred, y)
-    oof_mean = main_cv["oof"].mean(axis=0)
-    by_sex = group_table(ds, oof_mean, lambda f: f.sex)
-    by_eth = group_table(ds, oof_mean, lambda f: f.eth)
+    held = _held_out(cache, chosen, seeds, progress)
     spec = chosen.spec
-    spec["uncertainty"] = interval(ds, main_cv, seeds)
-    within_sex = {row["group"]: row["r_within"] for row in by_sex}
-    model = chosen.model
+    spec["uncertainty"] = interval(ds, chosen.cv, seeds)
     progress("  robustness and timing ...")
-    robust = robustness(ds, model, robustness_faces)
-    timing = request_timing(model, ds.contexts)
+    robust = robustness(ds, chosen.model, robustness_faces)
+    timing = request_timing(chosen.model, ds.contexts)
     shared = shared_label_table(sf, chosen.shared_scores, chosen.shared_clipped) \
         if sf is not None else []
-
-    spec["validation"] = rounded({
-        "kfold": {"scheme": f"10-fold CV repeated {len(seeds)} times (KFold shuffle seeds "
-                            f"{', '.join(map(str, seeds))}, faces in face_id order); "
-                            "hyper-parameters, shape space and standardisation fitted "
-                            "inside each training fold",
-                  "pearson_r": main_cv["pearson_r"], "pearson_r_sd": main_cv["pearson_r_sd"],
-                  "spearman_rho": main_cv["spearman_rho"], "mae": main_cv["mae"],
-                  "per_repeat": main_cv["per_repeat"], "seeds": list(seeds)},
-        "loo": {**loo, "scheme": "leave-one-out, same nesting"},
-        "within_sex_pearson_r": within_sex,
-        "baseline_mae_predict_mean": float(np.mean(np.abs(y - y.mean()))),
-        "learners": {k: {m: v[m] for m in ("pearson_r", "pearson_r_sd", "spearman_rho", "mae")}
-                     for k, v in chosen.learners.items()},
-        "chosen_learner": winner,
-        "candidates": {k: _cand_summary(c) for k, c in candidates.items()},
-        "chosen_candidate": chosen.name,
-        "selection_rule": SELECTION_RULE,
-        "tried": tried,
-        "feature_sets": feature_sets,
-        "smiling": chosen.smiling,
-        "by_sex": by_sex,
-        "by_ethnicity": by_eth,
-        "london_residuals_by_ethnicity": chosen.residuals,
-        "sfhq_fairness": chosen.fairness,
-        "london_age_rating_r": london_age_rating_r(ds),
-        "robustness": robust,
-        "shared_faces": shared,
-        "oof_kfold": main_cv["oof"],
-        "oof_loo": loo_pred,
-    })
+    spec["validation"] = _validation(ds, chosen, candidates, seeds, held, robust, shared)
     # Timings vary run to run: they are reported, never written into the artefacts,
     # so re-running the command reproduces the committed files byte for byte.
     progress(f"training took {time.perf_counter() - t0 + ds.seconds:.0f} s; features + "
              f"prediction per request: {timing}")
     # render from the JSON form so the card describes exactly what ships
     return spec, render_card(json.loads(json.dumps(spec)))
+
+
+def run(data: Path, out: Path, seeds: Sequence[int], robustness_faces: int,
+        faces: Path | None, say: Callable[[str], None]) -> int:
+    """The London path of `python -m aurum train-attractiveness` (no `--sets`)."""
+    t0 = time.perf_counter()
+    try:
+        say(f"analysing faces in {data} ...")
+        ds = collect(data)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if len(ds.faces) < 30:
+        print(f"error: only {len(ds.faces)} faces could be analysed", file=sys.stderr)
+        return 1
+    say(f"  {len(ds.faces)} faces in {ds.seconds:.1f} s; validating ...")
+    spec, card = train(ds, seeds=seeds, robustness_faces=robustness_faces, faces=faces,
+                       progress=say)
+    v = spec["validation"]
+    write_model(out, MODEL_FILE, CARD_FILE, spec, card,
+                {"pearson_r_10fold": v["kfold"]["pearson_r"],
+                 "spearman_rho_10fold": v["kfold"]["spearman_rho"],
+                 "mae_10fold": v["kfold"]["mae"], "pearson_r_loo": v["loo"]["pearson_r"]},
+                t0)
+    return 0
 
 
 # --------------------------------------------------------------- the card ----------
@@ -372,6 +402,6 @@ def render_card(spec: dict[str, Any]) -> str:
 
     return model_card.render(
         spec, failures=spec["data"]["failures"], candidate_text=CANDIDATE_TEXT,
-        selection_rule=SELECTION_RULE, learners=list(LEARNERS), n_shuffles=N_SHUFFLES,
+        selection_rule=SELECTION_RULE, learners=list(LONDON_LEARNERS), n_shuffles=N_SHUFFLES,
         min_group=MIN_GROUP, z_clip=Z_CLIP, model_file=MODEL_FILE,
         attribution=ATTRIBUTION, calibration=CALIBRATION, sha256=SHA256)
