@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 from aurum.paths import shared_dir  # noqa: E402
 
 RAY = str(Path(sys.executable).with_name("ray"))
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 300.0  # a busy machine (load 20+) takes minutes to start a node
 RUN_TIMEOUT_S = 1800.0
 
 
@@ -190,6 +190,7 @@ def run(n: int, folder: Path) -> dict[str, Any]:
     temp = work / "ray"
     nodes: list[subprocess.Popen] = []
     drivers: list[subprocess.Popen] = []
+    finished = False
     try:
         nodes.append(start_node(temp, head_port=None, cpus=1))
         address = f"127.0.0.1:{nodes[0].port}"  # type: ignore[attr-defined]
@@ -211,6 +212,7 @@ def run(n: int, folder: Path) -> dict[str, Any]:
             runs, codes = runs + 1, [*codes, proc.returncode]
         seconds = time.perf_counter() - t0
         after = wait_nodes_down(address, n_nodes - 1) if killed else n_nodes
+        finished = True
         requeued = out.with_suffix(".log").read_text(errors="replace").count(" re-queued")
         return {"photos": len(photos), **check(out, photos), "seconds": round(seconds, 1),
                 "nodes": n_nodes, "node_killed": killed, "nodes_alive_after": after,
@@ -221,9 +223,9 @@ def run(n: int, folder: Path) -> dict[str, Any]:
                 d.kill()
                 d.wait()
         left = stop(temp, nodes)
-        if left:
-            print(f"warning: {left} Ray processes of this run still alive; kept {work}",
-                  file=sys.stderr)
+        if left or not finished:
+            print(f"warning: {left} Ray processes of this run still alive; logs kept in "
+                  f"{work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
 
