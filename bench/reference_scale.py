@@ -193,14 +193,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--app-side", nargs=2, type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--carry-k", type=int, default=None,
-                        help="an experiment: faces outside the fit sample placed from this "
-                             "many nearest sample faces (default layout.CARRY_K)")
     args = parser.parse_args(argv)
-    if args.carry_k:
-        from aurum.tools.reference import layout
-
-        layout.CARRY_K = args.carry_k
     if args.app_side:
         print(json.dumps(app_side(*args.app_side)))
         return 0
