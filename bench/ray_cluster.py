@@ -39,6 +39,11 @@ sys.path.insert(0, str(REPO))
 from aurum.paths import shared_dir  # noqa: E402
 
 RAY = str(Path(sys.executable).with_name("ray"))
+# The same settings for the nodes and every driver. Auth explicitly off: since Ray 2.59
+# a local ray.init anywhere on the machine writes ~/.ray/auth_token, after which this
+# run's GCS wanted a token its drivers did not send (seen 2026-12-06 06:08: the head
+# never answered). This cluster listens for this machine's processes only.
+RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 START_TIMEOUT_S = 300.0  # a busy machine (load 20+) takes minutes to start a node
 RUN_TIMEOUT_S = 1800.0
 
@@ -62,9 +67,8 @@ def start_node(temp: Path, *, head_port: int | None, cpus: int) -> subprocess.Po
     else:
         args = ["--address", f"127.0.0.1:{head_port}"]
     log = open(temp.parent / f"node-{'head' if head_port is None else 'worker'}.log", "wb")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen([RAY, "start", *args, *common], stdout=log, stderr=log,
-                            start_new_session=True, env=env)
+                            start_new_session=True, env=RAY_ENV)
     proc.port = port if head_port is None else head_port  # type: ignore[attr-defined]
     return proc
 
@@ -90,8 +94,11 @@ def alive_nodes(address: str) -> int:
     """The cluster's live nodes, asked from a short-lived driver."""
     code = (f"import ray; ray.init(address={address!r}, log_to_driver=False, "
             "configure_logging=False); print(sum(1 for n in ray.nodes() if n['Alive']))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=START_TIMEOUT_S)
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, env=RAY_ENV)
+    except subprocess.TimeoutExpired:
+        return 0
     lines = res.stdout.strip().splitlines()
     return int(lines[-1]) if lines and lines[-1].isdigit() else 0
 
@@ -153,7 +160,7 @@ def score(address: str, photos: list[str], out: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "aurum", "score", "--engine", "ray",
                              "--address", address, "--out", str(out), "--quiet",
                              "--verbose", *photos],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, env=RAY_ENV)
 
 
 def stop(temp: Path, nodes: list[subprocess.Popen]) -> int:
