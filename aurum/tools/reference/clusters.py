@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.cluster import KMeans  # at import: threadpool_limits only sees loaded libraries
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from aurum.measure.canonical import canonical_order, reference_vector
 
@@ -16,6 +18,23 @@ K_RANGE = range(3, 9)  # two groups would be a binary label, not a set of vibes
 BOOTSTRAPS = 20
 # The smallest stability gap the k rule treats as real: below it the fewer clusters win.
 K_MARGIN = 0.05
+# Above this many faces the k rule and the map are fitted on a sample of this size (the
+# rest follow by nearest centre and nearest neighbours): memory and time grow linearly
+# with the population. At or below it, every face (the 2,303-face reference is built
+# as before, byte for byte). Measured in docs/scale.md.
+FIT_SAMPLE = 5000
+
+
+def fit_sample(emb: np.ndarray, seed: int, size: int | None = None) -> np.ndarray:
+    """Indices (sorted) of a fixed-seed sample of `size` rows (FIT_SAMPLE), drawn in the
+    canonical row order so shuffled inputs give the same sample; every row when there
+    are fewer."""
+    size = FIT_SAMPLE if size is None else size
+    if len(emb) <= size:
+        return np.arange(len(emb))
+    order = canonical_order(emb)
+    pick = np.random.default_rng(seed).choice(len(emb), size, replace=False)
+    return np.sort(order[pick])
 
 
 def k_range(n: int) -> range:
@@ -35,9 +54,7 @@ def choose_k(emb: np.ndarray, seed: int, ks: range) -> tuple[int, list[dict[str,
     differently, so the old argmax flipped k with the last digits of the mesh. Among k
     that the bootstrap cannot tell apart, the fewest clusters is the simpler description
     and the one that reproduces."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import adjusted_rand_score, silhouette_score
-
+    emb = emb[fit_sample(emb, seed)]  # at most FIT_SAMPLE faces: the rule is O(n^2)
     emb = emb[canonical_order(emb)]  # index-based subsamples: same for any input order
     rng = np.random.default_rng(seed)
     rows = []
@@ -87,8 +104,6 @@ def cluster(emb: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     """k-means; clusters numbered by size (largest first, ties by the smallest centre
     projection) so ids are stable. k-means++ seeding picks rows by index, so it is fed
     the rows in their canonical order: shuffled inputs give the same clusters."""
-    from sklearn.cluster import KMeans
-
     km = KMeans(k, n_init=20, random_state=seed).fit(emb[canonical_order(emb)])
     sizes = np.bincount(km.labels_, minlength=k)
     key = km.cluster_centers_ @ reference_vector(emb.shape[1])
