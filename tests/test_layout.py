@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_LIMIT, MODULE_LIMIT = 60, 500
 # Shortened on other branches this round (the training package's new layout, the
 # reference build's fit_population): drop each entry once that work is merged.
-PENDING = ("aurum/tools/training/", "aurum/tools/reference/fit.py:fit_population")
+PENDING: tuple[str, ...] = ()
 # The layers, top to bottom (DESIGN.md): a module may import its own layer or lower
 # ones, never a higher one. `aurum` (the package's public face), `live` and `health`
 # sit with the engine they expose; `paths` and `errors` are the foundation.

@@ -433,8 +433,7 @@ class ReferencePopulation:
     # -- opt-in store ------------------------------------------------------------
     def opt_in(self, report_dict: dict[str, Any], embedding: list[float] | np.ndarray) -> str:
         """Store this face's numbers (never the photo); returns the id to forget it."""
-        if not report_dict.get("ok") or (report_dict.get("age_gate") or {}).get("status") \
-                != "passed":  # never a face the adults-only gate withheld or did not check
+        if not report_dict.get("ok") or report_dict.get("age_gate", {}).get("status") != "passed":
             raise ValueError("only a face analysed and passed by the adults-only check")
         emb = np.asarray(embedding, dtype=np.float64).reshape(-1)
         if emb.shape != (self.shape.dim,) or not np.all(np.isfinite(emb)):
