@@ -15,7 +15,7 @@ PY=${PYTHON:-.venv/bin/python}
 SHARED=${AURUM_SHARED:-../shared}
 "$PY" -m aurum train-attractiveness --data "$SHARED/london" --out models/
 "$PY" -m aurum train-attractiveness --sets london,mebeauty --out models/
-"$PY" -m aurum train-age-gate --shared "$SHARED" --mebeauty-every 4 --out models/
+"$PY" -m aurum train-age-gate --shared "$SHARED" --out models/
 "$PY" -m aurum build-reference --faces "$SHARED/faces" --faces "$SHARED/london/neutral_front" \
   --faces "$SHARED/mebeauty" --like models/ \
   --out models/

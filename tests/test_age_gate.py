@@ -16,7 +16,7 @@ from aurum.config import Config, preset
 from aurum.engine import Engine
 from aurum.errors import ERROR_CODES, GATE_CODES
 from aurum.paths import models_dir
-from aurum.tools.age_gate.train import Spec, Table, fit
+from aurum.tools.age_gate.train import Spec, Table, fit, weights
 from tests.conftest import FIXTURE_FACE, FIXTURES
 
 SCORE_FIELDS = ("quality", "geometric", "attractiveness", "final", "percentile", "vibe",
@@ -119,7 +119,24 @@ def _table(seed: int = 0, n: int = 120) -> Table:
     x = rng.normal(size=(n, d)) + minor[:, None] * 0.3
     grid = np.where(minor, np.where(np.arange(n) % 8 == 0, "g1", "g2"), "")
     sets = np.where(minor, "minors", np.array(["faces", "london", "mebeauty"])[np.arange(n) % 3])
-    return Table(x, minor, sets, grid, np.where(minor, "under13", "adult"))
+    cell = np.where(sets == "mebeauty", np.array(["mebeauty/asian/female",
+                                                  "mebeauty/black/male"])[np.arange(n) % 2],
+                    sets)
+    return Table(x, minor, sets, grid, np.where(minor, "under13", "adult"), cell)
+
+
+def test_weights_give_each_grid_set_and_cell_its_share():
+    """Each minors' grid a quarter of the total, each adult set a sixth, and within
+    MEBeauty each ethnicity x sex cell alike, whatever the cells' sizes."""
+    t = _table()
+    w = weights(t)
+    total = w.sum()
+    for g in ("g1", "g2"):
+        assert w[t.grid == g].sum() == pytest.approx(total / 4)
+    for s in ("faces", "london", "mebeauty"):
+        assert w[t.set_key == s].sum() == pytest.approx(total / 6)
+    for c in ("mebeauty/asian/female", "mebeauty/black/male"):
+        assert w[t.cell == c].sum() == pytest.approx(total / 12)
 
 
 def test_fit_is_stable_under_shuffle_and_jitter():
@@ -128,9 +145,10 @@ def test_fit_is_stable_under_shuffle_and_jitter():
     base = fit(t, spec)
     order = np.random.default_rng(1).permutation(len(t.minor))
     shuffled = fit(Table(t.x[order], t.minor[order], t.set_key[order], t.grid[order],
-                         t.age_class[order]), spec)
+                         t.age_class[order], t.cells()[order]), spec)
     jitter = np.random.default_rng(2).normal(scale=1e-9, size=t.x.shape)
-    jittered = fit(Table(t.x + jitter, t.minor, t.set_key, t.grid, t.age_class), spec)
+    jittered = fit(Table(t.x + jitter, t.minor, t.set_key, t.grid, t.age_class, t.cell),
+                   spec)
     for other in (shuffled, jittered):
         for field in ("mean", "scale", "coef"):
             assert np.array_equal(getattr(base, field), getattr(other, field)), field

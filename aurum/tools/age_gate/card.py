@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aurum.tools.age_gate.train import ADULT_BUDGET, ADULT_SETS
+from aurum.tools.age_gate.train import ADULT_BUDGET, ADULT_SETS, WORST_CELL_MAX
 
 
 def _pct(v: float) -> str:
@@ -25,10 +25,10 @@ def _curve(points: list[dict[str, Any]], threshold: float, label: str = "chosen"
 
 
 def _folds(fig: dict[str, Any]) -> list[str]:
-    rows = ["| held-out minors grid | held-out adult set | under-13s withheld | "
+    rows = ["| held-out minors grid | held-out adult fold | under-13s withheld | "
             "16-year-olds withheld | held-out adults withheld |", "|---|---|---|---|---|"]
     for r in fig["per_fold"]:
-        rows.append(f"| {r['grid']} | {r['adult_set']} | {_pct(r['under13'])} | "
+        rows.append(f"| {r['grid']} | {r['adult_fold']} | {_pct(r['under13'])} | "
                     f"{_pct(r['teen16'])} | {_pct(r['adults'])} |")
     return rows
 
@@ -43,13 +43,13 @@ def _groups(rows_in: list[dict[str, Any]], overall: float) -> list[str]:
 
 
 def _candidates(fig: dict[str, Any]) -> list[str]:
-    rows = ["| feature groups (weights) | C | under-13s | 16-year-olds | meets the rule on "
-            "its own training faces |", "|---|---|---|---|---|"]
+    rows = ["| feature groups (weights) | C | under-13s | 16-year-olds | worst MEBeauty "
+            "cell | eligible |", "|---|---|---|---|---|---|"]
     for r in fig["candidates"]:
         groups = ", ".join(f"{g} ({w:g})" for g, w in zip(r["groups"], r["weight"],
                                                           strict=True))
         rows.append(f"| {groups} | {r['C']:g} | {_pct(r['under13'])} | {_pct(r['teen16'])} | "
-                    f"{'yes' if r['eligible'] else 'no'} |")
+                    f"{_pct(r['worst_cell'])} | {'yes' if r['eligible'] else 'no'} |")
     return rows
 
 
@@ -63,10 +63,16 @@ def _rule(fig: dict[str, Any], th: float) -> list[str]:
         "t_child = the lowest under-13 logit; the threshold is t_adult when t_child >= "
         "t_adult, else t_child (a young-looking adult withheld rather than a child scored). "
         f"Out of fold, t_child = {orule['t_child']:.3f} < t_adult = {orule['t_adult']:.3f}: "
-        "that rule would have withheld 15-30 % of the shared adults. Amended after the "
+        f"that rule would have withheld {_pct(fig['oof_at_t_child']['adults'])} of the "
+        "shared adults. Amended after the "
         "first run (stated here, not hidden): the same steps on the SHIPPED model's logits "
         "on the shared faces, and a candidate must meet them on its own training faces "
-        f"(table above): t_adult = {rule['t_adult']:.3f}, t_child = "
+        "(table above). Restated for the second fit (issue 34: fairness and recall; "
+        "written before its final run): a candidate must also keep every MEBeauty "
+        f"ethnicity x sex cell at or below {_pct(WORST_CELL_MAX)} out of fold; among the "
+        "eligible, the most under-13s withheld out of fold, then the lowest worst cell, "
+        "then the most 16-year-olds. On the shipped model: "
+        f"t_adult = {rule['t_adult']:.3f}, t_child = "
         f"{rule['t_child']:.3f}, threshold = {th:g}.", "",
         f"Shipped model on the shared faces: under-13s {_pct(ins['under13'])}, "
         f"16-year-olds {_pct(ins['teen16'])}, adults {_pct(ins['adults'])} withheld. "
@@ -98,17 +104,25 @@ def render(model: dict[str, Any]) -> str:
         f"- C = {m['C']:g}; features standardised on the training faces, clipped at +-4 SD",
         f"- Threshold: logit >= {m['threshold']:g}",
         f"- SHA-256 of the coefficients: `{model['sha256']}`",
-        f"- Photos: {prov['photos']} (MEBeauty: every {prov['mebeauty_every']}th from the "
-        f"second; {len(prov['failures'])} without a measurable face)",
+        f"- Photos: {prov['photos']} (MEBeauty: "
+        + ("all" if prov["mebeauty_every"] == 1 else
+           f"every {prov['mebeauty_every']}th from the second")
+        + f"; {len(prov['failures'])} without a measurable face)",
+        "- Weights: minors and adults alike; each minors' grid alike; each adult set alike; "
+        "within MEBeauty each ethnicity x sex cell alike",
         f"- Descriptor runtime for training: {prov['descriptor_runtime']}", "",
-        "## Cross-validation (by grid and by set)", "",
-        "Each fit leaves out one minors' grid and one adult set and is scored on them only "
-        "(the withheld evaluation uses a third grid and other adult sets). Candidates, "
-        f"scored at the threshold that withholds {_pct(ADULT_BUDGET)} of the adults out "
-        "of fold:", "", *_candidates(fig), "",
+        "## Cross-validation (by grid and by adult fold)", "",
+        "Each fit leaves out one minors' grid (the withheld evaluation uses a third grid) "
+        "and one of three folds of the adults (by photo: a third of every ethnicity x sex "
+        "cell), and is scored on them only. Candidates, scored at the threshold that "
+        f"withholds {_pct(ADULT_BUDGET)} of the adults out of fold (eligible: meets the "
+        "threshold rule on its own training faces and no MEBeauty cell withheld above "
+        f"{_pct(WORST_CELL_MAX)} out of fold):", "", *_candidates(fig), "",
         "Per fold, at the out-of-fold t_adult:", "", *_folds(fig), "",
         *_rule(fig, m["threshold"]),
         "## Adults withheld by group (out of fold, at the out-of-fold t_adult)", "",
         "MEBeauty:", "", *_groups(me, me_all), "", "London:", "", *_groups(lo, lo_all or 1.0),
+        "", "MEBeauty, shipped model at the shipped threshold (in sample: optimistic):", "",
+        *_groups(fig["mebeauty_groups_shipped"], max(fig["in_sample"]["mebeauty"], 1e-9)),
         ""]
     return "\n".join(lines) + "\n"

@@ -53,19 +53,22 @@ def table(photos: list[GatePhoto], measured: list[Measured]) -> Table:
     return Table(x, np.array([p.minor for p in photos]),
                  np.array([p.set_key for p in photos]),
                  np.array([p.group if p.minor else "" for p in photos]),
-                 np.array([p.age_class for p in photos]))
+                 np.array([p.age_class for p in photos]),
+                 np.array([f"{p.set_key}/{p.ethnicity}/{p.sex}" if p.set_key == "mebeauty"
+                           else p.set_key for p in photos]))
 
 
 def per_fold(t: Table, folds: Folds, threshold: float) -> list[dict[str, object]]:
-    """Each (held-out grid, held-out set) fit's held-out shares at the chosen threshold:
-    the minors of a grid it never saw, the adults of a set it never saw."""
+    """Each (held-out grid, held-out adult fold) fit's held-out shares at the chosen
+    threshold: the minors of a grid it never saw, the adults (a third of every group)
+    it never saw."""
     rows = []
-    for (g, s), (_, logit) in folds.items():
+    for (g, k), (held, logit) in folds.items():
         grid = t.minor & (t.grid == g)
-        rows.append({"grid": g, "adult_set": s,
-                     **{k: float(np.mean(logit[grid & (t.age_class == k)] >= threshold))
-                        for k in ("under13", "teen16")},
-                     "adults": float(np.mean(logit[t.set_key == s] >= threshold))})
+        rows.append({"grid": g, "adult_fold": k,
+                     **{c: float(np.mean(logit[grid & (t.age_class == c)] >= threshold))
+                        for c in ("under13", "teen16")},
+                     "adults": float(np.mean(logit[held & ~t.minor] >= threshold))})
     return rows
 
 
@@ -88,6 +91,16 @@ FEATURE_NAMES = {"descriptor": [f"descriptor_{i:03d}" for i in range(128)],
                  "age": ["faceres_age_years", "faceres_p_under_18", "faceres_p_under_13"]}
 
 
+def _round_up(v: float) -> float:
+    """`v` to 6 significant digits, never below it: rounding down would withhold the
+    adult the rule put just under the threshold (the first fit's file did: 0.499193)."""
+    r = float(f"{v:.6g}")
+    if r >= v:
+        return r
+    step = 10.0 ** (np.floor(np.log10(abs(v))) - 5)  # one unit in the 6th digit
+    return float(f"{r + step:.6g}")
+
+
 def payload(final: Fitted, threshold: float) -> dict[str, object]:
     """The part of the model file the runtime reads (and the SHA-256 covers)."""
     spec = final.spec
@@ -96,7 +109,7 @@ def payload(final: Fitted, threshold: float) -> dict[str, object]:
             "feature_names": [n for g in spec.groups for n in FEATURE_NAMES[g]],
             "mean": final.mean.tolist(), "scale": final.scale.tolist(),
             "coef": final.coef.tolist(), "intercept": final.intercept,
-            "threshold": float(f"{threshold:.6g}"), "C": spec.c}
+            "threshold": _round_up(threshold), "C": spec.c}
 
 
 def build(shared: Path, progress: Callable[[str], None], mebeauty_every: int = 1
@@ -129,11 +142,13 @@ def build(shared: Path, progress: Callable[[str], None], mebeauty_every: int = 1
             "curve": curve(shipped, t, np.unique(np.append(CURVE_POINTS, threshold))),
             "oof_threshold_rule": oof_parts,
             "out_of_fold": rates(logit, t, oof_parts["t_adult"]),
+            "oof_at_t_child": rates(logit, t, oof_parts["t_child"]),
             "per_fold": per_fold(t, folds, oof_parts["t_adult"]),
             "oof_curve": curve(logit, t, np.unique(np.append(CURVE_POINTS,
                                                              oof_parts["t_adult"]))),
             "mebeauty_groups": groups_table(photos, logit, oof_parts["t_adult"], "mebeauty"),
-            "london_groups": groups_table(photos, logit, oof_parts["t_adult"], "london")}}
+            "london_groups": groups_table(photos, logit, oof_parts["t_adult"], "london"),
+            "mebeauty_groups_shipped": groups_table(photos, shipped, threshold, "mebeauty")}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
