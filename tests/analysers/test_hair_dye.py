@@ -16,6 +16,12 @@ from tests.conftest import FACES, FIXTURES
 ATTRACTIVENESS_LIMIT = 1.5
 FINAL_LIMIT = 1.0
 HUE_TURNS = (30, 60, 90, 120)  # OpenCV hue units (0-180): 60, 120, 180 and 240 degrees
+# Measured (2026-12-06) on the model shipped before faceres, these 32 pairs:
+# attractiveness p95 1.55 points (max 1.66, mean 0.73), final p95 2.25 (max 2.51): the
+# final moves more than the attractiveness, so the geometric score moves with the hair's
+# colour too (the mesh's face-oval points sit next to the dyed pixels). Marked as a
+# known failure of that model only, so the test asserts for any other.
+KNOWN_FAILING_MODEL = "london-mebeauty-descriptor-appearance-ridge-balanced-v1"
 
 
 def hair_mask(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
@@ -73,13 +79,16 @@ def test_the_dye_changes_the_hair_and_not_the_face():
 
 
 @pytest.mark.shared
-def test_hair_dye_moves_the_scores_within_limits(engine):
+def test_hair_dye_moves_the_scores_within_limits(engine, request):
     """Four committed SFHQ faces and four shared ones with blond, green, blue and pink
     hair (two women, two men), four hue turns each (32 pairs)."""
     shared = [p for p in FACES if p.stem in {
         "sfhq_variability_hair_color_014", "sfhq_variability_hair_color_030",
         "sfhq_variability_hair_color_041", "sfhq_variability_hair_color_062"}]
     assert len(shared) == 4
+    if engine.attractiveness is not None and engine.attractiveness.name == KNOWN_FAILING_MODEL:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="measured p95 1.55 > 1.5 "
+                                              "(attractiveness) and 2.25 > 1.0 (final)"))
     d_attr, d_final = score_changes(engine, list(FIXTURES) + shared)
     assert len(d_attr) >= 16
     assert np.percentile(d_attr, 95) <= ATTRACTIVENESS_LIMIT, np.round(d_attr, 2)

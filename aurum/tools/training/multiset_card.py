@@ -30,6 +30,7 @@ from aurum.tools.training.multiset_data import (
 from aurum.tools.training.multiset_learners import LEARNER_TEXT, WEIGHTING_TEXT
 from aurum.tools.training.multiset_select import (
     RULE_HISTORY,
+    RULE_HISTORY_FACERES,
     SELECTION_RULE,
     Candidate,
     rule_pick,
@@ -207,6 +208,9 @@ def _f(v: Any, d: int = 2) -> str:
 
 def _intro_lines(spec: dict[str, Any]) -> list[str]:
     d = spec["data"]
+    fit = spec["learner"]
+    shipped = (f"Shipped: {fit['fitted_on']} ({fit['n_fitted']} photos). "
+               if fit.get("fitted_on") else "")
     lines = [
         f"# Model card: `{spec['id']}` (the default attractiveness model)",
         "",
@@ -214,9 +218,7 @@ def _intro_lines(spec: dict[str, Any]) -> list[str]:
         "",
         f"Trained on: {d['name']}; {d['n_train']} photos in training, {d['n_val']} "
         "MEBeauty val photos held out of training and of the choice. "
-        f"Shipped: {spec['learner'].get('fitted_on', 'the chosen candidate')} "
-        f"({spec['learner'].get('n_fitted', d['n_train'])} photos). "
-        f"Attribution: {d['attribution']}.",
+        f"{shipped}Attribution: {d['attribution']}.",
         "",
         "## What the score means",
         "",
@@ -268,6 +270,8 @@ def _candidate_lines(v: dict[str, Any]) -> list[str]:
         "",
         f"{RULE_HISTORY}.",
         "",
+        *([f"{RULE_HISTORY_FACERES}.", ""]
+          if any("faceres" in name for name in v["candidates"]) else []),
         "| candidate | criterion (SD) | London r (women / men) | MEBeauty CV r (women / "
         "men) | MEBeauty val r (women / men) | smiling | fairness min Holm p | eligible |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -123,12 +123,15 @@ RULE_HISTORY = (
     "before the run that chose this model. Step 5 (the recorded choice) was added after "
     "it, when a check with noise 14 times the cross-processor scale flipped the pick to "
     "kernel ridge; it keeps that run's pick. Unweighted figures of that first run: ridge "
-    "London r 0.63, MEBeauty val 0.65; kernel ridge London 0.65, val 0.66. Issue 33 "
-    "added the eight faceres candidates at the end of the list before the run that "
-    "scored them; steps 1-5 were not changed. In them 'mirror' averages faceres only "
-    "(its chip and the chip's mirror image, as a request computes it); the dlib "
-    "descriptor's own photo + mirror candidate is the third above. Before that run, "
-    "RBF kernel ridge and the MLP head (on the dlib descriptor, balanced sets) left the "
+    "London r 0.63, MEBeauty val 0.65; kernel ridge London 0.65, val 0.66")
+
+# Said in the card of any model whose candidates include faceres (issue 33).
+RULE_HISTORY_FACERES = (
+    "Issue 33 added the ten faceres candidates at the end of the list before the run "
+    "that scored them; steps 1-5 were not changed. In them 'mirror' averages faceres "
+    "only (its chip and the chip's mirror image, as a request computes it); the dlib "
+    "descriptor's own photo + mirror candidate is the third above. Before that run, RBF "
+    "kernel ridge and the MLP head (on the dlib descriptor, balanced sets) left the "
     "list: the issue found the learner is not the limit, and on the 2-core build "
     "machine their 42 fits each took longer than all the ridge candidates together. "
     "Their figures at the previous build: kernel ridge criterion 0.710, London r 0.71 "
