@@ -168,9 +168,9 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
 
 def test_recipe_add_a_rated_data_set(tmp_path, monkeypatch):
     """README, "Add a rated data set": one `RatedSet` entry in
-    `aurum/tools/training/rated_sets.py` is what training reads (`SETS`, `read_set`); no
-    other code changes."""
-    import aurum.tools.training.rated_sets as rated_sets
+    `aurum/tools/training/multiset/rated_sets.py` is what training reads (`SETS`,
+    `read_set`); no other code changes."""
+    import aurum.tools.training.multiset.rated_sets as rated_sets
 
     (tmp_path / "newset").mkdir()
     (tmp_path / "newset" / "ratings.csv").write_text(

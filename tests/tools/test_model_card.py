@@ -111,7 +111,7 @@ def test_committed_card_is_the_template_rendering_of_the_committed_spec():
     from pathlib import Path
 
     from aurum.analysers.attractiveness import MODEL_FILE
-    from aurum.tools.training.london import CARD_FILE, render_card
+    from aurum.tools.training.london.train import CARD_FILE, render_card
 
     models = Path(__file__).resolve().parents[2] / "models"
     spec = json.loads((models / MODEL_FILE).read_text(encoding="utf-8"))

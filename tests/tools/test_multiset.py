@@ -1,5 +1,5 @@
-"""The several-set attractiveness model (`aurum.tools.training.multiset` and its steps,
-`aurum.tools.training.rated_sets`).
+"""The several-set attractiveness model (`aurum.tools.training.multiset`: its steps and
+`multiset.rated_sets`; the shared learners and checks of `aurum.tools.training.common`).
 
 Unit tests use made-up numbers (no data). The committed-artefact tests read
 `models/attractiveness_multiset.json` and check that the card, the About tab, the
@@ -20,17 +20,13 @@ import pytest
 from aurum.analysers import attractiveness as attr
 from aurum.analysers import descriptor
 from aurum.paths import REPO_DIR, models_dir
-from aurum.tools.training import (
-    fairness,
-    features,
-    multiset,
-    multiset_card,
-    multiset_cv,
-    multiset_data,
-    multiset_learners,
-    multiset_select,
-)
-from aurum.tools.training import rated_sets as rs
+from aurum.tools.training.common import checks, features, learners
+from aurum.tools.training.multiset import card as multiset_card
+from aurum.tools.training.multiset import cv as multiset_cv
+from aurum.tools.training.multiset import data as multiset_data
+from aurum.tools.training.multiset import rated_sets as rs
+from aurum.tools.training.multiset import select as multiset_select
+from aurum.tools.training.multiset import train as multiset
 
 MULTI = models_dir() / attr.MULTI_MODEL_FILE
 
@@ -48,12 +44,12 @@ def model() -> attr.LearnedAttractiveness:
 # ---------------------------------------------------------------- units -----------
 
 def test_holm_step_down_matches_hand_computation():
-    out = fairness.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
+    out = checks.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
     # sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.03), max(0.06, 1 x 0.04)
     assert out["p_holm"] == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
     assert out["rejected"] == ["a"] and not out["passed"] and out["m"] == 3
-    assert not fairness.holm({"a": 0.02, "b": 0.5})["passed"]  # 2 x 0.02 = 0.04 <= 0.05
-    assert fairness.holm({"a": 0.03, "b": 0.5})["passed"]  # 2 x 0.03 = 0.06
+    assert not checks.holm({"a": 0.02, "b": 0.5})["passed"]  # 2 x 0.02 = 0.04 <= 0.05
+    assert checks.holm({"a": 0.03, "b": 0.5})["passed"]  # 2 x 0.03 = 0.06
 
 
 def test_grouped_folds_keep_a_person_together_and_ignore_row_order():
@@ -68,15 +64,15 @@ def test_grouped_folds_keep_a_person_together_and_ignore_row_order():
 
 def test_balanced_weights_give_every_set_the_same_total():
     sets = np.array(["a"] * 10 + ["b"] * 90)
-    w = multiset_learners.weights(sets, "sets")
+    w = learners.weights(sets, "sets")
     assert w.mean() == pytest.approx(1.0)
     assert w[sets == "a"].sum() == pytest.approx(w[sets == "b"].sum())
-    assert np.all(multiset_learners.weights(sets, "photo") == 1.0)
+    assert np.all(learners.weights(sets, "photo") == 1.0)
 
 
 def test_sqrt_weights_sit_between_photo_and_balanced():
     sets = np.array(["london"] * 102 + ["mebeauty"] * 1727)
-    w = multiset_learners.weights(sets, "sets_sqrt")
+    w = learners.weights(sets, "sets_sqrt")
     share = w[sets == "london"].sum() / w.sum()
     assert w.mean() == pytest.approx(1.0) and share == pytest.approx(0.195, abs=0.001)
 
@@ -99,7 +95,7 @@ def test_weighted_ridge_equals_duplicated_rows():
     z = rng.normal(size=(60, 5))
     y = z @ rng.normal(size=5) + rng.normal(size=60)
     w = np.where(np.arange(60) < 20, 2.0, 1.0)
-    a = multiset_learners.fit_ridge(z, y, w)
+    a = learners.fit_ridge(z, y, w)
     # the same alpha on rows 0-19 duplicated gives the same coefficients
     zz, yy = np.vstack([z, z[:20]]), np.concatenate([y, y[:20]])
     from sklearn.linear_model import Ridge
@@ -117,7 +113,7 @@ def test_each_learner_is_deterministic_and_served_by_the_app(learner):
     rng = np.random.default_rng(1)
     z = rng.normal(size=(80, 128))
     y = np.tanh(z[:, 0]) + 0.1 * rng.normal(size=80)
-    a, b = multiset_learners.LEARNERS[learner](z, y), multiset_learners.LEARNERS[learner](z, y)
+    a, b = learners.MULTISET_LEARNERS[learner](z, y), learners.MULTISET_LEARNERS[learner](z, y)
     np.testing.assert_array_equal(a.predict(z), b.predict(z))
     cand = multiset_select.Candidate("x", "descriptor", learner, "photo",
                                      list(attr.DESCRIPTOR_NAMES), None, {}, {}, {}, {}, a,
@@ -249,7 +245,7 @@ def test_reported_targets(spec):
     """The figures the issue asks for, read from the model file."""
     v = spec["validation"]
     assert v["fairness"]["holm"]["m"] == 7
-    assert v["smiling"]["mean_abs_change"] <= multiset_select.SMILING_LIMIT
+    assert v["smiling"]["mean_abs_change"] <= checks.SMILING_LIMIT
     for panel in spec["uncertainty"]["panels"].values():
         assert 0.7 <= panel["coverage_cv"] <= 0.9
 

@@ -1,5 +1,6 @@
-"""The London-only trainer's steps on made-up numbers (no data): learners, the spread
-checks against chance. The committed model's retrain check is in
+"""The London-only trainer's steps on made-up numbers (no data): learners
+(`training.common.learners`), the spread checks against chance (`common.checks`,
+`london.fairness`). The committed model's retrain check is in
 tests/analysers/test_attractiveness.py."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from aurum.measure.appearance import RawFeatures
 def test_ridge_fit_is_order_and_jitter_invariant():
     """BLAS-independent and reproducible: shuffling the faces or jittering the inputs by
     1e-9 leaves the stored (6-significant-digit) coefficients unchanged."""
-    from aurum.tools.training.learners import fit_ridge
-    from aurum.tools.training.output import significant
+    from aurum.tools.training.common.learners import LONDON_LEARNERS
+    from aurum.tools.training.common.output import significant
 
+    fit_ridge = LONDON_LEARNERS["ridge"]
     rng = np.random.default_rng(5)
     x = rng.normal(size=(90, 128))
     y = x[:, :5].sum(axis=1) * 0.1 + rng.normal(0, 0.5, 90)
@@ -28,7 +30,7 @@ def test_ridge_fit_is_order_and_jitter_invariant():
 
 
 def test_spread_chance_level_separates_effect_from_noise():
-    from aurum.tools.training.fairness import spread_with_chance
+    from aurum.tools.training.common.checks import spread_with_chance
 
     rng = np.random.default_rng(2)
     labels = [f"g{i % 5}" for i in range(50)]
@@ -49,8 +51,8 @@ def test_age_adjusted_hair_spread_removes_an_age_effect_but_not_a_hair_effect():
     """The card's age-adjusted hair spread: a gap that follows the faces' age cues
     disappears once they are held constant; a gap of the hair row itself does not."""
     from aurum.measure.appearance import AGE_NAMES
-    from aurum.tools.training.data import SharedFaces
-    from aurum.tools.training.fairness import age_adjusted_hair
+    from aurum.tools.training.london.data import SharedFaces
+    from aurum.tools.training.london.fairness import age_adjusted_hair
 
     rng = np.random.default_rng(5)
     groups = ["blue hair", "green hair", "red or orange hair", "yellow or blond hair"]
@@ -74,7 +76,7 @@ def test_age_adjusted_hair_spread_removes_an_age_effect_but_not_a_hair_effect():
 def test_pls_matches_scikit_learn():
     from sklearn.cross_decomposition import PLSRegression
 
-    from aurum.tools.training.learners import pls1
+    from aurum.tools.training.common.learners import pls1
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(60, 12))

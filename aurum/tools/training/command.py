@@ -5,8 +5,8 @@
 
 Why one command for both models: `scripts/build_models.sh` rebuilds every committed
 model the same way. Without `--sets` it fits the London-only model
-(`aurum.tools.training.london`); with it, the several-set default model
-(`aurum.tools.training.multiset`).
+(`aurum.tools.training.london.train`); with it, the several-set default model
+(`aurum.tools.training.multiset.train`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from pathlib import Path
 
 from aurum.analysers.attractiveness import MODEL_FILE
 from aurum.paths import models_dir, shared_dir
-from aurum.tools.training.data import collect
-from aurum.tools.training.london import CARD_FILE, SEEDS, train
-from aurum.tools.training.output import write_model
+from aurum.tools.training.common.output import write_model
+from aurum.tools.training.london.data import collect
+from aurum.tools.training.london.train import CARD_FILE, SEEDS, train
+from aurum.tools.training.multiset import rated_sets
+from aurum.tools.training.multiset import train as multiset
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,16 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-faces", action="store_true",
                         help="skip the unrated-faces table")
     parser.add_argument("--sets", default=None,
-                        help="learn from several rated sets (aurum.tools.training.rated_sets), "
-                             "e.g. london,mebeauty: writes attractiveness_multiset.json and "
+                        help="learn from several rated sets (declared in "
+                             "aurum.tools.training.multiset.rated_sets), e.g. "
+                             "london,mebeauty: writes attractiveness_multiset.json and "
                              "MODEL_CARD.md instead of the London-only model")
     parser.add_argument("--quiet", action="store_true")
     return parser
 
 
 def _run_sets(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -> int:
-    from aurum.tools.training import multiset, rated_sets
-
     keys = [k.strip() for k in args.sets.split(",") if k.strip()]
     unknown = [k for k in keys if k not in rated_sets.SETS]
     if unknown or not keys:

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from aurum.analysers.attractiveness import LearnedAttractiveness
-from aurum.tools.training.data import Dataset, as_descriptor, measure, recording_engine
+from aurum.tools.training.common.recording import measure, recording_engine
+from aurum.tools.training.london.data import DESCRIPTOR_BACKEND, Dataset, as_descriptor
 
 
 def _perturbations() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -62,7 +63,7 @@ def robustness(ds: Dataset, model: LearnedAttractiveness, n_faces: int) -> dict[
         return {}
     step = max(1, len(ds.faces) // n_faces)
     chosen = list(range(0, len(ds.faces), step))[:n_faces]
-    engine, rec = recording_engine()
+    engine, rec = recording_engine(DESCRIPTOR_BACKEND)
     perts = _perturbations()
     deltas: dict[str, list[float]] = {k: [] for k in perts}
     lost: dict[str, int] = {k: 0 for k in perts}

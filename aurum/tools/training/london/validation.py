@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from aurum.analysers.attractiveness import rating_to_score
-from aurum.tools.training.data import Dataset, Face
-from aurum.tools.training.features import FeatureCache, matrix, standardiser, zscore
-from aurum.tools.training.learners import LEARNERS
-from aurum.tools.training.output import rounded
+from aurum.tools.training.common.checks import COVERAGE
+from aurum.tools.training.common.features import standardiser, zscore
+from aurum.tools.training.common.learners import LONDON_LEARNERS
+from aurum.tools.training.common.output import rounded
+from aurum.tools.training.london.data import Dataset, Face
+from aurum.tools.training.london.folds import FeatureCache, matrix
 
 
 def prediction_stats(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -48,7 +50,7 @@ def oof_predictions(cache: FeatureCache, names: Sequence[str], learner: str,
         ff = cache.fold(tr, with_smiling)
         x = matrix(ff.table, names)
         mean, scale = standardiser(x[tr])
-        model = LEARNERS[learner](zscore(x[tr], mean, scale), y[tr])
+        model = LONDON_LEARNERS[learner](zscore(x[tr], mean, scale), y[tr])
         pred[te] = model.predict(zscore(x[te], mean, scale))
         if smile is not None:
             xs = matrix(ff.smiling, names)[te]
@@ -74,11 +76,11 @@ def repeated_cv(cache: FeatureCache, names: Sequence[str], learner: str,
 
 
 def choose_learner(results: dict[str, dict[str, Any]]) -> str:
-    """One-standard-error rule: the simplest learner (LEARNERS order) whose mean
+    """One-standard-error rule: the simplest learner (LONDON_LEARNERS order) whose mean
     10-fold r is within one SD over repeats of the best learner's."""
     best = max(results, key=lambda k: results[k]["pearson_r"])
     bar = results[best]["pearson_r"] - results[best]["pearson_r_sd"]
-    return next(k for k in LEARNERS if k in results and results[k]["pearson_r"] >= bar)
+    return next(k for k in LONDON_LEARNERS if k in results and results[k]["pearson_r"] >= bar)
 
 
 def smiling_augmented_cv(cache: FeatureCache, names: Sequence[str], learner: str,
@@ -95,7 +97,7 @@ def smiling_augmented_cv(cache: FeatureCache, names: Sequence[str], learner: str
             xtr = np.vstack([x[tr], xs[tr][ok]])
             ytr = np.concatenate([y[tr], y[tr][ok]])
             mean, scale = standardiser(xtr)
-            pred[te] = LEARNERS[learner](zscore(xtr, mean, scale), ytr).predict(
+            pred[te] = LONDON_LEARNERS[learner](zscore(xtr, mean, scale), ytr).predict(
                 zscore(x[te], mean, scale))
         rs.append(prediction_stats(pred, y)["pearson_r"])
     return {"pearson_r": float(np.mean(rs))}
@@ -144,12 +146,6 @@ def smiling_stability(ds: Dataset, oof: np.ndarray, smile: np.ndarray, seed: int
         "note": f"10-fold (seed {seed}): each person's neutral and smiling photo scored "
                 "by the model of the fold that held that person out",
     }
-
-
-# Both trainers' shared bars: a smile may move the score by at most this much on
-# average (0-100 points), and an interval covers this share of held-out people.
-SMILING_LIMIT = 2.5
-COVERAGE = 0.8
 
 
 def interval(ds: Dataset, main_cv: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:

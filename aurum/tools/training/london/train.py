@@ -1,17 +1,18 @@
 """The London-only model: candidates, the fixed selection rule, the final fit, the card.
 
-1. `aurum.tools.training.data` runs the engine's own analysis (decode, mesh, pose,
-   proportions, quality) once on each of the 102 neutral London faces and the 102
-   smiling photos of the same people, and extracts the features of
-   `aurum.measure.appearance` from its `FaceContext`.
-2. `validation` compares small regularised learners (`learners`: ridge, PLS, elastic
-   net, RBF kernel ridge) by repeated 10-fold cross-validation with fixed seeds; every
+1. `london.data` runs the engine's own analysis (decode, mesh, pose, proportions,
+   quality) once on each of the 102 neutral London faces and the 102 smiling photos of
+   the same people, and extracts the features of `aurum.measure.appearance` from its
+   `FaceContext`.
+2. `london.validation` compares small regularised learners (`common.learners`: ridge,
+   PLS, elastic net, RBF kernel ridge) by repeated 10-fold cross-validation with fixed
+   seeds (per-fold tables: `london.folds`); every
    hyper-parameter, the shape space (Procrustes mean, PCA) and the standardisation are
    fitted inside each training fold, so no held-out face ever informs its own prediction.
 3. Ablates the feature groups with the chosen learner, runs leave-one-out, measures
-   neutral-vs-smiling stability, scores by sex and ethnicity (`fairness`), photo
-   perturbations and per-request time (`robustness`).
-4. Fits the chosen learner on all 102 faces; `output` writes `attractiveness_v1.json`
+   neutral-vs-smiling stability, scores by sex and ethnicity (`london.fairness`), photo
+   perturbations and per-request time (`london.robustness`).
+4. Fits the chosen learner on all 102 faces; `common.output` writes `attractiveness_v1.json`
    (plain data) and `MODEL_CARD_london.md`.
 
 Deterministic: fixed seeds, closed-form or deterministic solvers; re-running the
@@ -39,10 +40,21 @@ from aurum.analysers.attractiveness import (
 )
 from aurum.analysers.descriptor import LICENCES, SHA256, alignment
 from aurum.measure.appearance import ShapeSpace
-from aurum.tools.training.data import Dataset, SharedFaces, collect_shared
-from aurum.tools.training.fairness import (
-    MIN_GROUP,
-    N_SHUFFLES,
+from aurum.tools.training.common.checks import MIN_GROUP, N_SHUFFLES, SMILING_LIMIT
+from aurum.tools.training.common.features import (
+    APPEARANCE_GROUPS,
+    GROUPS,
+    MODEL_GROUPS,
+    N_SHAPE_PCS,
+    Z_CLIP,
+    feature_names,
+    standardiser,
+    zscore,
+)
+from aurum.tools.training.common.learners import LONDON_LEARNER_TEXT, LONDON_LEARNERS
+from aurum.tools.training.common.output import learner_block, rounded, significant
+from aurum.tools.training.london.data import Dataset, SharedFaces, collect_shared
+from aurum.tools.training.london.fairness import (
     below_chance,
     london_age_rating_r,
     london_residuals,
@@ -50,24 +62,9 @@ from aurum.tools.training.fairness import (
     shared_fairness,
     shared_label_table,
 )
-from aurum.tools.training.features import (
-    APPEARANCE_GROUPS,
-    GROUPS,
-    MODEL_GROUPS,
-    N_SHAPE_PCS,
-    Z_CLIP,
-    FeatureCache,
-    feature_names,
-    matrix,
-    shape_table,
-    standardiser,
-    zscore,
-)
-from aurum.tools.training.learners import LEARNER_TEXT, LEARNERS
-from aurum.tools.training.output import learner_block, rounded, significant
-from aurum.tools.training.robustness import request_timing, robustness
-from aurum.tools.training.validation import (
-    SMILING_LIMIT,
+from aurum.tools.training.london.folds import FeatureCache, matrix, shape_table
+from aurum.tools.training.london.robustness import request_timing, robustness
+from aurum.tools.training.london.validation import (
     choose_learner,
     group_table,
     interval,
@@ -145,8 +142,8 @@ def fit_final(cache: FeatureCache, names: list[str], learner: str, model_id: str
     table = {**(shape_table(space, ds.raw) if space is not None else {}), **cache.scalars}
     x = matrix(table, names)
     mean, scale = standardiser(x)
-    fitted = LEARNERS[learner](zscore(x, mean, scale), ds.y)
-    learner_spec = learner_block(learner, LEARNER_TEXT[learner], fitted)
+    fitted = LONDON_LEARNERS[learner](zscore(x, mean, scale), ds.y)
+    learner_spec = learner_block(learner, LONDON_LEARNER_TEXT[learner], fitted)
     groups = {n: g for g, ns in GROUPS.items() for n in ns if n in set(names)}
     spec: dict[str, Any] = {
         "format": FORMAT,
@@ -203,7 +200,7 @@ def validate_candidate(cache: FeatureCache, cname: str, groups: Sequence[str],
     ds = cache.ds
     names = feature_names(groups)
     learners: dict[str, dict[str, Any]] = {}
-    for lname in LEARNERS:
+    for lname in LONDON_LEARNERS:
         learners[lname] = repeated_cv(cache, names, lname, seeds)
         progress(f"  {cname:22s} {lname:13s} 10-fold r={learners[lname]['pearson_r']:.3f}"
                  f" (SD {learners[lname]['pearson_r_sd']:.3f})")
@@ -372,6 +369,6 @@ def render_card(spec: dict[str, Any]) -> str:
 
     return model_card.render(
         spec, failures=spec["data"]["failures"], candidate_text=CANDIDATE_TEXT,
-        selection_rule=SELECTION_RULE, learners=list(LEARNERS), n_shuffles=N_SHUFFLES,
+        selection_rule=SELECTION_RULE, learners=list(LONDON_LEARNERS), n_shuffles=N_SHUFFLES,
         min_group=MIN_GROUP, z_clip=Z_CLIP, model_file=MODEL_FILE,
         attribution=ATTRIBUTION, calibration=CALIBRATION, sha256=SHA256)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from aurum.paths import sha256_file
+from aurum.tools.training.common.recording import recording_engine
 
 MAX_SIDE = 2000
 EXTRACTION_VERSION = "1"  # bump when the measured features would change
@@ -181,7 +182,7 @@ class Extractor:
     """Runs the engine on photos and caches the results by SHA-256."""
 
     def __init__(self, cache: Path | None = None) -> None:
-        from aurum.tools.training.faceres_cache import FaceresExtractor
+        from aurum.tools.training.multiset.faceres_cache import FaceresExtractor
 
         self.cache = Path(cache) if cache is not None else cache_dir()
         self._engine: Any = None
@@ -191,17 +192,10 @@ class Extractor:
 
     def _setup(self) -> None:
         if self._engine is None:
-            from aurum.analysers.descriptor import DescriptorModel
-            from aurum.engine import Engine
-            from aurum.tools.training.data import Recorder
-
             # the descriptor runtime a request uses (OpenCV's kernels on dlib's weights;
             # equal to dlib's own within 1e-4, far below the processor-perturbation
             # scale the selection is tested against)
-            self._engine = Engine(load_optional=False, pool_size=1)
-            self._engine.descriptor = DescriptorModel()
-            self._rec = Recorder()
-            self._engine.attractiveness = self._rec
+            self._engine, self._rec = recording_engine()
 
     def measure(self, path: Path) -> Measured:
         digest = sha256_file(path)

@@ -1,22 +1,27 @@
-"""Group spreads against chance: SFHQ grids, London residuals, and Holm's family test.
+"""The London-only trainer's fairness figures: SFHQ grid scores and spreads, London's
+cross-validated residuals by ethnic group, and the raters' age preference.
 
-Why shuffle nulls: with a few faces per group, some spread between group means is
-always there; a spread counts only when it exceeds what shuffling the labels within
-sex produces, and a family of such tests is judged together (Holm) so that many tests
-do not make a failure certain.
+Used by `london.train`; the spread test and Holm's family test themselves are shared
+(`common.checks`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from aurum.analysers.attractiveness import LearnedAttractiveness, rating_to_score
 from aurum.measure.appearance import AGE_NAMES
-from aurum.tools.training.data import Dataset, SharedFaces, as_descriptor
+from aurum.tools.training.common.checks import (
+    ETHNICITY_PREFIX,
+    HAIR_LABELS,
+    MIN_GROUP,
+    spread_with_chance,
+)
+from aurum.tools.training.london.data import Dataset, SharedFaces, as_descriptor
 
 
 def score_shared(model: LearnedAttractiveness, sf: SharedFaces
@@ -42,68 +47,6 @@ def shared_label_table(sf: SharedFaces, scores: np.ndarray, clipped: list[bool]
                      "score_sd": float(np.std(ok)) if ok else None,
                      "with_out_of_range_features": sum(clipped[i] for i in idx)})
     return rows
-
-
-N_SHUFFLES = 5000
-SHUFFLE_SEED = 0
-# As in issue 13's definition (6 ethnicity groups among men, 5 hair colours among
-# women): a group needs 3 faces of that sex. The 'white or gray hair' row has 2 women;
-# the card also reports the spread with it (min 2), outside the selection rule.
-MIN_GROUP = 3
-
-
-def spread_with_chance(values: np.ndarray, labels: Sequence[str], strata: Sequence[str],
-                       n_shuffles: int = N_SHUFFLES, seed: int = SHUFFLE_SEED,
-                       min_group: int = MIN_GROUP) -> dict[str, Any]:
-    """Spread (max - min) of the group means, and its chance level: the 95th percentile
-    of the same spread after shuffling the labels within each stratum (sex), so a
-    model with no group effect at all shows this spread 5 % of the time. Groups
-    with fewer than `min_group` members are left out. Also each group's |mean - overall
-    mean| against its own shuffled 95th percentile."""
-    v = np.asarray(values, dtype=np.float64)
-    lab = np.asarray(labels, dtype=object)
-    st = np.asarray(strata, dtype=object)
-    ok = np.isfinite(v)
-    v, lab, st = v[ok], lab[ok], st[ok]
-    names = sorted(g for g in set(lab) if (lab == g).sum() >= min_group)
-    keep = np.isin(lab, names)
-    v, lab, st = v[keep], lab[keep], st[keep]
-    if len(names) < 2:
-        return {"groups": {}, "spread": None, "chance_95": None, "p": None, "n": int(len(v))}
-    codes = np.array([names.index(g) for g in lab])
-
-    def means(c: np.ndarray) -> np.ndarray:
-        sums = np.bincount(c, weights=v, minlength=len(names))
-        counts = np.bincount(c, minlength=len(names))
-        return sums / counts
-
-    observed = means(codes)
-    overall = float(v.mean())
-    rng = np.random.default_rng(seed)
-    spreads = np.empty(n_shuffles)
-    devs = np.empty((n_shuffles, len(names)))
-    strata_idx = [np.flatnonzero(st == s) for s in sorted(set(st))]
-    for k in range(n_shuffles):
-        c = codes.copy()
-        for idx in strata_idx:
-            c[idx] = codes[idx][rng.permutation(len(idx))]
-        m = means(c)
-        spreads[k] = m.max() - m.min()
-        devs[k] = np.abs(m - overall)
-    spread = float(observed.max() - observed.min())
-    groups = {g: {"n": int((codes == i).sum()), "mean": float(observed[i]),
-                  "deviation": float(observed[i] - overall),
-                  "chance_95_abs_deviation": float(np.percentile(devs[:, i], 95))}
-              for i, g in enumerate(names)}
-    return {"groups": groups, "spread": spread,
-            "chance_95": float(np.percentile(spreads, 95)),
-            "p": float((np.sum(spreads >= spread - 1e-12) + 1) / (n_shuffles + 1)),
-            "n": int(len(v)), "shuffles": n_shuffles}
-
-
-ETHNICITY_PREFIX = "typical adult "
-HAIR_LABELS = ("white or gray hair", "yellow or blond hair", "blue hair",
-               "purple or pink hair", "red or orange hair", "green hair")
 
 
 def shared_fairness(sf: SharedFaces, scores: np.ndarray) -> dict[str, Any]:
@@ -198,20 +141,3 @@ def below_chance(d: dict[str, Any] | None) -> bool | None:
         return None
     return bool(d["spread"] < d["chance_95"])
 
-
-ALPHA_FAMILY = 0.05
-
-
-def holm(pvalues: dict[str, float | None], alpha: float = ALPHA_FAMILY) -> dict[str, Any]:
-    """Holm's step-down over the family: each test's adjusted p and whether the family
-    passes (no hypothesis of 'no group effect' rejected)."""
-    items = sorted(((p, k) for k, p in pvalues.items() if p is not None))
-    m = len(items)
-    adjusted: dict[str, float] = {}
-    running = 0.0
-    for i, (p, k) in enumerate(items):
-        running = max(running, min(1.0, (m - i) * p))
-        adjusted[k] = running
-    rejected = [k for k, a in adjusted.items() if a <= alpha]
-    return {"alpha": alpha, "m": m, "p": dict(pvalues), "p_holm": adjusted,
-            "rejected": sorted(rejected), "passed": not rejected}

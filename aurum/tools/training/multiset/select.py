@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from aurum.tools.training.fairness import ALPHA_FAMILY
-from aurum.tools.training.features import zscore
-from aurum.tools.training.learners import Model
-from aurum.tools.training.multiset_cv import (
+from aurum.tools.training.common.checks import ALPHA_FAMILY, SMILING_LIMIT
+from aurum.tools.training.common.features import zscore
+from aurum.tools.training.common.learners import Model
+from aurum.tools.training.multiset.cv import (
     CV,
     cross_validate,
     fairness_family,
@@ -24,7 +24,7 @@ from aurum.tools.training.multiset_cv import (
     fit_rows,
     smiling_change,
 )
-from aurum.tools.training.multiset_data import (
+from aurum.tools.training.multiset.data import (
     DISPLAY_SET,
     Pool,
     Sfhq,
@@ -33,8 +33,7 @@ from aurum.tools.training.multiset_data import (
     oof_mean,
     smiling_features,
 )
-from aurum.tools.training.rated_sets import SETS
-from aurum.tools.training.validation import SMILING_LIMIT
+from aurum.tools.training.multiset.rated_sets import SETS
 
 MARGIN_MIN = 0.01  # the one-SE rule's margin is never below this (processor noise)
 

@@ -16,9 +16,12 @@ import numpy as np
 from aurum.analysers import faceres
 from aurum.analysers.attractiveness import FACERES_PREFIX, FORMAT_MULTI
 from aurum.analysers.descriptor import LICENCES, SHA256, alignment
-from aurum.tools.training.features import GROUPS, Z_CLIP
-from aurum.tools.training.multiset_cv import N_FOLDS, conformal, fit_rows
-from aurum.tools.training.multiset_data import (
+from aurum.tools.training.common.checks import SMILING_LIMIT
+from aurum.tools.training.common.features import GROUPS, Z_CLIP
+from aurum.tools.training.common.learners import MULTISET_LEARNER_TEXT, WEIGHTING_TEXT
+from aurum.tools.training.common.output import learner_block, rounded, significant
+from aurum.tools.training.multiset.cv import N_FOLDS, conformal, fit_rows
+from aurum.tools.training.multiset.data import (
     DISPLAY_SET,
     REPRESENTATIONS,
     Pool,
@@ -27,17 +30,14 @@ from aurum.tools.training.multiset_data import (
     features,
     oof_mean,
 )
-from aurum.tools.training.multiset_learners import LEARNER_TEXT, WEIGHTING_TEXT
-from aurum.tools.training.multiset_select import (
+from aurum.tools.training.multiset.rated_sets import SAME_PERSON, SETS, SetData, group_sizes
+from aurum.tools.training.multiset.select import (
     RULE_HISTORY,
     RULE_HISTORY_FACERES,
     SELECTION_RULE,
     Candidate,
     rule_pick,
 )
-from aurum.tools.training.output import learner_block, rounded, significant
-from aurum.tools.training.rated_sets import SAME_PERSON, SETS, SetData, group_sizes
-from aurum.tools.training.validation import SMILING_LIMIT
 
 VERSION = 1
 WEIGHTING_ID = {"photo": "", "sets": "-balanced", "sets_sqrt": "-sqrt-balanced"}
@@ -45,7 +45,7 @@ WEIGHTING_ID = {"photo": "", "sets": "-balanced", "sets_sqrt": "-sqrt-balanced"}
 
 def learner_spec(c: Candidate) -> dict[str, Any]:
     """A candidate's own learner (fitted without MEBeauty val), as the file stores it."""
-    return learner_block(c.learner, LEARNER_TEXT[c.learner], c.model)
+    return learner_block(c.learner, MULTISET_LEARNER_TEXT[c.learner], c.model)
 
 
 def candidate_row(c: Candidate) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
                             for k in keys}},
         "features": _features_block(chosen, mean, scale),
         "shape_space": None,
-        "learner": {**learner_block(chosen.learner, LEARNER_TEXT[chosen.learner], model),
+        "learner": {**learner_block(chosen.learner, MULTISET_LEARNER_TEXT[chosen.learner], model),
                     "weighting": WEIGHTING_TEXT[chosen.weighting], "fitted_on": REFIT_TEXT,
                     "n_fitted": int(len(pool.target))},
         "calibration": dict(CALIBRATION_MULTI),

@@ -2,20 +2,20 @@
 
     python -m aurum train-attractiveness --sets london,mebeauty [--out models/]
 
-The sets are declared in `aurum.tools.training.rated_sets`. What this adds to the
-London-only training of `aurum.tools.training.london`:
+The sets are declared in `multiset.rated_sets`. What this adds to the London-only
+training of `aurum.tools.training.london`:
 
 - **Scales.** Each set's mean ratings are standardised with its own training photos'
   mean and SD; the model predicts that standardised rating. The shown score maps it back
   to one panel's scale (the display set, London's 1-7, so a score means the same as the
   London-only model's), and the JSON also gives it on every other panel's scale.
-- **People, not photos, are held out** (`multiset_cv`). Cross-validation folds are drawn
+- **People, not photos, are held out** (`multiset.cv`). Cross-validation folds are drawn
   over people: a set with person ids (London) uses them; MEBeauty's are recovered as
   connected components of descriptor distance (`rated_sets.person_groups`). London's CV
   keeps every other set in training. MEBeauty's val split is held out of all selection
   and is predicted by a model fitted without any photo of its people.
-- **A learner chosen by a rule fixed before the run** (`multiset_select`) among ridge,
-  kernel ridge, a small MLP head (`multiset_learners`), the descriptor averaged over a
+- **A learner chosen by a rule fixed before the run** (`multiset.select`) among ridge,
+  kernel ridge, a small MLP head (`common.learners`), the descriptor averaged over a
   photo and its mirror, and the descriptor with appearance features.
 - **Intervals per panel**: split-conformal quantiles of the grouped-CV residuals,
   checked on MEBeauty val.
@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from aurum.analysers.attractiveness import MULTI_MODEL_FILE
-from aurum.tools.training.multiset_card import build_spec, render_card
-from aurum.tools.training.multiset_data import Pool, Sfhq, collect_sfhq, make_pool
-from aurum.tools.training.multiset_select import CANDIDATES, Candidate, evaluate, rule_pick, select
-from aurum.tools.training.output import write_model
-from aurum.tools.training.rated_sets import Extractor, SetData, collect_sets
+from aurum.tools.training.common.output import write_model
+from aurum.tools.training.multiset.card import build_spec, render_card
+from aurum.tools.training.multiset.data import Pool, Sfhq, collect_sfhq, make_pool
+from aurum.tools.training.multiset.rated_sets import Extractor, SetData, collect_sets
+from aurum.tools.training.multiset.select import CANDIDATES, Candidate, evaluate, rule_pick, select
 
 SEEDS = (0, 1, 2)
 JOBS_ENV = "AURUM_TRAIN_JOBS"  # candidates evaluated in this many processes

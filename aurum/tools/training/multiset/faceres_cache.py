@@ -68,7 +68,7 @@ class FaceresExtractor:
 
     def _compute(self, path: Path) -> FaceresMeasured:
         from aurum.analysers.faceres import crop
-        from aurum.tools.training.rated_sets import load_upright
+        from aurum.tools.training.multiset.rated_sets import load_upright
 
         nan = np.full(DIM, np.nan)
         try:

@@ -1,9 +1,9 @@
-"""Feature groups and the per-fold feature tables of the London-only trainer.
+"""Per-fold feature tables of the London-only trainer.
 
-Why per fold: the shape space (Procrustes mean, PCA) and the standardisation are fitted
-on each training fold's faces only, so no held-out face ever informs its own
-prediction; `FeatureCache` memoises those fits because every learner and repeat reuses
-the same folds.
+Used by `london.validation` and `london.train`. Why per fold: the shape space
+(Procrustes mean, PCA) and the standardisation are fitted on each training fold's faces
+only, so no held-out face ever informs its own prediction; `FeatureCache` memoises
+those fits because every learner and repeat reuses the same folds.
 """
 
 from __future__ import annotations
@@ -15,43 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from aurum.analysers.attractiveness import DESCRIPTOR_NAMES
-from aurum.measure.appearance import (
-    AGE_NAMES,
-    CONTRAST_NAMES,
-    EXPRESSION_NAMES,
-    PHOTO_NAMES,
-    SKIN_NAMES,
-    RawFeatures,
-    ShapeSpace,
-)
-from aurum.measure.geometry import DESCRIPTIONS as PROPORTIONS
-from aurum.tools.training.data import Dataset
-
-N_SHAPE_PCS = 10
-# Standardised features are clipped to +-Z_CLIP training SDs, in training and at
-# inference (other cameras put some features far outside the London range).
-Z_CLIP = 3.0
-
-
-# Feature groups. "photo" is measured but kept out of the model: it moves with the
-# camera (white balance, exposure, light direction) as much as with the face.
-GROUPS: dict[str, list[str]] = {
-    "shape": [f"shape_pc{i + 1:02d}" for i in range(N_SHAPE_PCS)] + ["averageness", "asymmetry"],
-    "proportions": [f"prop_{k}" for k in PROPORTIONS],
-    "expression": list(EXPRESSION_NAMES),
-    "skin": list(SKIN_NAMES),
-    "age": list(AGE_NAMES),
-    "contrast": list(CONTRAST_NAMES),
-    "photo": list(PHOTO_NAMES),
-    # the L2-normalised 128-D face descriptor (aurum.analysers.descriptor), memory only
-    "descriptor": list(DESCRIPTOR_NAMES),
-}
-MODEL_GROUPS = ("shape", "proportions", "expression", "skin", "age", "contrast")
-APPEARANCE_GROUPS = ("expression", "skin", "age", "contrast")
-
-
-def feature_names(groups: Sequence[str]) -> list[str]:
-    return [n for g in groups for n in GROUPS[g]]
+from aurum.measure.appearance import RawFeatures, ShapeSpace
+from aurum.tools.training.common.features import GROUPS, N_SHAPE_PCS
+from aurum.tools.training.london.data import Dataset
 
 
 @dataclass
@@ -105,14 +71,3 @@ class FeatureCache:
 def matrix(table: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
     return np.column_stack([table[n] for n in names])
 
-
-def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = np.nanmean(x, axis=0)
-    scale = np.nanstd(x, axis=0)
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    return mean, scale
-
-
-def zscore(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    z = np.clip((x - mean) / scale, -Z_CLIP, Z_CLIP)
-    return np.where(np.isfinite(z), z, 0.0)

@@ -15,17 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from aurum.tools.training.fairness import (
+from aurum.tools.training.common.checks import (
+    COVERAGE,
     ETHNICITY_PREFIX,
     HAIR_LABELS,
     holm,
     spread_with_chance,
 )
-from aurum.tools.training.features import standardiser, zscore
-from aurum.tools.training.learners import Model
-from aurum.tools.training.multiset_data import Pool, display_points
-from aurum.tools.training.multiset_learners import LEARNERS, weights
-from aurum.tools.training.validation import COVERAGE
+from aurum.tools.training.common.features import standardiser, zscore
+from aurum.tools.training.common.learners import MULTISET_LEARNERS, Model, weights
+from aurum.tools.training.multiset.data import Pool, display_points
 
 N_FOLDS = 10
 
@@ -61,7 +60,7 @@ def fit_rows(pool: Pool, x: np.ndarray, tr: np.ndarray, learner: str, weighting:
     mean, scale = standardiser(x[tr])
     if col_weight is not None:
         scale = scale / col_weight
-    model = LEARNERS[learner](zscore(x[tr], mean, scale), pool.target[tr],
+    model = MULTISET_LEARNERS[learner](zscore(x[tr], mean, scale), pool.target[tr],
                               weights(pool.sets[tr], weighting))
     return model, mean, scale
 

@@ -1,8 +1,8 @@
-"""The rated London faces and the shared SFHQ faces, measured as a request measures them.
+"""The London-only trainer's data: the rated London faces and the shared SFHQ faces,
+measured as a request measures them (`common.recording`).
 
-Why through the engine: training must see exactly the features a request computes, so
-each photo goes through `aurum.engine.Engine` with a `Recorder` in the attractiveness
-slot. Descriptors (identity templates) stay in memory for the run only.
+Used by every module of `london`. Descriptors (identity templates) stay in memory for
+the run only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 
 from aurum.analysers.descriptor import Descriptor
-from aurum.measure.appearance import FeatureError, RawFeatures, raw_features
+from aurum.measure.appearance import RawFeatures
+from aurum.tools.training.common.recording import measure, recording_engine
+
+# dlib's own kernels, the reference runtime: the London model's rebuilt artefacts do not
+# depend on which CPU kernels OpenCV picks (the runtimes agree within 1e-4 anyway)
+DESCRIPTOR_BACKEND = "dlib"
 
 
 @dataclass
@@ -48,60 +53,6 @@ class Dataset:
         return np.array([f.rating for f in self.faces])
 
 
-class Recorder:
-    """Plugs into `Engine` as its attractiveness model to receive each FaceContext,
-    so training measures faces exactly as a request does."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.raw: RawFeatures | None = None
-        self.desc: np.ndarray | None = None
-        self.error: str | None = None
-        self.ctx: Any = None
-        self.keep = False
-
-    def status(self) -> str:
-        return "recording"
-
-    def facts(self) -> dict[str, Any]:
-        return {}  # a recorder is not a model: it states no figures
-
-    def analyze(self, ctx: Any) -> dict[str, Any]:
-        self.ctx = ctx if self.keep else None
-        d = getattr(ctx, "descriptor", None)
-        self.desc = d.normalised() if d is not None else None
-        try:
-            self.raw = raw_features(ctx)
-        except FeatureError as exc:
-            self.error = str(exc)
-        return {"score": None, "status": "recorded"}
-
-
-def recording_engine() -> tuple[Any, Recorder]:
-    from aurum.analysers.descriptor import DescriptorModel
-    from aurum.engine import Engine
-
-    engine = Engine(load_optional=False, pool_size=1)
-    # dlib's own kernels, the reference runtime: rebuilt artefacts do not depend on
-    # which CPU kernels OpenCV picks (the runtimes agree within 1e-4 anyway)
-    engine.descriptor = DescriptorModel(backend="dlib")
-    rec = Recorder()
-    engine.attractiveness = rec
-    return engine, rec
-
-
-def measure(engine: Any, rec: Recorder, image: Any, keep: bool = False
-             ) -> tuple[RawFeatures | None, str | None]:
-    rec.raw, rec.desc, rec.error, rec.keep = None, None, None, keep
-    analysis = engine.analyze(image)
-    if not analysis.ok:
-        return None, analysis.error.message if analysis.error else "analysis failed"
-    if rec.raw is None:
-        return None, rec.error or "features unavailable"
-    return rec.raw, None
-
-
 def read_faces(data: Path) -> list[Face]:
     scores = data / "london_faces_scores.csv"
     if not scores.is_file():
@@ -126,7 +77,7 @@ def read_faces(data: Path) -> list[Face]:
 def collect(data: Path, keep_contexts: int = 8) -> Dataset:
     """Analyse every neutral and smiling photo once (the run's cache of analyses)."""
     t0 = time.perf_counter()
-    engine, rec = recording_engine()
+    engine, rec = recording_engine(DESCRIPTOR_BACKEND)
     faces, raws, smiles, ctxs, failures = [], [], [], [], []
     descs, descs_s = [], []
     nan = np.full(128, np.nan)
@@ -177,7 +128,7 @@ def collect_shared(faces: Path | None) -> SharedFaces | None:
     manifest = faces / "MANIFEST.csv" if faces else None
     if manifest is None or not manifest.is_file():
         return None
-    engine, rec = recording_engine()
+    engine, rec = recording_engine(DESCRIPTOR_BACKEND)
     out = SharedFaces([], [], [], [])
     with manifest.open(newline="", encoding="utf-8") as fh:
         rows = sorted(csv.DictReader(fh), key=lambda r: r["file"])

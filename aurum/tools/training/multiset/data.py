@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from aurum.analysers.attractiveness import DESCRIPTOR_NAMES, FACERES_NAMES
-from aurum.tools.training.features import APPEARANCE_GROUPS, feature_names
-from aurum.tools.training.rated_sets import (
+from aurum.tools.training.common.features import APPEARANCE_GROUPS, feature_names
+from aurum.tools.training.multiset.rated_sets import (
     SETS,
     Extractor,
     SetData,
