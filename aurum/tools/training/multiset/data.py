@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aurum.analysers.attractiveness import DESCRIPTOR_NAMES
+from aurum.analysers.attractiveness import DESCRIPTOR_NAMES, FACERES_NAMES
 from aurum.tools.training.common.features import APPEARANCE_GROUPS, feature_names
 from aurum.tools.training.common.recording import sfhq_manifest
 from aurum.tools.training.multiset.rated_sets import (
@@ -25,6 +25,7 @@ from aurum.tools.training.multiset.rated_sets import (
 )
 
 DISPLAY_SET = "london"
+FACERES_SET = frozenset(FACERES_NAMES)
 
 
 def appearance_names() -> list[str]:
@@ -43,20 +44,77 @@ REPRESENTATIONS: dict[str, str] = {
                                   "image (then L2-normalised)",
     "descriptor + appearance": "the descriptor and the 15 expression, skin, age and "
                                "contrast features",
+    "faceres": "the L2-normalised 1024-D faceres descriptor",
+    "faceres, mirror": "faceres averaged over its chip and the chip's mirror image "
+                       "(then L2-normalised)",
+    "faceres + appearance": "faceres and the 15 appearance features",
+    "descriptor + faceres": "the dlib descriptor and faceres side by side (each "
+                            "L2-normalised, every feature standardised)",
+    "descriptor + faceres, mirror": "the dlib descriptor and faceres averaged with its "
+                                    "chip's mirror image",
+    "descriptor + faceres + appearance": "the dlib descriptor, faceres and the 15 "
+                                         "appearance features",
+    "descriptor + faceres, mirror, + appearance": "the dlib descriptor, mirror-averaged "
+                                                  "faceres and the 15 appearance features",
+    "descriptor + faceres, mirror, blocks equal": "the dlib descriptor and mirror-averaged "
+                                                  "faceres, each block with the same total "
+                                                  "variance",
+    "descriptor + faceres, mirror, + appearance, blocks equal":
+        "the dlib descriptor, mirror-averaged faceres (each block with the same total "
+        "variance) and the 15 appearance features",
 }
+BLOCKS_EQUAL = ", blocks equal"
+
+
+def column_weights(names: list[str], rep: str) -> np.ndarray | None:
+    """Per-column weights of the z-scores: with "blocks equal", faceres' 1024 columns
+    are scaled by sqrt(128 / 1024), so its block carries dlib's total variance."""
+    if not rep.endswith(BLOCKS_EQUAL):
+        return None
+    w = np.ones(len(names))
+    fr = np.array([n in FACERES_SET for n in names])
+    w[fr] = math.sqrt(len(DESCRIPTOR_NAMES) / fr.sum())
+    return w
+
+
+def blocks(rep: str) -> tuple[str | None, str | None, bool]:
+    """(dlib block, faceres block, appearance?) of a representation's name."""
+    parts = rep.removesuffix(BLOCKS_EQUAL).replace(", +", " +").split(" + ")
+    dlib = fr = None
+    for part in parts:
+        head, _, how = part.partition(", ")
+        if head == "descriptor":
+            dlib = "mirror" if how == "photo + mirror" else "photo"
+        elif head == "faceres":
+            fr = "mirror" if how == "mirror" else "photo"
+    if rep == "descriptor, photo + mirror":
+        dlib = "mirror"
+    return dlib, fr, "appearance" in parts or rep.endswith("+ appearance")
 
 
 def features(sd: SetData, rep: str) -> tuple[np.ndarray, list[str]]:
-    """The feature matrix of one representation (NaN where a feature is hidden)."""
-    if rep == "descriptor":
-        return sd.desc.copy(), list(DESCRIPTOR_NAMES)
-    if rep == "descriptor, photo + mirror":
-        return _unit((sd.desc + sd.desc_mirror) / 2.0), list(DESCRIPTOR_NAMES)
-    if rep == "descriptor + appearance":
-        names = appearance_names()
-        extra = np.array([[s.get(n, math.nan) for n in names] for s in sd.scalars])
-        return np.hstack([sd.desc, extra]), list(DESCRIPTOR_NAMES) + names
-    raise KeyError(rep)
+    """The feature matrix of one representation (NaN where a feature is hidden): the
+    dlib block, then faceres, then the appearance features."""
+    if rep not in REPRESENTATIONS:
+        raise KeyError(rep)
+    dlib, fr, appearance = blocks(rep)
+    cols, names = [], []
+    if dlib == "photo":
+        cols.append(sd.desc.copy())
+    elif dlib == "mirror":
+        cols.append(_unit((sd.desc + sd.desc_mirror) / 2.0))
+    if dlib:
+        names += DESCRIPTOR_NAMES
+    if fr:
+        if sd.fr is None or sd.fr_flip is None:
+            raise ValueError("faceres features were not measured for these photos")
+        cols.append(_unit(sd.fr if fr == "photo" else (sd.fr + sd.fr_flip) / 2.0))
+        names += FACERES_NAMES
+    if appearance:
+        extra = appearance_names()
+        cols.append(np.array([[s.get(n, math.nan) for n in extra] for s in sd.scalars]))
+        names += extra
+    return np.hstack(cols), names
 
 
 @dataclass
@@ -101,16 +159,20 @@ def oof_mean(oof: np.ndarray) -> np.ndarray:
 
 def smiling_features(sd: SetData, rep: str) -> np.ndarray:
     """Smiling photos' features in a representation (London only; NaN elsewhere).
-    The smiling photo's mirror and appearance are not cached: the mirror candidate uses
-    the smiling descriptor for both halves, the appearance one the neutral photo's
-    appearance (a conservative reading: only the descriptor moves)."""
+    The smiling photo's dlib mirror and appearance are not cached: the dlib mirror
+    candidate uses the smiling descriptor for both halves, appearance comes from the
+    neutral photo (a conservative reading: only the descriptors move). faceres of the
+    smiling photo, and of its chip's mirror, are cached."""
+    smile = SetData(sd.photos, sd.smiling_desc, sd.smiling_desc, sd.scalars,
+                    sd.faces_found, fr=sd.smiling_fr, fr_flip=sd.smiling_fr_flip)
+    ok = np.all(np.isfinite(sd.smiling_desc), axis=1)
+    if sd.smiling_fr is not None:
+        ok &= np.all(np.isfinite(sd.smiling_fr), axis=1)
     x, _ = features(sd, rep)
-    s = sd.smiling_desc
     out = np.full_like(x, np.nan)
-    ok = np.all(np.isfinite(s), axis=1)
-    out[ok, :128] = s[ok]
-    if x.shape[1] > 128:
-        out[ok, 128:] = x[ok, 128:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xs, _ = features(smile, rep)
+    out[ok] = xs[ok]
     return out
 
 
@@ -127,17 +189,23 @@ def collect_sfhq(faces: Path | None, extractor: Extractor) -> Sfhq | None:
     rows = sfhq_manifest(faces)
     if rows is None:
         return None
-    labels, sexes, desc, mirror, scal = [], [], [], [], []
+    labels, sexes, desc, mirror, scal, fr, fr_flip = [], [], [], [], [], [], []
     for path, label, sex in rows:
         m = extractor.measure(path)
         if m.error or not np.all(np.isfinite(m.desc)):
+            continue
+        fm = extractor.faceres.measure(path)
+        if fm.error or not np.all(np.isfinite(fm.desc)):
             continue
         labels.append(label)
         sexes.append(sex)
         desc.append(m.desc)
         mirror.append(m.desc_mirror if np.all(np.isfinite(m.desc_mirror)) else m.desc)
         scal.append(m.scalars)
-    fake = SetData([], np.array(desc), np.array(mirror), scal, np.zeros(len(desc)))
+        fr.append(fm.desc)
+        fr_flip.append(fm.flip)
+    fake = SetData([], np.array(desc), np.array(mirror), scal, np.zeros(len(desc)),
+                   fr=np.array(fr), fr_flip=np.array(fr_flip))
     return Sfhq(labels, sexes, np.array(desc),
                 {rep: features(fake, rep)[0] for rep in REPRESENTATIONS})
 

@@ -182,9 +182,13 @@ class Extractor:
     """Runs the engine on photos and caches the results by SHA-256."""
 
     def __init__(self, cache: Path | None = None) -> None:
+        from aurum.tools.training.multiset.faceres_cache import FaceresExtractor
+
         self.cache = Path(cache) if cache is not None else cache_dir()
         self._engine: Any = None
         self._rec: Any = None
+        # faceres outputs, cached in their own files beside these (faceres_cache)
+        self.faceres = FaceresExtractor(self.cache)
 
     def _setup(self) -> None:
         if self._engine is None:
@@ -253,6 +257,12 @@ class SetData:
     failures: list[str] = field(default_factory=list)
     smiling_desc: np.ndarray | None = None  # (n, 128), NaN where no smiling photo
     seconds: float = 0.0
+    # faceres (raw 1024-D outputs) of the chip, of its mirror image, and of the smiling
+    # photo's chip and mirror (NaN where no smiling photo); None when not measured
+    fr: np.ndarray | None = None
+    fr_flip: np.ndarray | None = None
+    smiling_fr: np.ndarray | None = None
+    smiling_fr_flip: np.ndarray | None = None
 
     @property
     def y(self) -> np.ndarray:
@@ -263,11 +273,15 @@ class SetData:
         that order)."""
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
+
+        def rows(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
         return SetData([self.photos[i] for i in idx], self.desc[idx], self.desc_mirror[idx],
                        [self.scalars[i] for i in idx], self.faces_found[idx],
-                       list(self.failures),
-                       None if self.smiling_desc is None else self.smiling_desc[idx],
-                       self.seconds)
+                       list(self.failures), rows(self.smiling_desc), self.seconds,
+                       rows(self.fr), rows(self.fr_flip), rows(self.smiling_fr),
+                       rows(self.smiling_fr_flip))
 
 
 def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None = None,
@@ -279,6 +293,8 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
     t0 = time.perf_counter()
     ex = extractor or Extractor()
     photos, descs, mirrors, scal, faces, smiles, fails = [], [], [], [], [], [], []
+    frs: list[list[np.ndarray]] = [[], [], [], []]  # photo, its mirror, smiling, its mirror
+    nan_fr = np.full(1024, np.nan)
     for key in keys:
         rows = read_set(SETS[key], shared)
         if limit is not None:
@@ -290,11 +306,18 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
             if m.error or not np.all(np.isfinite(m.desc)):
                 fails.append(f"{key}/{p.path.name}: {m.error or 'no face descriptor'}")
                 continue
-            sd = np.full(128, np.nan)
+            fm = ex.faceres.measure(p.path)
+            if fm.error or not np.all(np.isfinite(fm.desc)):
+                fails.append(f"{key}/{p.path.name}: faceres: {fm.error or 'not finite'}")
+                continue
+            sd, sfr = np.full(128, np.nan), (nan_fr, nan_fr)
             if p.smiling is not None:
                 ms = ex.measure(p.smiling)
-                if not ms.error and np.all(np.isfinite(ms.desc)):
-                    sd = ms.desc
+                fs = ex.faceres.measure(p.smiling)
+                if not ms.error and np.all(np.isfinite(ms.desc)) and not fs.error:
+                    sd, sfr = ms.desc, (fs.desc, fs.flip)
+            for lst, v in zip(frs, (fm.desc, fm.flip, *sfr), strict=True):
+                lst.append(v)
             photos.append(p)
             descs.append(m.desc)
             # a mirror that failed falls back to the photo itself (recorded as a count)
@@ -303,7 +326,8 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
             faces.append(m.faces_found)
             smiles.append(sd)
     return SetData(photos, np.array(descs), np.array(mirrors), scal, np.array(faces),
-                   fails, np.array(smiles), time.perf_counter() - t0)
+                   fails, np.array(smiles), time.perf_counter() - t0,
+                   *(np.array(lst) for lst in frs))
 
 
 # ---------------------------------------------------------------- grouping ----------

@@ -29,6 +29,7 @@ thread with torch's deterministic algorithms.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,11 +38,12 @@ from typing import Any
 from aurum.analysers.attractiveness import MULTI_MODEL_FILE
 from aurum.tools.training.common.output import write_model
 from aurum.tools.training.multiset.card import build_spec, render_card
-from aurum.tools.training.multiset.data import collect_sfhq, make_pool
+from aurum.tools.training.multiset.data import Pool, Sfhq, collect_sfhq, make_pool
 from aurum.tools.training.multiset.rated_sets import Extractor, SetData, collect_sets
 from aurum.tools.training.multiset.select import CANDIDATES, Candidate, evaluate, rule_pick, select
 
 SEEDS = (0, 1, 2)
+JOBS_ENV = "AURUM_TRAIN_JOBS"  # candidates evaluated in this many processes
 CARD_FILE_MULTI = "MODEL_CARD.md"
 
 
@@ -55,13 +57,43 @@ def train(shared: Path, keys: Sequence[str], *, seeds: Sequence[int] = SEEDS,
         sd = collect_sets(shared, keys, ex, progress)
     pool = make_pool(sd)
     sfhq = collect_sfhq(faces, ex)
-    cands = [evaluate(pool, n, r, lr, wt, seeds, sfhq, progress)
-             for n, r, lr, wt in (candidates or CANDIDATES)]
+    cands = evaluate_all(pool, list(candidates or CANDIDATES), seeds, sfhq, progress)
     chosen = select(cands)
     progress(f"  chosen: {chosen.name} (rule's pick without the record: "
              f"{rule_pick(cands).name})")
     spec = build_spec(pool, chosen, cands, seeds, sd)
     return spec, render_card(json.loads(json.dumps(spec))), cands
+
+
+def _quiet(_: str) -> None:
+    """Progress inside a worker process: its lines would interleave; the parent prints
+    each candidate's summary instead."""
+
+
+def evaluate_all(pool: Pool, cands: list[tuple[str, str, str, str]], seeds: Sequence[int],
+                 sfhq: Sfhq | None, progress: Callable[[str], None]) -> list[Candidate]:
+    """Every candidate, in `JOBS_ENV` worker processes (default 2; 0 or 1: in this one).
+    Each candidate is an independent, deterministic computation, so the results do not
+    depend on the number of processes; the list keeps the candidates' order."""
+    jobs = int(os.environ.get(JOBS_ENV, "2"))
+    if jobs <= 1 or len(cands) < 2:
+        return [evaluate(pool, n, r, lr, wt, seeds, sfhq, progress) for n, r, lr, wt in cands]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    out = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as ex:
+        futures = [ex.submit(evaluate, pool, n, r, lr, wt, tuple(seeds), sfhq, _quiet)
+                   for n, r, lr, wt in cands]
+        for fut in futures:
+            c = fut.result()
+            progress(f"  -> {c.name}: criterion {c.cv.criterion:.3f}, London "
+                     f"{c.figures['london_cv']['pearson_r']:.3f}, val "
+                     f"{c.figures.get('mebeauty_val', {}).get('pearson_r', float('nan')):.3f}"
+                     f", smiling {c.smiling['mean_abs_change']:.2f}, Holm "
+                     f"{c.fairness['holm']['passed']}")
+            out.append(c)
+    return out
 
 
 def run(shared: Path, keys: Sequence[str], out: Path, faces: Path | None, repeats: int,
