@@ -52,9 +52,11 @@ class Photo:
     analysis: Analysis
     descriptor: np.ndarray | None = field(default=None, repr=False)
     descriptor_status: str = "unavailable: not computed"
+    faceres: np.ndarray | None = field(default=None, repr=False)  # unit 1024-D, memory only
+    faceres_status: str = "unavailable: not computed"
 
     def __repr__(self) -> str:  # never the descriptor's values
-        return f"Photo({self.file!r}, ok={self.analysis.ok}, descriptor withheld)"
+        return f"Photo({self.file!r}, ok={self.analysis.ok}, descriptors withheld)"
 
 
 @dataclass
@@ -66,6 +68,10 @@ class Identity:
     anchor: int | None
     threshold: float | None
     status: str
+    # Each photo's threshold and distance basis against the anchor (the rule, or
+    # "dlib fallback" when either photo has no faceres descriptor).
+    thresholds: list[float | None] = field(default_factory=list)
+    basis: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +133,7 @@ def analyze_photo(engine: Engine, image: Any, file: str | None = None, *,
 
     def take(ctx: FaceContext) -> None:
         held["d"], held["status"] = ctx.descriptor, ctx.descriptor_status
+        held["f"], held["fstatus"] = ctx.faceres, ctx.faceres_status
 
     analysis = engine.analyze(image, keep_image=keep_image, on_context=take,
                               source=file)
@@ -134,7 +141,10 @@ def analyze_photo(engine: Engine, image: Any, file: str | None = None, *,
     vec = d.normalised() if d is not None else None
     status = held.get("status") or (f"unavailable: {analysis.error.code}"
                                     if analysis.error else "unavailable: not computed")
-    return Photo(file=file, analysis=analysis, descriptor=vec, descriptor_status=status)
+    f = held.get("f")
+    fstatus = held.get("fstatus") or status
+    return Photo(file=file, analysis=analysis, descriptor=vec, descriptor_status=status,
+                 faceres=f.normalised() if f is not None else None, faceres_status=fstatus)
 
 
 def default_workers() -> int:
@@ -173,10 +183,57 @@ def add_photos(cset: CompareSet, photos: Sequence[Photo], calibration: dict[str,
 # ---------------------------------------------------------------- same person -------
 
 
+def _l2(vecs: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(((vecs[:, None, :] - vecs[None, :, :]) ** 2).sum(-1), 0.0))
+
+
+def rule_distance(dlib: np.ndarray, faceres: np.ndarray | None, rule: str) -> np.ndarray:
+    """The calibrated rule's distance from the two descriptors' distances: "dlib",
+    "faceres", or "mean" (the mean of the two L2 distances of unit vectors)."""
+    if rule == "dlib" or faceres is None:
+        return dlib
+    return faceres if rule == "faceres" else (dlib + faceres) / 2.0
+
+
+def pair_matrix(photos: Sequence[Photo], calibration: dict[str, Any]
+                ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """(distance, threshold, basis) for every pair of `photos` (all with a dlib
+    descriptor): the calibrated rule where both photos have a faceres descriptor, else
+    dlib's own rule (its own threshold, "dlib fallback"). Memory only."""
+    sp = calibration["same_person"]
+    rule = sp.get("rule_distance", "dlib")
+    t_rule = float(sp["threshold"])
+    t_dlib = float(sp.get("dlib_fallback_threshold", t_rule))
+    d_dlib = _l2(np.stack([p.descriptor for p in photos]))  # type: ignore[misc]
+    has_f = np.array([p.faceres is not None for p in photos])
+    both = has_f[:, None] & has_f[None, :]
+    if rule == "dlib" or not both.any():
+        n = len(photos)
+        return d_dlib, np.full((n, n), t_dlib), [["dlib"] * n for _ in range(n)]
+    zero = np.zeros_like(next(p.faceres for p in photos if p.faceres is not None))
+    d_f = _l2(np.stack([p.faceres if p.faceres is not None else zero for p in photos]))
+    dist = np.where(both, rule_distance(d_dlib, d_f, rule), d_dlib)
+    thr = np.where(both, t_rule, t_dlib)
+    basis = [[rule if b else "dlib fallback" for b in row] for row in both]
+    return dist, thr, basis
+
+
+def _status(photos: Sequence[Photo], have: list[int], rule: str) -> str:
+    """"ok", or which photos were judged by dlib's rule alone, and why."""
+    if rule == "dlib":
+        return "ok"
+    missing = [f"{photos[i].file or i} ({photos[i].faceres_status})"
+               for i in have if photos[i].faceres is None]
+    if not missing:
+        return "ok"
+    return ("ok: dlib fallback (its own threshold) for pairs with a photo that has no "
+            "faceres descriptor: " + "; ".join(missing))
+
+
 def identify(photos: Sequence[Photo], calibration: dict[str, Any]) -> Identity:
     """The anchor is the photo within the threshold of the most others (the first on a
     tie); a photo is the same person when it lies within the threshold of the anchor.
-    Photos with no descriptor (failed, or dlib missing) get None."""
+    Photos with no dlib descriptor (failed, or dlib missing) get None."""
     n = len(photos)
     if calibration.get("status") != "ok":
         return Identity([None] * n, [None] * n, None, None, calibration["status"])
@@ -186,16 +243,20 @@ def identify(photos: Sequence[Photo], calibration: dict[str, Any]) -> Identity:
         reasons = {p.descriptor_status for p in photos if p.analysis.ok}
         why = sorted(reasons)[0] if reasons else "unavailable: no photo was analysed"
         return Identity([None] * n, [None] * n, None, t, why)
-    vecs = np.stack([photos[i].descriptor for i in have])  # type: ignore[misc]
-    dist = np.sqrt(np.maximum(((vecs[:, None, :] - vecs[None, :, :]) ** 2).sum(-1), 0.0))
-    matches = (dist <= t).sum(axis=1)
+    dist, thr, bas = pair_matrix([photos[i] for i in have], calibration)
+    matches = (dist <= thr).sum(axis=1)
     a = int(np.argmax(matches))  # argmax takes the first of equals: the earliest photo
     same: list[bool | None] = [None] * n
     dists: list[float | None] = [None] * n
+    thrs: list[float | None] = [None] * n
+    basis: list[str | None] = [None] * n
     for k, i in enumerate(have):
-        same[i] = bool(dist[a, k] <= t)
-        dists[i] = round(float(dist[a, k]), 3)
-    return Identity(same, dists, have[a], t, "ok")
+        same[i] = bool(dist[a, k] <= thr[a, k])
+        dists[i], thrs[i] = round(float(dist[a, k]), 3), float(thr[a, k])
+        basis[i] = bas[a][k] if k != a else bas[a][a]
+    rule = calibration["same_person"].get("rule_distance", "dlib")
+    return Identity(same, dists, have[a], t, _status(photos, have, rule), thrs, basis)
+
 
 # ---------------------------------------------------------------- ranking -----------
 
@@ -209,6 +270,7 @@ def _entry(i: int, p: Photo, rep: dict[str, Any], ident: Identity) -> dict[str, 
     return {
         "file": p.file, "index": i, "rank": None, "ok": ok, "error": rep.get("error"),
         "same_person": ident.same_person[i], "same_person_distance": ident.distance[i],
+        "same_person_basis": ident.basis[i] if ident.basis else None,
         "final": {k: (rep.get("final") or {}).get(k) for k in ("score", "status", "basis")},
         "geometric": {"score": (rep.get("geometric") or {}).get("score")},
         "attractiveness": {"score": attr.get("score"),
@@ -281,12 +343,18 @@ def rank(engine: Engine, cset: CompareSet, config: Config | None = None,
     for e in entries:
         e["reasons"] = reasons_against(e, best, reports[e["index"]],
                                        reports[best["index"]] if best else None, margin,
-                                       ident.threshold)
+                                       _threshold_of(ident, e["index"]))
         if best is not None and e in rankable:
             e["behind_best"] = round(best["final"]["score"] - e["final"]["score"], 2)
     apart = [e for e in entries if e["ok"] and e not in rankable]
     failed = [e for e in entries if not e["ok"]]
     return _document(cset, [*rankable, *apart, *failed], best, cal, margin, cfg, t0)
+
+
+def _threshold_of(ident: Identity, i: int) -> float | None:
+    """The threshold this photo was judged by (dlib's own for a fallback pair)."""
+    return ident.thresholds[i] if ident.thresholds and ident.thresholds[i] is not None \
+        else ident.threshold
 
 
 def _document(cset: CompareSet, ordered: list[dict[str, Any]], best: dict[str, Any] | None,
