@@ -53,6 +53,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from aurum.analysers.once import ProcessWide
 from aurum.measure.landmark_names import FACE_OVAL, IRIS_L, IRIS_R
 from aurum.paths import sha256_file
 
@@ -428,14 +429,9 @@ class DescriptorModel:
         return Descriptor(values)
 
 
-_DEFAULT: DescriptorModel | None = None
-_DEFAULT_LOCK = threading.Lock()
+_DEFAULT: ProcessWide[DescriptorModel] = ProcessWide(DescriptorModel)
 
 
 def get_model() -> DescriptorModel:
     """The process-wide descriptor model (weights loaded on first use, once)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = DescriptorModel()
-        return _DEFAULT
+    return _DEFAULT.get()

@@ -40,6 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from aurum.analysers.once import ProcessWide
 from aurum.measure.landmark_names import IRIS_L, IRIS_R
 from aurum.paths import REPO_DIR, sha256_file
 
@@ -255,14 +256,9 @@ class FaceresModel:
             return None, f"unavailable: faceres failed ({type(exc).__name__})"
 
 
-_DEFAULT: FaceresModel | None = None
-_DEFAULT_LOCK = threading.Lock()
+_DEFAULT: ProcessWide[FaceresModel] = ProcessWide(FaceresModel)
 
 
 def get_model() -> FaceresModel:
     """The process-wide faceres model (loaded on first use, once)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = FaceresModel()
-        return _DEFAULT
+    return _DEFAULT.get()

@@ -187,9 +187,17 @@ def test_wrong_checksum_is_refused(tmp_path):
 
 
 def test_missing_dlib_leaves_the_rest_working(london_face, monkeypatch):
-    eng = Engine(pool_size=1)
+    """Without dlib's weights the status says why. The adults-only gate reads the
+    descriptor, so a public request is withheld (`age_gate_unavailable`) rather than
+    scored unchecked; an engine without the gate (the offline trainers) keeps scoring
+    and the attractiveness model says what it misses."""
     broken = DescriptorModel(weights=Path("/nonexistent"))
     broken.load()
+    gated = Engine(pool_size=1)
+    gated.descriptor = broken
+    rep = gated.run(london_face).to_dict()
+    assert not rep["ok"] and rep["error"]["code"] == "age_gate_unavailable"
+    eng = Engine(pool_size=1, age_gate=False)
     eng.descriptor = broken
     assert eng.status()["descriptor"].startswith("unavailable: ")
     rep = eng.run(london_face).to_dict()

@@ -192,13 +192,22 @@ def test_converter_refuses_an_op_it_does_not_read():
         onnx_graph(nodes, {})
 
 
-def test_a_missing_faceres_leaves_the_rest_working(tmp_path):
+def test_a_missing_faceres_says_why_and_withholds_rather_than_scores_unchecked(tmp_path):
+    """Missing weights never crash the engine: the status names the reason. The
+    adults-only gate reads faceres, so without it a public request gets no score
+    (`age_gate_unavailable`, the overlay's landmarks kept); an engine without the gate
+    (the offline trainers, adults by declaration) keeps scoring."""
     e = Engine(pool_size=1)
     broken = FaceresModel(folder=tmp_path)
     broken.load()
     e.faceres = broken
     assert e.status()["faceres"].startswith("unavailable: ")
     rep = e.run(FIXTURES[0]).to_dict()
+    assert not rep["ok"] and rep["error"]["code"] == "age_gate_unavailable"
+    assert not (rep["geometric"] or {}).get("score") and not (rep["final"] or {}).get("score")
+    ungated = Engine(pool_size=1, load_optional=False, age_gate=False)
+    ungated.faceres = broken
+    rep = ungated.run(FIXTURES[0]).to_dict()
     assert rep["ok"] and isinstance(rep["geometric"]["score"], float)
 
 

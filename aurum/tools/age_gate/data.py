@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from aurum.paths import sha256_file
-from aurum.tools.training.multiset.rated_sets import cache_dir, load_upright
+from aurum.tools.training.common.recording import load_upright
+from aurum.tools.training.multiset.rated_sets import cache_dir
 
 EXTRACTION_VERSION = "2"  # 2: with faceres (descriptor, age and sex heads)
 UNDER_13 = ("10 month old baby", "2.5 year old toddler", "small child")

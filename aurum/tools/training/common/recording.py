@@ -91,3 +91,25 @@ def sfhq_manifest(faces: Path | None) -> list[tuple[Path, str, str]] | None:
         rows = sorted(csv.DictReader(fh), key=lambda r: r["file"])
     return [(manifest.parent / r["file"], r.get("query_label") or "unlabelled",
              r.get("apparent_sex") or "unknown") for r in rows]
+
+
+# Photos are measured at most this large (MEBeauty has several-thousand-pixel photos;
+# the face finder works on a 640 px copy anyway).
+MAX_SIDE = 2000
+
+
+def load_upright(path: Path) -> np.ndarray:
+    """RGB, EXIF-upright, longer side at most MAX_SIDE (area-averaged)."""
+    import cv2
+    from PIL import Image, ImageOps
+
+    Image.MAX_IMAGE_PIXELS = None  # trusted training data; some photos are huge
+    with Image.open(path) as im:
+        im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced size
+        rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    h, w = rgb.shape[:2]
+    if max(h, w) > MAX_SIDE:
+        f = MAX_SIDE / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
+                         interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb)

@@ -6,7 +6,7 @@ file is never read as if it held them, and either can be rebuilt alone. Bump VER
 when the crop or the network changes (`aurum.analysers.faceres.alignment`).
 
 Per photo: the engine's face choice on the same upright, size-capped photo as the dlib
-features (`rated_sets.load_upright`), the faceres chip of that face, and the network's
+features (`common.recording.load_upright`), the faceres chip of that face, and the network's
 outputs for the chip and for its mirror image (the runtime's mirror average flips the
 chip, so the training features are exactly what a request computes). The raw 1024-D
 outputs are stored (normalised where used), with the age and sex heads' estimates.
@@ -68,7 +68,7 @@ class FaceresExtractor:
 
     def _compute(self, path: Path) -> FaceresMeasured:
         from aurum.analysers.faceres import crop
-        from aurum.tools.training.multiset.rated_sets import load_upright
+        from aurum.tools.training.common.recording import load_upright
 
         nan = np.full(DIM, np.nan)
         try:

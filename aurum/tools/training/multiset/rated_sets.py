@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 
 from aurum.paths import sha256_file
-from aurum.tools.training.common.recording import recording_engine
+from aurum.tools.training.common.recording import MAX_SIDE, load_upright, recording_engine  # noqa: F401
 
-MAX_SIDE = 2000
 EXTRACTION_VERSION = "1"  # bump when the measured features would change
 
 
@@ -147,23 +146,6 @@ def cache_dir() -> Path:
     base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME",
                                                      Path.home() / ".cache")) / "aurum-features"
     return base
-
-
-def load_upright(path: Path) -> np.ndarray:
-    """RGB, EXIF-upright, longer side at most MAX_SIDE (area-averaged)."""
-    import cv2
-    from PIL import Image, ImageOps
-
-    Image.MAX_IMAGE_PIXELS = None  # trusted training data; some photos are huge
-    with Image.open(path) as im:
-        im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced size
-        rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    h, w = rgb.shape[:2]
-    if max(h, w) > MAX_SIDE:
-        f = MAX_SIDE / max(h, w)
-        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
-                         interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb)
 
 
 @dataclass
