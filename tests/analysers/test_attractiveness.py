@@ -191,8 +191,14 @@ def test_smiling_photo_of_the_same_person_scores_close(engine):
 
 
 def test_missing_model_is_unavailable_and_geometry_still_scores(tmp_path, fixture_face):
-    from aurum.engine import Engine
+    import shutil
 
+    from aurum.analysers.age_gate import GATE_FILE
+    from aurum.engine import Engine
+    from aurum.paths import models_dir
+
+    # only the rating model is missing: the adults-only gate's file is there
+    shutil.copy(models_dir() / GATE_FILE, tmp_path / GATE_FILE)
     eng = Engine(models=tmp_path, pool_size=1)
     status = eng.status()["attractiveness"]
     # the default model's file is named, with the command that builds it
