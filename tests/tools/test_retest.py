@@ -27,10 +27,10 @@ MARGIN = 0.9  # assert at 90 % of each target
 
 
 @pytest.fixture(scope="module")
-def figures(engine: Engine) -> dict:
+def figures() -> dict:
     faces = retest.subset()
     assert len(faces) == retest.SUBSET_SIZE
-    return retest.summary(retest.collect(engine, faces))
+    return retest.summary(retest.collect(retest.measuring_engine(), faces))
 
 
 def test_four_changes_keep_the_geometric_score(figures: dict):
