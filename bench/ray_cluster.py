@@ -90,38 +90,43 @@ def ray_pids(temp: Path, sessions: list[int]) -> dict[int, str]:
     return out
 
 
-def alive_nodes(address: str) -> int:
-    """The cluster's live nodes, asked from a short-lived driver."""
+def alive_nodes(address: str) -> int | None:
+    """The cluster's live nodes, asked from a short-lived driver; None when the driver
+    got no answer. Both nodes share 127.0.0.1, so right after the kill a driver may
+    attach to the dead raylet (the GCS still lists it until its health checks fail) and
+    time out: that is no count of nodes, and it must not read as 0 (CI, 2026-12-06)."""
     code = (f"import ray; ray.init(address={address!r}, log_to_driver=False, "
             "configure_logging=False); print(sum(1 for n in ray.nodes() if n['Alive']))")
     try:
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=60, env=RAY_ENV)
     except subprocess.TimeoutExpired:
-        return 0
+        return None
     lines = res.stdout.strip().splitlines()
-    return int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    return int(lines[-1]) if lines and lines[-1].isdigit() else None
 
 
 def wait_nodes(address: str, want: int) -> int:
     deadline = time.monotonic() + START_TIMEOUT_S
-    n = 0
+    n: int | None = None
     while time.monotonic() < deadline:
         n = alive_nodes(address)
-        if n >= want:
+        if n is not None and n >= want:
             return n
         time.sleep(2.0)
-    return n
+    return n or 0
 
 
-def wait_nodes_down(address: str, want: int) -> int:
-    """Live nodes once the cluster has noticed the kill (at most START_TIMEOUT_S)."""
+def wait_nodes_down(address: str, want: int) -> tuple[int | None, int]:
+    """Live nodes once the cluster has noticed the kill (at most START_TIMEOUT_S), and
+    how many queries got no answer on the way. None: no query was answered."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    n = alive_nodes(address)
-    while n > want and time.monotonic() < deadline:
+    n, unanswered = alive_nodes(address), 0
+    while (n is None or n > want) and time.monotonic() < deadline:
+        unanswered += n is None
         time.sleep(2.0)
         n = alive_nodes(address)
-    return n
+    return n, unanswered + (n is None)
 
 
 def count_lines(path: Path) -> int:
@@ -218,12 +223,13 @@ def run(n: int, folder: Path) -> dict[str, Any]:
             proc.wait(timeout=RUN_TIMEOUT_S)
             runs, codes = runs + 1, [*codes, proc.returncode]
         seconds = time.perf_counter() - t0
-        after = wait_nodes_down(address, n_nodes - 1) if killed else n_nodes
+        after, unanswered = wait_nodes_down(address, n_nodes - 1) if killed else (n_nodes, 0)
         finished = True
         requeued = out.with_suffix(".log").read_text(errors="replace").count(" re-queued")
         return {"photos": len(photos), **check(out, photos), "seconds": round(seconds, 1),
                 "nodes": n_nodes, "node_killed": killed, "nodes_alive_after": after,
-                "runs": runs, "exit_codes": codes, "requeued": requeued}
+                "unanswered_queries": unanswered, "runs": runs, "exit_codes": codes,
+                "requeued": requeued}
     finally:
         for d in drivers:
             if d.poll() is None:

@@ -84,6 +84,6 @@ def test_two_node_cluster_with_one_node_killed_scores_each_photo_once():
                          cwd=REPO_DIR, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["nodes"] == 2 and out["node_killed"] is True
-    assert out["photos"] == out["lines"] == 20 and out["each_once"] is True
-    assert out["nodes_alive_after"] == 1 and out["failed_lines"] == 0
+    assert out["nodes"] == 2 and out["node_killed"] is True, out
+    assert out["photos"] == out["lines"] == 20 and out["each_once"] is True, out
+    assert out["nodes_alive_after"] == 1 and out["failed_lines"] == 0, out
