@@ -12,10 +12,10 @@ by the photo's SHA-256 and the extraction rule's version, so a renamed or re-ord
 reuses it and a changed photo is measured again.
 
 Photo rule (recorded in the model card): the photo is turned upright (EXIF), scaled down
-so its longer side is at most `MAX_SIDE` pixels (MEBeauty has photos several thousand
-pixels a side; the face mesh runs on a fixed-size crop anyway), and the engine's own
-face choice applies: the largest detected face (for MEBeauty photos of couples, which
-face was rated is not recorded; the largest is the usual subject).
+so its longer side is at most `common.recording.MAX_SIDE` pixels (MEBeauty has photos
+several thousand pixels a side; the face mesh runs on a fixed-size crop anyway), and the
+engine's own face choice applies: the largest detected face (for MEBeauty photos of
+couples, which face was rated is not recorded; the largest is the usual subject).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from aurum.paths import sha256_file
-from aurum.tools.training.common.recording import MAX_SIDE, load_upright, recording_engine  # noqa: F401
+from aurum.tools.training.common.recording import load_upright, recording_engine
 
 EXTRACTION_VERSION = "1"  # bump when the measured features would change
 
