@@ -191,16 +191,14 @@ def collect_sfhq(faces: Path | None, extractor: Extractor) -> Sfhq | None:
         return None
     labels, sexes, desc, mirror, scal, fr, fr_flip = [], [], [], [], [], [], []
     for path, label, sex in rows:
-        m = extractor.measure(path)
-        if m.error or not np.all(np.isfinite(m.desc)):
+        got = extractor.usable(path)
+        if isinstance(got, str):
             continue
-        fm = extractor.faceres.measure(path)
-        if fm.error or not np.all(np.isfinite(fm.desc)):
-            continue
+        m, fm = got
         labels.append(label)
         sexes.append(sex)
         desc.append(m.desc)
-        mirror.append(m.desc_mirror if np.all(np.isfinite(m.desc_mirror)) else m.desc)
+        mirror.append(m.mirror_or_self)
         scal.append(m.scalars)
         fr.append(fm.desc)
         fr_flip.append(fm.flip)

@@ -26,12 +26,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aurum.paths import sha256_file
 from aurum.tools.training.common.recording import load_upright, recording_engine
+
+if TYPE_CHECKING:
+    from aurum.tools.training.multiset.faceres_cache import FaceresMeasured
 
 EXTRACTION_VERSION = "1"  # bump when the measured features would change
 
@@ -159,6 +162,12 @@ class Measured:
     faces_found: int
     error: str | None
 
+    @property
+    def mirror_or_self(self) -> np.ndarray:
+        """The mirrored photo's descriptor; where the mirror failed, the photo's own, so
+        one failed mirror never drops a photo the model can learn from."""
+        return self.desc_mirror if np.all(np.isfinite(self.desc_mirror)) else self.desc
+
 
 class Extractor:
     """Runs the engine on photos and caches the results by SHA-256."""
@@ -178,6 +187,18 @@ class Extractor:
             # equal to dlib's own within 1e-4, far below the processor-perturbation
             # scale the selection is tested against)
             self._engine, self._rec = recording_engine()
+
+    def usable(self, path: Path) -> tuple[Measured, FaceresMeasured] | str:
+        """Both networks' measures of a photo a model can learn from, or why it cannot
+        (the first network whose descriptor failed or is not finite): one rule for the
+        rated sets and the SFHQ faces."""
+        m = self.measure(path)
+        if m.error or not np.all(np.isfinite(m.desc)):
+            return m.error or "no face descriptor"
+        fm = self.faceres.measure(path)
+        if fm.error or not np.all(np.isfinite(fm.desc)):
+            return f"faceres: {fm.error or 'not finite'}"
+        return m, fm
 
     def measure(self, path: Path) -> Measured:
         digest = sha256_file(path)
@@ -282,16 +303,13 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
         if limit is not None:
             rows = rows[:limit]
         for i, p in enumerate(rows):
-            m = ex.measure(p.path)
+            got = ex.usable(p.path)
             if i % 100 == 0:
                 progress(f"  {key}: {i}/{len(rows)} photos measured")
-            if m.error or not np.all(np.isfinite(m.desc)):
-                fails.append(f"{key}/{p.path.name}: {m.error or 'no face descriptor'}")
+            if isinstance(got, str):
+                fails.append(f"{key}/{p.path.name}: {got}")
                 continue
-            fm = ex.faceres.measure(p.path)
-            if fm.error or not np.all(np.isfinite(fm.desc)):
-                fails.append(f"{key}/{p.path.name}: faceres: {fm.error or 'not finite'}")
-                continue
+            m, fm = got
             sd, sfr = np.full(128, np.nan), (nan_fr, nan_fr)
             if p.smiling is not None:
                 ms = ex.measure(p.smiling)
@@ -302,8 +320,7 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
                 lst.append(v)
             photos.append(p)
             descs.append(m.desc)
-            # a mirror that failed falls back to the photo itself (recorded as a count)
-            mirrors.append(m.desc_mirror if np.all(np.isfinite(m.desc_mirror)) else m.desc)
+            mirrors.append(m.mirror_or_self)
             scal.append(m.scalars)
             faces.append(m.faces_found)
             smiles.append(sd)
