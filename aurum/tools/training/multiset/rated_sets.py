@@ -1,9 +1,10 @@
 """Rated face sets the attractiveness model learns from: one declaration each.
 
 A set is a folder under the shared data with a CSV of mean ratings. Adding the next set
-means appending one `RatedSet(...)` to `SETS` (its folder, CSV columns, rating scale,
-panel and terms); loading, feature extraction, the per-set rating standardisation, the
-grouped cross-validation and the card's tables follow from the declaration.
+means appending one `RatedSet(...)` (`common.ratings`) to `SETS` (its folder, CSV
+columns, rating scale, panel and terms); loading, feature extraction, the per-set rating
+standardisation, the grouped cross-validation and the card's tables follow from the
+declaration.
 
 Features are measured by the engine a request uses (`aurum.engine.Engine`), once per
 photo and once per mirrored photo, and cached OUTSIDE the repository (they include the
@@ -20,7 +21,6 @@ couples, which face was rated is not recorded; the largest is the usual subject)
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aurum.paths import sha256_file
+from aurum.tools.training.common.ratings import LONDON, Photo, RatedSet, read_set
 from aurum.tools.training.common.recording import load_upright, recording_engine
 
 if TYPE_CHECKING:
@@ -38,48 +39,8 @@ if TYPE_CHECKING:
 
 EXTRACTION_VERSION = "1"  # bump when the measured features would change
 
-
-@dataclass(frozen=True)
-class RatedSet:
-    """The declaration of one rated set (everything that differs between sets)."""
-
-    key: str  # short id used in the model file ("london", "mebeauty")
-    title: str
-    folder: str  # under the shared data folder
-    csv: str
-    image_col: str
-    rating_col: str
-    sex_col: str
-    group_col: str  # ethnicity (fairness tables)
-    scale: tuple[float, float]  # the raters' scale
-    panel: str  # who rated, for the displayed text
-    terms: str  # what a model fitted on this set may be used for
-    commercial: bool  # may a model fitted on it be used commercially?
-    attribution: str
-    image_dir: str = ""
-    id_col: str | None = None  # one row = one person when set; else grouped by descriptor
-    split_col: str | None = None  # rows with split in `holdout_splits` are validation
-    holdout_splits: tuple[str, ...] = ()
-    smiling_col: str | None = None
-    smiling_dir: str = ""
-    age_col: str | None = None
-
-    @property
-    def scale_text(self) -> str:
-        return f"{self.scale[0]:g}-{self.scale[1]:g}"
-
-
-LONDON = RatedSet(
-    key="london", title="Face Research Lab London Set", folder="london",
-    csv="london_faces_scores.csv", image_col="image", image_dir="neutral_front",
-    rating_col="rating_mean", sex_col="face_sex", group_col="face_eth", id_col="face_id",
-    smiling_col="smiling_image", smiling_dir="smiling_front", age_col="face_age",
-    scale=(1.0, 7.0), panel="the London panel (2,513 raters)",
-    terms="CC BY 4.0 (commercial use allowed with attribution)", commercial=True,
-    attribution=("Face Research Lab London Set: DeBruine, L., & Jones, B. (2017). Face "
-                 "Research Lab London Set (Version 5). figshare. "
-                 "https://doi.org/10.6084/m9.figshare.5047666.v5, CC BY 4.0"))
-
+# London's declaration (and RatedSet, Photo, the CSV reader) live in common.ratings: the
+# London-only trainer reads the same CSV.
 MEBEAUTY = RatedSet(
     key="mebeauty", title="MEBeauty (train and val splits)", folder="mebeauty",
     csv="scores.csv", image_col="file", rating_col="score", sex_col="sex",
@@ -93,51 +54,6 @@ MEBEAUTY = RatedSet(
                  "non-commercial use"))
 
 SETS: dict[str, RatedSet] = {s.key: s for s in (LONDON, MEBEAUTY)}
-
-
-@dataclass
-class Photo:
-    """One rated photo (paths and labels; its features live in `SetData`)."""
-
-    set_key: str
-    photo_id: str
-    path: Path
-    rating: float
-    sex: str
-    group: str
-    split: str  # "train" or "val"
-    person: str | None  # declared person id, when the set has one
-    smiling: Path | None = None
-    age: float | None = None
-
-
-def read_set(rs: RatedSet, shared: Path) -> list[Photo]:
-    """The declared set's rows, in a canonical order (by photo id), so that shuffling
-    the CSV changes nothing downstream."""
-    root = Path(shared) / rs.folder
-    table = root / rs.csv
-    if not table.is_file():
-        raise FileNotFoundError(f"{table} not found (rated set {rs.key!r})")
-    out = []
-    with table.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            split = "train"
-            if rs.split_col and row.get(rs.split_col, "") in rs.holdout_splits:
-                split = "val"
-            smile = None
-            if rs.smiling_col and row.get(rs.smiling_col):
-                p = root / rs.smiling_dir / row[rs.smiling_col]
-                smile = p if p.is_file() else None
-            age = row.get(rs.age_col, "") if rs.age_col else ""
-            out.append(Photo(
-                set_key=rs.key,
-                photo_id=row[rs.id_col] if rs.id_col else row[rs.image_col],
-                path=root / rs.image_dir / row[rs.image_col],
-                rating=float(row[rs.rating_col]), sex=row[rs.sex_col],
-                group=row[rs.group_col], split=split,
-                person=row[rs.id_col] if rs.id_col else None, smiling=smile,
-                age=float(age) if age not in ("", "NA", None) else None))
-    return sorted(out, key=lambda p: p.photo_id)
 
 
 # ---------------------------------------------------------------- features ----------
