@@ -203,6 +203,30 @@ class SetData:
                        rows(self.smiling_fr_flip))
 
 
+@dataclass
+class Columns:
+    """The features `SetData` keeps of each usable photo, gathered one photo at a time:
+    one way for the rated sets and the SFHQ faces."""
+
+    desc: list[np.ndarray] = field(default_factory=list)
+    mirror: list[np.ndarray] = field(default_factory=list)
+    scalars: list[dict[str, float]] = field(default_factory=list)
+    fr: list[np.ndarray] = field(default_factory=list)
+    fr_flip: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, m: Measured, fm: FaceresMeasured) -> None:
+        self.desc.append(m.desc)
+        self.mirror.append(m.mirror_or_self)
+        self.scalars.append(m.scalars)
+        self.fr.append(fm.desc)
+        self.fr_flip.append(fm.flip)
+
+    def set_data(self, photos: list[Photo], faces_found: np.ndarray, **rest: Any) -> SetData:
+        return SetData(photos, np.array(self.desc), np.array(self.mirror), self.scalars,
+                       faces_found, fr=np.array(self.fr), fr_flip=np.array(self.fr_flip),
+                       **rest)
+
+
 def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None = None,
                  progress: Callable[[str], None] = lambda s: None,
                  limit: int | None = None) -> SetData:
@@ -211,8 +235,8 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
     of each set (tests)."""
     t0 = time.perf_counter()
     ex = extractor or Extractor()
-    photos, descs, mirrors, scal, faces, smiles, fails = [], [], [], [], [], [], []
-    frs: list[list[np.ndarray]] = [[], [], [], []]  # photo, its mirror, smiling, its mirror
+    cols, photos, faces, smiles, fails = Columns(), [], [], [], []
+    smile_frs: list[list[np.ndarray]] = [[], []]  # the smiling photo's chip, its mirror
     nan_fr = np.full(1024, np.nan)
     for key in keys:
         rows = read_set(SETS[key], shared)
@@ -232,17 +256,16 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
                 fs = ex.faceres.measure(p.smiling)
                 if not ms.error and np.all(np.isfinite(ms.desc)) and not fs.error:
                     sd, sfr = ms.desc, (fs.desc, fs.flip)
-            for lst, v in zip(frs, (fm.desc, fm.flip, *sfr), strict=True):
+            for lst, v in zip(smile_frs, sfr, strict=True):
                 lst.append(v)
+            cols.add(m, fm)
             photos.append(p)
-            descs.append(m.desc)
-            mirrors.append(m.mirror_or_self)
-            scal.append(m.scalars)
             faces.append(m.faces_found)
             smiles.append(sd)
-    return SetData(photos, np.array(descs), np.array(mirrors), scal, np.array(faces),
-                   fails, np.array(smiles), time.perf_counter() - t0,
-                   *(np.array(lst) for lst in frs))
+    return cols.set_data(photos, np.array(faces), failures=fails,
+                         smiling_desc=np.array(smiles), seconds=time.perf_counter() - t0,
+                         smiling_fr=np.array(smile_frs[0]),
+                         smiling_fr_flip=np.array(smile_frs[1]))
 
 
 # ---------------------------------------------------------------- grouping ----------
