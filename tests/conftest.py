@@ -13,6 +13,7 @@ import os
 import socket
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -101,6 +102,14 @@ def london_face() -> Path:
 def fixture_face() -> Path:
     """A committed synthetic face that passes every quality check (898 px)."""
     return FIXTURE_FACE
+
+
+def loaded_network(model: Any, name: str) -> Any:
+    """A face network (`aurum.analysers.pinned.PinnedNetwork`), loaded: without it the
+    run fails with the reason, never skips (both networks are part of the product)."""
+    if not model.load():
+        pytest.fail(f"{name} not available here: {model.status()}")
+    return model
 
 
 def free_port() -> int:

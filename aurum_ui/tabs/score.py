@@ -17,7 +17,7 @@ import numpy as np
 
 from aurum.config import Config
 from aurum.engine import Engine
-from aurum.errors import AurumError
+from aurum.errors import GATE_CODES, AurumError
 from aurum.measure import geometric_components
 from aurum.measure.imaging import MAX_BYTES, Refused
 from aurum.paths import REPO_DIR
@@ -32,7 +32,9 @@ TITLE, ID = "Score", "score"
 
 # What this tab refreshes whenever the report changes (a new score, a slider move), by
 # `refresh`; `panels.report_outputs` combines every shown tab's declaration.
-REFRESH_ON_SCORE: tuple[str, ...] = ("score-cards", "quality-table", "breakdown-plot")
+# The opt-in offer follows the report too: only a scored face has numbers to add.
+REFRESH_ON_SCORE: tuple[str, ...] = ("score-cards", "quality-table", "breakdown-plot",
+                                     "optin-offer", "optin-note")
 # What only a new photo changes: its picture, its placement, the opt-in answer.
 NEW_PHOTO_OUTPUTS: tuple[str, ...] = ("session", "overlay-image", "vibe", "map-plot",
                                       "map-note", "optin-result")
@@ -67,7 +69,24 @@ def refresh(engine: Engine, report: dict[str, Any] | None, cfg: Config) -> dict[
     fig = render.breakdown_figure(report)
     return {"score-cards": render.score_cards_html(report),
             "quality-table": render.quality_table_html(report),
-            "breakdown-plot": gr.update(value=fig, visible=fig is not None)}
+            "breakdown-plot": gr.update(value=fig, visible=fig is not None),
+            **opt_in_offer(report)}
+
+
+def opt_in_offer(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The opt-in box and button show only for a scored face. A face the adults-only
+    gate withheld (or no face, or no photo yet) has no numbers to add: offering the
+    button there invites a click the store can only refuse, so a note says why instead."""
+    if report is not None and report.get("ok"):
+        return {"optin-offer": gr.update(visible=True), "optin-note": ""}
+    code = ((report or {}).get("error") or {}).get("code")
+    if report is None:
+        why = "Score a photo first: a scored face's numbers can be added here."
+    elif code in GATE_CODES:
+        why = "This face got no score (adults only): nothing of it can be added."
+    else:
+        why = "This photo got no score: there are no numbers to add."
+    return {"optin-offer": gr.update(visible=False), "optin-note": render.note(why)}
 
 
 def on_upload(image: bytes | Refused | None, sess: Session | None) -> dict[str, Any]:
@@ -113,7 +132,7 @@ def on_score(engine: Engine, image: bytes | Refused | None, layers: list[str], c
                                 title="No photo yet")
         return {"session": sess, "overlay-image": render.overlay_html(None, None, layers),
                 **views.blank_views(), "score-cards": msg, **views.map_view(engine, None),
-                "optin-result": ""}
+                "optin-result": "", **opt_in_offer(None)}
     sess = _analysed(engine, image, sess)
     analysis = sess.analysis
     assert analysis is not None
@@ -165,10 +184,11 @@ def on_opt_in(engine: Engine, agree: bool, sess: Session | None) -> dict[str, An
 
 
 def _opt_in_html(engine: Engine, agree: bool, sess: Session) -> str:
+    if sess.report is None or not sess.report.get("ok"):
+        # The offer is hidden then; a stale page that still sends the click hears why.
+        return opt_in_offer(sess.report)["optin-note"]
     if not agree:
         return render.note("Tick the box first: nothing is stored without your consent.")
-    if sess.report is None or not sess.report.get("ok"):
-        return render.note("Score a photo first: there are no numbers to add yet.")
     pop = engine.population
     if pop is None:
         return render.unavailable_html("Opt-in is", views.population_status(engine))
@@ -247,16 +267,19 @@ def _input_column(ui: UI) -> None:
 def _opt_in_accordion(ui: UI) -> None:
     with gr.Accordion("Add my numbers to the population (opt-in)", open=False,
                       elem_id="optin"):
-        gr.Markdown("Adds only numbers, never your photo, to the population that "
-                    "percentiles can be computed from: your scores, quality values, "
-                    f"{len(geometric_components.COMPONENTS)} face "
-                    "measurements and a shape embedding. They describe your face's shape "
-                    "(biometric data) and could help match another photo of you. You get an "
-                    "id to delete them at any time. One entry per photo.")
-        ui.add("optin-checkbox", gr.Checkbox(label="I am an adult and I agree to add my "
-                                             "numbers", elem_id="optin-checkbox"))
-        ui.add("optin-button", gr.Button("Add my numbers to the population",
-                                         elem_id="optin-button", size="sm"))
+        # Hidden until a face is scored (see opt_in_offer); the note says why meanwhile.
+        ui.add("optin-note", gr.HTML(opt_in_offer(None)["optin-note"], elem_id="optin-note"))
+        with ui.add("optin-offer", gr.Column(visible=False, elem_id="optin-offer")):
+            gr.Markdown("Adds only numbers, never your photo, to the population that "
+                        "percentiles can be computed from: your scores, quality values, "
+                        f"{len(geometric_components.COMPONENTS)} face "
+                        "measurements and a shape embedding. They describe your face's "
+                        "shape (biometric data) and could help match another photo of you. "
+                        "You get an id to delete them at any time. One entry per photo.")
+            ui.add("optin-checkbox", gr.Checkbox(label="I am an adult and I agree to add "
+                                                 "my numbers", elem_id="optin-checkbox"))
+            ui.add("optin-button", gr.Button("Add my numbers to the population",
+                                             elem_id="optin-button", size="sm"))
         ui.add("optin-result", gr.HTML("", elem_id="optin-result"))
         with gr.Row():
             ui.add("forget-id", gr.Textbox(label="Delete by id", scale=3, elem_id="forget-id",

@@ -23,17 +23,14 @@ from aurum.analysers.descriptor import (
 from aurum.engine import Engine
 from aurum.measure.imaging import load_image
 from aurum.paths import REPO_DIR, models_dir
-from tests.conftest import FACES, LONDON, LONDON_SMILING
+from tests.conftest import FACES, LONDON, LONDON_SMILING, loaded_network
 
 pytestmark = pytest.mark.shared
 
 
 @pytest.fixture(scope="module")
 def dmodel() -> DescriptorModel:
-    m = get_model()
-    if not m.load():
-        pytest.fail(f"descriptor not available here: {m.status()}")
-    return m
+    return loaded_network(get_model(), "descriptor")
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,12 @@ from aurum.analysers import faceres as fr
 from aurum.analysers.faceres import FaceresModel, FaceresOutput, crop, get_model
 from aurum.engine import Engine
 from aurum.measure.imaging import load_image
-from tests.conftest import FIXTURES, LONDON, LONDON_SMILING
+from tests.conftest import FIXTURES, LONDON, LONDON_SMILING, loaded_network
 
 
 @pytest.fixture(scope="module")
 def model() -> FaceresModel:
-    m = get_model()
-    if not m.load():
-        pytest.fail(f"faceres not available here: {m.status()}")
-    return m
+    return loaded_network(get_model(), "faceres")
 
 
 @pytest.fixture(scope="module")

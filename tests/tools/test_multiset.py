@@ -20,7 +20,7 @@ import pytest
 from aurum.analysers import attractiveness as attr
 from aurum.analysers import descriptor
 from aurum.paths import REPO_DIR, models_dir
-from aurum.tools.training.common import checks, features, learners
+from aurum.tools.training.common import checks, features, learners, ratings
 from aurum.tools.training.multiset import card as multiset_card
 from aurum.tools.training.multiset import cv as multiset_cv
 from aurum.tools.training.multiset import data as multiset_data
@@ -135,8 +135,8 @@ def test_person_groups_join_near_descriptors_only():
     base = rng.normal(size=(5, 128))
     base /= np.linalg.norm(base, axis=1, keepdims=True)
     desc = np.vstack([base, base[:2] + 0.005 * rng.normal(size=(2, 128))])
-    photos = [rs.Photo("m", f"f{i}", REPO_DIR / f"f{i}.jpg", 5.0, "female", "x", "train",
-                       None) for i in range(7)]
+    photos = [ratings.Photo("m", f"f{i}", REPO_DIR / f"f{i}.jpg", 5.0, "female", "x",
+                            "train", None) for i in range(7)]
     sd = rs.SetData(photos, desc, desc, [{}] * 7, np.ones(7))
     labels = rs.person_groups(sd)
     assert labels[0] == labels[5] and labels[1] == labels[6]
@@ -148,11 +148,11 @@ def test_a_new_rated_set_is_one_declaration(tmp_path):
     (tmp_path / "newset").mkdir()
     (tmp_path / "newset" / "ratings.csv").write_text(
         "img,mean,gender,eth\nb.jpg,3.5,male,x\na.jpg,4.0,female,y\n", encoding="utf-8")
-    decl = rs.RatedSet(key="newset", title="New", folder="newset", csv="ratings.csv",
-                       image_col="img", rating_col="mean", sex_col="gender", group_col="eth",
-                       scale=(1.0, 5.0), panel="a panel", terms="CC0", commercial=True,
-                       attribution="someone")
-    rows = rs.read_set(decl, tmp_path)
+    decl = ratings.RatedSet(key="newset", title="New", folder="newset", csv="ratings.csv",
+                            image_col="img", rating_col="mean", sex_col="gender",
+                            group_col="eth", scale=(1.0, 5.0), panel="a panel", terms="CC0",
+                            commercial=True, attribution="someone")
+    rows = ratings.read_set(decl, tmp_path)
     assert [r.photo_id for r in rows] == ["a.jpg", "b.jpg"]
     assert rows[0].rating == 4.0 and rows[0].sex == "female" and decl.scale_text == "1-5"
 

@@ -11,6 +11,7 @@ import json
 import pytest
 from gradio_client import Client, handle_file
 
+from tests.conftest import FIXTURE_FACE
 from tests.test_age_gate_shared import SCORE_FIELDS, minors
 from tests.ui import test_app_browser as browser_tests
 from tests.ui.test_app_browser import (
@@ -72,7 +73,23 @@ def test_score_tab_withholds_children_and_keeps_the_overlay(server, pw, shots):
             assert pg.locator("#overlay-image img").count() == 1  # the landmarks stay
             if i == 0:
                 snap(pg, shots, f"20_age_gate_{name}")
+        if width == 1360:
+            _assert_opt_in_follows_the_gate(pg)
         browser.close()
+
+
+def _assert_opt_in_follows_the_gate(pg) -> None:
+    """The opt-in box and button are not offered for the withheld face (a note says
+    why); the next photo, an adult's, gets them."""
+    pg.locator("#optin").get_by_text("Add my numbers to the population (opt-in)").click()
+    pg.wait_for_selector("#optin-note .au-note", timeout=10_000)
+    assert "adults only" in pg.locator("#optin-note").inner_text()
+    assert not pg.locator("#optin-button").is_visible()
+    assert not pg.locator("#optin-checkbox").is_visible()
+    upload_and_score(pg, FIXTURE_FACE, "#final-score")
+    pg.wait_for_selector("#optin-button", state="visible", timeout=10_000)
+    assert pg.locator("#optin-checkbox").is_visible()
+    assert pg.locator("#optin-note").inner_text().strip() == ""
 
 
 @pytest.mark.browser

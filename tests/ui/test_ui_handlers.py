@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from aurum.analysers import age_gate
 from aurum.config import QUALITY_METRICS, Config, preset
 from aurum_ui import api, views
 from aurum_ui.blocks import TABS, build_ui
@@ -136,6 +138,29 @@ def test_opt_in_and_forget_need_consent_and_an_id(engine, scored):
     out = score.on_opt_in(engine, False, scored["session"])
     assert "Tick the box" in out["optin-result"]
     assert "Paste the id" in score.on_forget(engine, "  ")["forget-result"]
+
+
+def test_opt_in_is_offered_for_a_scored_adult_only(engine, scored, monkeypatch):
+    """A face the adults-only gate withheld (or no photo yet) gets no opt-in box or
+    button, only a note saying why; a scored adult gets them and no note."""
+    assert scored["optin-offer"]["visible"] is True and scored["optin-note"] == ""
+    empty = score.on_score(engine, None, [], Config(), Session())
+    assert empty["optin-offer"]["visible"] is False and "Score a photo" in empty["optin-note"]
+    n = age_gate.GROUPS["descriptor"] + age_gate.GROUPS["proportions"]
+    withhold_all = age_gate.GateModel(np.zeros(n), np.ones(n), np.zeros(n), 0.0, -1.0, "test",
+                                      ("descriptor", "proportions"), np.ones(n))
+    monkeypatch.setattr(engine.age_gate, "model", withhold_all)
+    gated = score.on_score(engine, FIXTURE_FACE.read_bytes(), [], Config(), Session())
+    assert gated["session"].report["error"]["code"] == "apparent_minor"
+    assert gated["optin-offer"]["visible"] is False and "adults only" in gated["optin-note"]
+    # a click from a stale page is refused with the same words, ticked box or not
+    assert "adults only" in score.on_opt_in(engine, True, gated["session"])["optin-result"]
+    unavailable = {"ok": False, "error": {"code": "age_gate_unavailable", "message": "-"}}
+    offer = score.opt_in_offer(unavailable)
+    assert offer["optin-offer"]["visible"] is False and "adults only" in offer["optin-note"]
+    refresh = tune.on_rescore(engine, gated["session"], Config(),
+                              *tune.slider_values(Config()))
+    assert refresh["optin-offer"]["visible"] is False  # a slider move keeps it hidden
 
 
 def test_status_lists_models(engine):

@@ -7,7 +7,6 @@ the run only.
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from aurum.analysers.descriptor import Descriptor
 from aurum.measure.appearance import RawFeatures
+from aurum.tools.training.common.ratings import LONDON, read_rows
 from aurum.tools.training.common.recording import measure, recording_engine, sfhq_manifest
 
 # dlib's own kernels, the reference runtime: the London model's rebuilt artefacts do not
@@ -54,24 +54,15 @@ class Dataset:
 
 
 def read_faces(data: Path) -> list[Face]:
-    scores = data / "london_faces_scores.csv"
+    """The London faces, read from `data` (the London set folder) by the rated sets'
+    reader and declaration, so both trainers read the CSV one way; in a canonical order
+    (by id), so that shuffling the CSV's rows changes nothing: the folds, the inner
+    folds and so the fitted model follow this order."""
+    scores = data / LONDON.csv
     if not scores.is_file():
         raise FileNotFoundError(f"{scores} not found: --data must be the London set folder")
-    faces = []
-    with scores.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            smiling = data / "smiling_front" / row["smiling_image"] \
-                if row.get("smiling_image") else None
-            faces.append(Face(
-                face_id=row["face_id"], rating=float(row["rating_mean"]),
-                sex=row["face_sex"], eth=row["face_eth"],
-                age=float(row["face_age"]) if row.get("face_age") not in (None, "", "NA")
-                else None,
-                neutral=data / "neutral_front" / row["image"],
-                smiling=smiling if smiling is not None and smiling.is_file() else None))
-    # A canonical order (by id), so that shuffling the CSV's rows changes nothing:
-    # the folds, the inner folds and so the fitted model follow this order.
-    return sorted(faces, key=lambda f: f.face_id)
+    return [Face(face_id=p.photo_id, rating=p.rating, sex=p.sex, eth=p.group, age=p.age,
+                 neutral=p.path, smiling=p.smiling) for p in read_rows(LONDON, data)]
 
 
 def collect(data: Path, keep_contexts: int = 8) -> Dataset:

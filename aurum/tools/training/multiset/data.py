@@ -18,6 +18,7 @@ from aurum.tools.training.common.features import APPEARANCE_GROUPS, feature_name
 from aurum.tools.training.common.recording import sfhq_manifest
 from aurum.tools.training.multiset.rated_sets import (
     SETS,
+    Columns,
     Extractor,
     SetData,
     person_groups,
@@ -189,24 +190,16 @@ def collect_sfhq(faces: Path | None, extractor: Extractor) -> Sfhq | None:
     rows = sfhq_manifest(faces)
     if rows is None:
         return None
-    labels, sexes, desc, mirror, scal, fr, fr_flip = [], [], [], [], [], [], []
+    labels, sexes, cols = [], [], Columns()
     for path, label, sex in rows:
-        m = extractor.measure(path)
-        if m.error or not np.all(np.isfinite(m.desc)):
-            continue
-        fm = extractor.faceres.measure(path)
-        if fm.error or not np.all(np.isfinite(fm.desc)):
+        got = extractor.usable(path)
+        if isinstance(got, str):
             continue
         labels.append(label)
         sexes.append(sex)
-        desc.append(m.desc)
-        mirror.append(m.desc_mirror if np.all(np.isfinite(m.desc_mirror)) else m.desc)
-        scal.append(m.scalars)
-        fr.append(fm.desc)
-        fr_flip.append(fm.flip)
-    fake = SetData([], np.array(desc), np.array(mirror), scal, np.zeros(len(desc)),
-                   fr=np.array(fr), fr_flip=np.array(fr_flip))
-    return Sfhq(labels, sexes, np.array(desc),
+        cols.add(*got)
+    fake = cols.set_data([], np.zeros(len(cols.desc)))
+    return Sfhq(labels, sexes, np.array(cols.desc),
                 {rep: features(fake, rep)[0] for rep in REPRESENTATIONS})
 
 

@@ -1,9 +1,10 @@
 """Rated face sets the attractiveness model learns from: one declaration each.
 
 A set is a folder under the shared data with a CSV of mean ratings. Adding the next set
-means appending one `RatedSet(...)` to `SETS` (its folder, CSV columns, rating scale,
-panel and terms); loading, feature extraction, the per-set rating standardisation, the
-grouped cross-validation and the card's tables follow from the declaration.
+means appending one `RatedSet(...)` (`common.ratings`) to `SETS` (its folder, CSV
+columns, rating scale, panel and terms); loading, feature extraction, the per-set rating
+standardisation, the grouped cross-validation and the card's tables follow from the
+declaration.
 
 Features are measured by the engine a request uses (`aurum.engine.Engine`), once per
 photo and once per mirrored photo, and cached OUTSIDE the repository (they include the
@@ -12,71 +13,34 @@ by the photo's SHA-256 and the extraction rule's version, so a renamed or re-ord
 reuses it and a changed photo is measured again.
 
 Photo rule (recorded in the model card): the photo is turned upright (EXIF), scaled down
-so its longer side is at most `MAX_SIDE` pixels (MEBeauty has photos several thousand
-pixels a side; the face mesh runs on a fixed-size crop anyway), and the engine's own
-face choice applies: the largest detected face (for MEBeauty photos of couples, which
-face was rated is not recorded; the largest is the usual subject).
+so its longer side is at most `common.recording.MAX_SIDE` pixels (MEBeauty has photos
+several thousand pixels a side; the face mesh runs on a fixed-size crop anyway), and the
+engine's own face choice applies: the largest detected face (for MEBeauty photos of
+couples, which face was rated is not recorded; the largest is the usual subject).
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aurum.paths import sha256_file
-from aurum.tools.training.common.recording import MAX_SIDE, load_upright, recording_engine  # noqa: F401
+from aurum.tools.training.common.ratings import LONDON, Photo, RatedSet, read_set
+from aurum.tools.training.common.recording import load_upright, recording_engine
+
+if TYPE_CHECKING:
+    from aurum.tools.training.multiset.faceres_cache import FaceresMeasured
 
 EXTRACTION_VERSION = "1"  # bump when the measured features would change
 
-
-@dataclass(frozen=True)
-class RatedSet:
-    """The declaration of one rated set (everything that differs between sets)."""
-
-    key: str  # short id used in the model file ("london", "mebeauty")
-    title: str
-    folder: str  # under the shared data folder
-    csv: str
-    image_col: str
-    rating_col: str
-    sex_col: str
-    group_col: str  # ethnicity (fairness tables)
-    scale: tuple[float, float]  # the raters' scale
-    panel: str  # who rated, for the displayed text
-    terms: str  # what a model fitted on this set may be used for
-    commercial: bool  # may a model fitted on it be used commercially?
-    attribution: str
-    image_dir: str = ""
-    id_col: str | None = None  # one row = one person when set; else grouped by descriptor
-    split_col: str | None = None  # rows with split in `holdout_splits` are validation
-    holdout_splits: tuple[str, ...] = ()
-    smiling_col: str | None = None
-    smiling_dir: str = ""
-    age_col: str | None = None
-
-    @property
-    def scale_text(self) -> str:
-        return f"{self.scale[0]:g}-{self.scale[1]:g}"
-
-
-LONDON = RatedSet(
-    key="london", title="Face Research Lab London Set", folder="london",
-    csv="london_faces_scores.csv", image_col="image", image_dir="neutral_front",
-    rating_col="rating_mean", sex_col="face_sex", group_col="face_eth", id_col="face_id",
-    smiling_col="smiling_image", smiling_dir="smiling_front", age_col="face_age",
-    scale=(1.0, 7.0), panel="the London panel (2,513 raters)",
-    terms="CC BY 4.0 (commercial use allowed with attribution)", commercial=True,
-    attribution=("Face Research Lab London Set: DeBruine, L., & Jones, B. (2017). Face "
-                 "Research Lab London Set (Version 5). figshare. "
-                 "https://doi.org/10.6084/m9.figshare.5047666.v5, CC BY 4.0"))
-
+# London's declaration (and RatedSet, Photo, the CSV reader) live in common.ratings: the
+# London-only trainer reads the same CSV.
 MEBEAUTY = RatedSet(
     key="mebeauty", title="MEBeauty (train and val splits)", folder="mebeauty",
     csv="scores.csv", image_col="file", rating_col="score", sex_col="sex",
@@ -90,51 +54,6 @@ MEBEAUTY = RatedSet(
                  "non-commercial use"))
 
 SETS: dict[str, RatedSet] = {s.key: s for s in (LONDON, MEBEAUTY)}
-
-
-@dataclass
-class Photo:
-    """One rated photo (paths and labels; its features live in `SetData`)."""
-
-    set_key: str
-    photo_id: str
-    path: Path
-    rating: float
-    sex: str
-    group: str
-    split: str  # "train" or "val"
-    person: str | None  # declared person id, when the set has one
-    smiling: Path | None = None
-    age: float | None = None
-
-
-def read_set(rs: RatedSet, shared: Path) -> list[Photo]:
-    """The declared set's rows, in a canonical order (by photo id), so that shuffling
-    the CSV changes nothing downstream."""
-    root = Path(shared) / rs.folder
-    table = root / rs.csv
-    if not table.is_file():
-        raise FileNotFoundError(f"{table} not found (rated set {rs.key!r})")
-    out = []
-    with table.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            split = "train"
-            if rs.split_col and row.get(rs.split_col, "") in rs.holdout_splits:
-                split = "val"
-            smile = None
-            if rs.smiling_col and row.get(rs.smiling_col):
-                p = root / rs.smiling_dir / row[rs.smiling_col]
-                smile = p if p.is_file() else None
-            age = row.get(rs.age_col, "") if rs.age_col else ""
-            out.append(Photo(
-                set_key=rs.key,
-                photo_id=row[rs.id_col] if rs.id_col else row[rs.image_col],
-                path=root / rs.image_dir / row[rs.image_col],
-                rating=float(row[rs.rating_col]), sex=row[rs.sex_col],
-                group=row[rs.group_col], split=split,
-                person=row[rs.id_col] if rs.id_col else None, smiling=smile,
-                age=float(age) if age not in ("", "NA", None) else None))
-    return sorted(out, key=lambda p: p.photo_id)
 
 
 # ---------------------------------------------------------------- features ----------
@@ -159,6 +78,12 @@ class Measured:
     faces_found: int
     error: str | None
 
+    @property
+    def mirror_or_self(self) -> np.ndarray:
+        """The mirrored photo's descriptor; where the mirror failed, the photo's own, so
+        one failed mirror never drops a photo the model can learn from."""
+        return self.desc_mirror if np.all(np.isfinite(self.desc_mirror)) else self.desc
+
 
 class Extractor:
     """Runs the engine on photos and caches the results by SHA-256."""
@@ -178,6 +103,18 @@ class Extractor:
             # equal to dlib's own within 1e-4, far below the processor-perturbation
             # scale the selection is tested against)
             self._engine, self._rec = recording_engine()
+
+    def usable(self, path: Path) -> tuple[Measured, FaceresMeasured] | str:
+        """Both networks' measures of a photo a model can learn from, or why it cannot
+        (the first network whose descriptor failed or is not finite): one rule for the
+        rated sets and the SFHQ faces."""
+        m = self.measure(path)
+        if m.error or not np.all(np.isfinite(m.desc)):
+            return m.error or "no face descriptor"
+        fm = self.faceres.measure(path)
+        if fm.error or not np.all(np.isfinite(fm.desc)):
+            return f"faceres: {fm.error or 'not finite'}"
+        return m, fm
 
     def measure(self, path: Path) -> Measured:
         digest = sha256_file(path)
@@ -266,6 +203,30 @@ class SetData:
                        rows(self.smiling_fr_flip))
 
 
+@dataclass
+class Columns:
+    """The features `SetData` keeps of each usable photo, gathered one photo at a time:
+    one way for the rated sets and the SFHQ faces."""
+
+    desc: list[np.ndarray] = field(default_factory=list)
+    mirror: list[np.ndarray] = field(default_factory=list)
+    scalars: list[dict[str, float]] = field(default_factory=list)
+    fr: list[np.ndarray] = field(default_factory=list)
+    fr_flip: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, m: Measured, fm: FaceresMeasured) -> None:
+        self.desc.append(m.desc)
+        self.mirror.append(m.mirror_or_self)
+        self.scalars.append(m.scalars)
+        self.fr.append(fm.desc)
+        self.fr_flip.append(fm.flip)
+
+    def set_data(self, photos: list[Photo], faces_found: np.ndarray, **rest: Any) -> SetData:
+        return SetData(photos, np.array(self.desc), np.array(self.mirror), self.scalars,
+                       faces_found, fr=np.array(self.fr), fr_flip=np.array(self.fr_flip),
+                       **rest)
+
+
 def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None = None,
                  progress: Callable[[str], None] = lambda s: None,
                  limit: int | None = None) -> SetData:
@@ -274,42 +235,37 @@ def collect_sets(shared: Path, keys: Sequence[str], extractor: Extractor | None 
     of each set (tests)."""
     t0 = time.perf_counter()
     ex = extractor or Extractor()
-    photos, descs, mirrors, scal, faces, smiles, fails = [], [], [], [], [], [], []
-    frs: list[list[np.ndarray]] = [[], [], [], []]  # photo, its mirror, smiling, its mirror
+    cols, photos, faces, smiles, fails = Columns(), [], [], [], []
+    smile_frs: list[list[np.ndarray]] = [[], []]  # the smiling photo's chip, its mirror
     nan_fr = np.full(1024, np.nan)
     for key in keys:
         rows = read_set(SETS[key], shared)
         if limit is not None:
             rows = rows[:limit]
         for i, p in enumerate(rows):
-            m = ex.measure(p.path)
+            got = ex.usable(p.path)
             if i % 100 == 0:
                 progress(f"  {key}: {i}/{len(rows)} photos measured")
-            if m.error or not np.all(np.isfinite(m.desc)):
-                fails.append(f"{key}/{p.path.name}: {m.error or 'no face descriptor'}")
+            if isinstance(got, str):
+                fails.append(f"{key}/{p.path.name}: {got}")
                 continue
-            fm = ex.faceres.measure(p.path)
-            if fm.error or not np.all(np.isfinite(fm.desc)):
-                fails.append(f"{key}/{p.path.name}: faceres: {fm.error or 'not finite'}")
-                continue
+            m, fm = got
             sd, sfr = np.full(128, np.nan), (nan_fr, nan_fr)
             if p.smiling is not None:
                 ms = ex.measure(p.smiling)
                 fs = ex.faceres.measure(p.smiling)
                 if not ms.error and np.all(np.isfinite(ms.desc)) and not fs.error:
                     sd, sfr = ms.desc, (fs.desc, fs.flip)
-            for lst, v in zip(frs, (fm.desc, fm.flip, *sfr), strict=True):
+            for lst, v in zip(smile_frs, sfr, strict=True):
                 lst.append(v)
+            cols.add(m, fm)
             photos.append(p)
-            descs.append(m.desc)
-            # a mirror that failed falls back to the photo itself (recorded as a count)
-            mirrors.append(m.desc_mirror if np.all(np.isfinite(m.desc_mirror)) else m.desc)
-            scal.append(m.scalars)
             faces.append(m.faces_found)
             smiles.append(sd)
-    return SetData(photos, np.array(descs), np.array(mirrors), scal, np.array(faces),
-                   fails, np.array(smiles), time.perf_counter() - t0,
-                   *(np.array(lst) for lst in frs))
+    return cols.set_data(photos, np.array(faces), failures=fails,
+                         smiling_desc=np.array(smiles), seconds=time.perf_counter() - t0,
+                         smiling_fr=np.array(smile_frs[0]),
+                         smiling_fr_flip=np.array(smile_frs[1]))
 
 
 # ---------------------------------------------------------------- grouping ----------
