@@ -56,3 +56,39 @@ def test_above_the_sample_every_face_is_placed_and_a_shuffle_changes_nothing(sto
     again, _ = fit.fit_numbers([ids[i] for i in perm], emb[perm], meas[perm], names)
     assert np.array_equal(again["labels"], arrays["labels"][perm])
     assert np.array_equal(again["layout"], arrays["layout"][perm])
+
+
+def _bench_module():
+    import importlib.util
+
+    from aurum.paths import REPO_DIR
+
+    spec = importlib.util.spec_from_file_location("reference_scale",
+                                                  REPO_DIR / "bench" / "reference_scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_bench_population_is_one_neighbourhood_graph_not_clumps_of_copies():
+    """The bench draws N faces from the real faces' kernel density (Silverman's
+    bandwidth), so UMAP's 15-nearest-neighbour graph is one piece, as the real faces'
+    is; copies with 0.1 SD of jitter fell apart (13 pieces at 20,000 faces, 1,591 at
+    100,000), and their map measured the copies, not the build."""
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import NearestNeighbors
+
+    bench = _bench_module()
+    ref, _ = bench.committed()
+    pieces = {}
+    for jitter in (None, 0.1):
+        data, held, used = bench.resample(ref, 20000, 0, jitter)
+        emb = data["embedding"]
+        graph = NearestNeighbors(n_neighbors=15).fit(emb).kneighbors_graph(emb)
+        pieces[jitter] = connected_components(graph, directed=False)[0]
+        assert len(emb) == 20000 and len(held) == bench.HELD_OUT
+    assert used["embedding"] == 0.1
+    assert pieces[None] == 1 and pieces[0.1] > 1
+    again = bench.resample(ref, 20000, 0, None)[0]["embedding"]
+    assert np.array_equal(again, bench.resample(ref, 20000, 0, None)[0]["embedding"])  # seeded
+    assert abs(bench.silverman(2057, 8) - 0.491) < 1e-3
