@@ -25,6 +25,14 @@ Relu, then Minimum by 6, then Maximum by 0, is Clip(0, 6). Mean over height and 
 is GlobalAveragePool; _FusedMatMul (BiasAdd, optionally Relu) is Gemm (+ Relu).
 Any other op, or a pattern this reading does not expect, raises `FormatError`:
 the graph is never half converted.
+
+Speed (issue 33, measured 2026-12-06 with `bench/faceres.py --layers`): OpenCV fuses each
+Clip into its convolution (the ReLU6 layers take 0 ms), so a pass is 27 convolutions and
+the head; 1 thread runs it in 15.5-16 ms, the 1 x 1 convolutions at about 50 GMAC/s, the
+peak of OpenCV's AVX2 kernel on this CPU. Writing the 7 x 7 ones as MatMul or Gemm was
+slower (1.9 and 1.6 ms against 1.5). What the graph cannot change is how well the two
+threads help: 1.7x when the VM's two vCPUs sit on separate cores (9 ms a pass), 1.15x
+when they do not (13.5-14 ms), the state flipping from minute to minute.
 """
 
 from __future__ import annotations

@@ -69,34 +69,50 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 1e6
 
 
+def _bare_timers(engine: Any) -> tuple[Any, Any]:
+    """The descriptor and faceres, each on a bare mesh's landmarks and timed (ms; 0 when
+    the model is missing or the mesh found no face)."""
+    from aurum.analysers.descriptor import get_model
+    from aurum.measure.landmarks import landmark_array
+
+    desc = get_model()
+    has_faceres = engine.faceres is not None and engine.faceres.load()
+
+    def timed(run: Any, ready: bool) -> Any:
+        def call(rgb: np.ndarray, found: Any) -> float:
+            if not ready or not found:
+                return 0.0
+            h, w = rgb.shape[:2]
+            pts = landmark_array(found[0], w, h)[:, :2]
+            t = time.perf_counter()
+            run(rgb, pts)
+            return (time.perf_counter() - t) * 1e3
+        return call
+
+    return (timed(desc.compute, desc.load()),
+            timed(lambda rgb, pts: engine.faceres.compute(rgb, pts, engine.faceres_mirror),
+                  has_faceres))
+
+
 def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
     """Per image: analyze from the file (read + decode included, as the CLI does), score,
     and the bare models (one face-mesh pass, then the descriptor aligned on that mesh) on the same
-    decoded pixels, interleaved."""
+    decoded pixels, interleaved. faceres on that mesh is timed too, on its own line: it is
+    a model pass of the pipeline, but the ratio to the bare models keeps issue 13's
+    definition (mesh + descriptor)."""
     import mediapipe as mp
 
-    from aurum.analysers.descriptor import get_model
     from aurum.measure.imaging import load_image
-    from aurum.measure.landmarks import inference_clock, landmark_array
+    from aurum.measure.landmarks import inference_clock
 
-    desc = get_model()
-    has_desc = desc.load()
-
-    def bare_descriptor(rgb: np.ndarray, found: Any) -> float:
-        if not has_desc or not found:
-            return 0.0
-        h, w = rgb.shape[:2]
-        pts = landmark_array(found[0], w, h)[:, :2]
-        t = time.perf_counter()
-        desc.compute(rgb, pts)
-        return (time.perf_counter() - t) * 1e3
-
+    bare_descriptor, bare_faceres = _bare_timers(engine)
     bare = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
                                            max_num_faces=1)
     rows = []
     try:
         warm = load_image(paths[0])
         bare_descriptor(warm, bare.process(warm).multi_face_landmarks)
+        bare_faceres(warm, bare.process(warm).multi_face_landmarks)
         engine.score(engine.analyze(paths[0]), config)
         for path in paths:
             rgb = load_image(path)
@@ -104,6 +120,9 @@ def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
             found = bare.process(rgb).multi_face_landmarks
             mesh_ms = (time.perf_counter() - t0) * 1e3
             desc_ms = bare_descriptor(rgb, found)
+            bare_cpu_ms = (time.process_time() - c0) * 1e3
+            bare_ms = (time.perf_counter() - t0) * 1e3
+            faceres_ms = bare_faceres(rgb, found)  # outside both the bare and the e2e window
             c1, t1 = time.process_time(), time.perf_counter()
             with inference_clock() as clock:
                 analysis = engine.analyze(path)
@@ -111,14 +130,16 @@ def _latency(engine: Any, paths: list[Path], config: Any) -> dict[str, Any]:
             report = engine.score(analysis, config)
             c3, t3 = time.process_time(), time.perf_counter()
             rows.append({"file": path.name, "size": list(rgb.shape[1::-1]),
-                         "bare_ms": (t1 - t0) * 1e3, "bare_found": bool(found),
+                         "bare_ms": bare_ms, "bare_found": bool(found),
                          "bare_mesh_only_ms": mesh_ms, "bare_descriptor_ms": desc_ms,
+                         "bare_faceres_ms": faceres_ms,
                          "analyze_ms": (t2 - t1) * 1e3, "score_ms": (t3 - t2) * 1e3,
                          "e2e_ms": (t3 - t1) * 1e3, "ok": report.ok,
-                         "bare_cpu_ms": (c1 - c0) * 1e3, "e2e_cpu_ms": (c3 - c1) * 1e3,
+                         "bare_cpu_ms": bare_cpu_ms, "e2e_cpu_ms": (c3 - c1) * 1e3,
                          "mesh_passes": clock["mesh_passes"],
                          "models_ms": clock["mesh_ms"] + clock["detector_ms"]
-                         + analysis.timing_ms.get("descriptor", 0.0),
+                         + analysis.timing_ms.get("descriptor", 0.0)
+                         + analysis.timing_ms.get("faceres", 0.0),
                          "stages": dict(analysis.timing_ms)})
     finally:
         bare.close()
@@ -155,6 +176,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "bare_mesh_ms": bare,
         "bare_mesh_only_ms": _stats([r["bare_mesh_only_ms"] for r in rows]),
         "bare_descriptor_ms": _stats([r["bare_descriptor_ms"] for r in rows]),
+        "bare_faceres_ms": _stats([r["bare_faceres_ms"] for r in rows if r["bare_faceres_ms"]]),
         "stages_ms": _stage_stats([r["stages"] for r in rows]),
         "ratio_p50": round(e2e["p50"] / bare["p50"], 3) if bare["p50"] else None,
         "e2e_cpu_ms": e2e_cpu,
@@ -163,7 +185,8 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         else None,
         "ratio_per_image": _stats(ratios),
         # The same models as the pipeline runs them (every detector and mesh pass, the
-        # descriptor stage), timed inside the request: what is left is Aurum's own work.
+        # descriptor and faceres stages, each with its crop), timed inside the request:
+        # what is left is Aurum's own work.
         "mesh_passes": _stats([r["mesh_passes"] for r in rows]),
         "pipeline_models_ms": models,
         "own_work_ms": _stats([r["e2e_ms"] - r["models_ms"] for r in rows]),
@@ -359,6 +382,7 @@ def table(r: dict[str, Any]) -> str:
         row("  analyze+score (end to end)", part["e2e_ms"])
         row("  bare FaceMesh.process (decoded)", part["bare_mesh_only_ms"])
         row("  bare descriptor (on that mesh)", part["bare_descriptor_ms"])
+        row("  bare faceres (on that mesh)", part["bare_faceres_ms"])
         row("  bare mesh + descriptor", part["bare_mesh_ms"])
         row("  ratio e2e / bare, per image", part["ratio_per_image"])
         lines.append(f"  {'ratio of p50s e2e / bare':<40}{_fmt(part['ratio_p50']):>10}")

@@ -29,7 +29,8 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "aurum", "bench", "--quick", "--json", str(out)],
                           cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for label in ("analyze+score (end to end)", "bare FaceMesh.process", "slider re-score",
+    for label in ("analyze+score (end to end)", "bare FaceMesh.process", "bare faceres",
+                  "slider re-score",
                   "RSS MB over analyze+score loop", "CLI batch", "London 1350x1350",
                   "12 MP phone JPEG", "target"):
         assert label in proc.stdout, label
@@ -43,6 +44,12 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path: Path):
             assert block[key]["n"] == block["images"]
             assert 0 < block[key]["p50"] <= block[key]["p95"]
         assert set(block["stages_ms"]) >= STAGES
+        # faceres is shipped: timed bare on every found mesh, and a model pass of the
+        # pipeline (the means add up: the passes' mean holds both network stages')
+        assert block["bare_faceres_ms"]["n"] == block["images"]
+        stages = block["stages_ms"]
+        assert block["pipeline_models_ms"]["mean"] >= (stages["descriptor"]["mean"]
+                                                       + stages["faceres"]["mean"]) - 0.01
         assert block["ratio_p50"] > 0 and block["cpu_ratio_p50"] > 0
     assert r["london"]["images"] == r["meta"]["london"]
     phone = r["phone"]  # decoded, turned upright by its EXIF tag, and answered
