@@ -96,6 +96,26 @@ def test_altered_gate_model_is_refused(tmp_path: Path):
     assert gate.model is None and "SHA-256" in gate.status()
 
 
+@pytest.mark.parametrize("chip", [None, {"crop_scale": 1.3}, "the shipped one"])
+def test_gate_fitted_on_other_faceres_chips_is_refused(tmp_path: Path, chip):
+    """A gate reads faceres; fitted on chips of another crop it would misjudge silently."""
+    from aurum.analysers.faceres import alignment
+
+    data = json.loads((models_dir() / age_gate.GATE_FILE).read_text())
+    assert data["provenance"]["faceres_alignment"] == alignment()
+    if chip != "the shipped one":
+        data["provenance"].pop("faceres_alignment")
+        if chip is not None:
+            data["provenance"]["faceres_alignment"] = {**alignment(), **chip}
+    (tmp_path / age_gate.GATE_FILE).write_text(json.dumps(data))
+    gate = age_gate.AgeGate(tmp_path)
+    if chip == "the shipped one":
+        assert gate.model is not None and gate.status().startswith("ready")
+    else:
+        assert gate.model is None and "train-age-gate" in gate.status()
+        assert gate.status().startswith("unavailable: ")
+
+
 def test_no_descriptor_means_no_score():
     eng = Engine(pool_size=1, load_optional=False)
     eng.descriptor = None  # dlib switched off: the gate cannot check, so nothing scores

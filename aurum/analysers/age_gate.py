@@ -167,10 +167,29 @@ class AgeGate:
         try:
             self.model = read_model(self.path)
             self._status = f"ready: logistic gate {self.model.sha256[:12]}"
+            self._check_chip()
         except FileNotFoundError:
             self._status = f"unavailable: {GATE_FILE} not found in {self.path.parent}"
         except Exception as exc:  # unreadable: withhold every score, say why
             self._status = f"unavailable: {GATE_FILE}: {str(exc)[:200]}"
+
+    def _check_chip(self) -> None:
+        """Refuse a gate fitted on faceres chips made another way (another crop, size or
+        network): its logits would be read off features it never saw, silently. Moving
+        faceres' crop from 1.3 to 1.2 moved one fixture adult's logit from -0.14 to
+        0.58 under the old gate (threshold 0.11); the attractiveness model has the same
+        check (`attractiveness.py`)."""
+        if not self.needs_faceres():
+            return
+        from aurum.analysers.faceres import alignment
+
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        trained = data.get("provenance", {}).get("faceres_alignment")
+        if trained != alignment():
+            self.model = None
+            raise ValueError("fitted on other faceres chips than this engine makes "
+                             "(retrain: python -m aurum train-age-gate): "
+                             f"{trained} against {alignment()}")
 
     def status(self) -> str:
         return self._status

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from aurum.analysers.age_gate import GATE_FILE, PROPORTION_NAMES, gate_features, payload_sha256
+from aurum.analysers.faceres import alignment as faceres_alignment
 from aurum.paths import models_dir, shared_dir
 from aurum.tools.age_gate import card
 from aurum.tools.age_gate.data import (
@@ -132,6 +133,7 @@ def build(shared: Path, progress: Callable[[str], None], mebeauty_every: int = 1
         "provenance": {
             "command": "python -m aurum train-age-gate", "extraction_version":
             EXTRACTION_VERSION, "descriptor_runtime": "dlib (reference kernels)",
+            "faceres_alignment": faceres_alignment(),
             "photos": counts, "failures": fails, "mebeauty_every": mebeauty_every,
             "data": "shared/minors (synthetic SFHQ under-18s, gate only), shared/faces, "
                     "shared/london/neutral_front, shared/mebeauty"},
