@@ -390,7 +390,7 @@ def measuring_engine() -> Any:
     """The engine the figures are measured with: every model, but no adults-only gate.
     The subset is adults by declaration, and a gate that withholds one changed copy
     near its threshold would leave a hole in the pairs (the gate is a decision, not a
-    score; how often a re-save flips it is not measured here)."""
+    score; how often a re-save flips it: scripts/gate_resave.py, docs/age-gate.md)."""
     from aurum.engine import Engine
 
     engine = Engine(age_gate=False)
