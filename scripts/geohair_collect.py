@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from aurum.engine import Engine  # noqa: E402
 from aurum.measure import landmarks as lmmod  # noqa: E402
-from aurum.measure.framing import CANON_SIDE, canonical_warps, square_crop  # noqa: E402
+from aurum.measure.framing import CANON_SIDE, canonical_warps  # noqa: E402
 from aurum.measure.imaging import load_image  # noqa: E402
 from aurum.measure.landmark_names import FACE_OVAL  # noqa: E402
 from aurum.measure.mirror import mirror_pairs  # noqa: E402
@@ -42,25 +42,14 @@ PREVIOUS_MODEL = "e95d4da"  # the last commit whose multiset model was dlib-only
 _PASSES: list[np.ndarray] = []
 
 
-def _recording_mirrored_mesh(self, g, rgb, box):
-    """`FaceFinder._mirrored_mesh`, same arithmetic, keeping each pass in _PASSES."""
-    crop, x0, y0, f = square_crop(rgb, box)
-    cx = crop.shape[1] / 2.0
-    plain = lmmod._central_mesh(g.mesh, crop)
-    flipped = lmmod._central_mesh(g.mesh, cv2.flip(crop, 1))
-    if plain is None and flipped is None:
-        return None
-    if flipped is not None:
-        flipped = flipped[mirror_pairs()]
-        flipped[:, 0] = 2 * cx - flipped[:, 0]
-    first = [m for m in (plain, flipped) if m is not None]
-    for m in first:
-        m[:, :3] /= f
-        m[:, 0] += x0
-        m[:, 1] += y0
-    views = lmmod._canonical_views(g, rgb, np.mean(first, axis=0))
-    _PASSES[:] = first + views
-    return np.mean(first + views, axis=0)
+_ORIGINAL_PASSES = lmmod.FaceFinder._mesh_passes
+
+
+def _recording_mesh_passes(self, g, rgb, box):
+    """`FaceFinder._mesh_passes`, keeping each pass in _PASSES."""
+    passes = _ORIGINAL_PASSES(self, g, rgb, box)
+    _PASSES[:] = passes or []
+    return passes
 
 
 def _masked_views(margin: float):
@@ -160,7 +149,7 @@ def main() -> None:
     if args.attr:
         collect_attr(OUT / "attr_alt.npz")
         return
-    lmmod.FaceFinder._mirrored_mesh = _recording_mirrored_mesh
+    lmmod.FaceFinder._mesh_passes = _recording_mesh_passes
     if args.masked is None:
         collect(OUT / "passes.npz")
     else:

@@ -262,6 +262,13 @@ class FaceFinder:
     def _mirrored_mesh(self, g: _Graphs, rgb: np.ndarray,
                        box: tuple[float, float, float, float]) -> np.ndarray | None:
         """Mesh of the face in `box`: mean of the crop's mesh and its mirror's mesh."""
+        passes = self._mesh_passes(g, rgb, box)
+        return None if passes is None else np.mean(passes, axis=0)
+
+    def _mesh_passes(self, g: _Graphs, rgb: np.ndarray,
+                     box: tuple[float, float, float, float]) -> list[np.ndarray] | None:
+        """Every mesh pass the landmarks average (the crop, its mirror, the canonical
+        views): apart so a study can look at the passes (scripts/geohair_collect.py)."""
         crop, x0, y0, f = square_crop(rgb, box)
         cx = crop.shape[1] / 2.0
         plain = _central_mesh(g.mesh, crop)
@@ -278,7 +285,7 @@ class FaceFinder:
             m[:, 0] += x0
             m[:, 1] += y0
         views = _canonical_views(g, rgb, np.mean(first, axis=0))
-        return np.mean(first + views, axis=0)
+        return first + views
 
 
 def _canonical_views(g: _Graphs, rgb: np.ndarray, lm: np.ndarray) -> list[np.ndarray]:
