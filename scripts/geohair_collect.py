@@ -31,10 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from aurum.engine import Engine  # noqa: E402
 from aurum.measure import landmarks as lmmod  # noqa: E402
-from aurum.measure.framing import CANON_SIDE, canonical_warps  # noqa: E402
+from aurum.measure.framing import canonical_warps  # noqa: E402
 from aurum.measure.imaging import load_image  # noqa: E402
 from aurum.measure.landmark_names import FACE_OVAL  # noqa: E402
-from aurum.measure.mirror import mirror_pairs  # noqa: E402
 from aurum.tools import retest  # noqa: E402
 
 OUT = Path("/tmp/geohair")
@@ -65,17 +64,7 @@ def _masked_views(margin: float):
             mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
             crop = crop.copy()
             crop[mask == 0] = 128
-            for mirrored in (False, True):
-                found = lmmod._central_mesh(g.mesh, cv2.flip(crop, 1) if mirrored else crop)
-                if found is None:
-                    continue
-                if mirrored:
-                    found = found[mirror_pairs()]
-                    found[:, 0] = CANON_SIDE - found[:, 0]
-                back = np.empty_like(found)
-                back[:, :2] = found[:, :2] @ inv[:, :2].T + inv[:, 2]
-                back[:, 2] = found[:, 2] / scale
-                out.append(back)
+            out += lmmod.view_meshes(g, crop, inv, scale)
         return out
     return views
 

@@ -293,17 +293,26 @@ def _canonical_views(g: _Graphs, rgb: np.ndarray, lm: np.ndarray) -> list[np.nda
     in photo pixels."""
     out = []
     for crop, inv, scale in canonical_warps(rgb, lm):
-        for mirrored in (False, True):
-            found = _central_mesh(g.mesh, cv2.flip(crop, 1) if mirrored else crop)
-            if found is None:
-                continue
-            if mirrored:
-                found = found[mirror_pairs()]
-                found[:, 0] = CANON_SIDE - found[:, 0]
-            back = np.empty_like(found)
-            back[:, :2] = found[:, :2] @ inv[:, :2].T + inv[:, 2]
-            back[:, 2] = found[:, 2] / scale
-            out.append(back)
+        out += view_meshes(g, crop, inv, scale)
+    return out
+
+
+def view_meshes(g: _Graphs, crop: np.ndarray, inv: np.ndarray, scale: float
+                ) -> list[np.ndarray]:
+    """One canonical view's meshes, plain and mirrored, mapped back to photo pixels
+    (`inv`, `scale`: the view's warp back): apart so a study can feed an altered view."""
+    out = []
+    for mirrored in (False, True):
+        found = _central_mesh(g.mesh, cv2.flip(crop, 1) if mirrored else crop)
+        if found is None:
+            continue
+        if mirrored:
+            found = found[mirror_pairs()]
+            found[:, 0] = CANON_SIDE - found[:, 0]
+        back = np.empty_like(found)
+        back[:, :2] = found[:, :2] @ inv[:, :2].T + inv[:, 2]
+        back[:, 2] = found[:, 2] / scale
+        out.append(back)
     return out
 
 
