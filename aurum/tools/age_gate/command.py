@@ -113,6 +113,23 @@ def payload(final: Fitted, threshold: float) -> dict[str, object]:
             "threshold": _round_up(threshold), "C": spec.c}
 
 
+THRESHOLD_KEYS = ("threshold", "t_adult", "t_child")
+
+
+def reported(x: object) -> object:
+    """The figures as written: every threshold (`THRESHOLD_KEYS`) to 9 significant digits.
+    Why: they are logits, sums over 1,000+ products, and another processor's BLAS adds
+    them in another order (measured with OPENBLAS_CORETYPE=Sandybridge: the 15th digit
+    moved, the model itself did not). The rates beside them were computed at the exact
+    values; the model's own threshold is rounded in `payload`."""
+    if isinstance(x, dict):
+        return {k: float(f"{v:.9g}") if k in THRESHOLD_KEYS and isinstance(v, float)
+                else reported(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [reported(v) for v in x]
+    return x
+
+
 def build(shared: Path, progress: Callable[[str], None], mebeauty_every: int = 1
           ) -> dict[str, object]:
     """Measure, cross-validate, choose, fit: the model file's content."""
@@ -137,7 +154,7 @@ def build(shared: Path, progress: Callable[[str], None], mebeauty_every: int = 1
             "photos": counts, "failures": fails, "mebeauty_every": mebeauty_every,
             "data": "shared/minors (synthetic SFHQ under-18s, gate only), shared/faces, "
                     "shared/london/neutral_front, shared/mebeauty"},
-        "figures": {
+        "figures": reported({
             "candidates": [{"groups": list(k.groups), "weight": list(k.weight), "C": k.c,
                             **v} for k, v in by_spec.items()],
             "threshold_rule": parts, "in_sample": rates(shipped, t, threshold),
@@ -150,7 +167,7 @@ def build(shared: Path, progress: Callable[[str], None], mebeauty_every: int = 1
                                                              oof_parts["t_adult"]))),
             "mebeauty_groups": groups_table(photos, logit, oof_parts["t_adult"], "mebeauty"),
             "london_groups": groups_table(photos, logit, oof_parts["t_adult"], "london"),
-            "mebeauty_groups_shipped": groups_table(photos, shipped, threshold, "mebeauty")}}
+            "mebeauty_groups_shipped": groups_table(photos, shipped, threshold, "mebeauty")})}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
