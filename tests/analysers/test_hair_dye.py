@@ -38,8 +38,8 @@ SKIN_DISTANCE = 4.0  # Mahalanobis units (Lab) from the cheeks' skin: nearer is 
 # The previous mask (a box minus the oval: the forehead above the oval, temples, ears and
 # background recoloured) gave attractiveness p95 1.55, geometric 4.24, final 2.25.
 GEOMETRY_MOVES = ("the mesh's oval top (10), zygion (234/454) and alar points move with the "
-                  "dyed hair: geometric p95 2.56; final p95 1.46 here, 3.13 on 284 pairs "
-                  "(limit 1.0; 2026-12-06)")
+                  "dyed hair, and the geometric score with them: final p95 2.76 on this "
+                  "test's 300 pairs (limit 1.0; 2026-12-06)")
 
 
 def _polygon(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
@@ -121,14 +121,16 @@ def dye(rgb: np.ndarray, mask: np.ndarray, turn: int) -> np.ndarray:
 
 
 def score_changes(engine: Engine, paths: list) -> tuple[np.ndarray, np.ndarray]:
-    """|change| of the attractiveness and final scores, every face x every hue turn."""
+    """|change| of the attractiveness and final scores, every dyeable face x every hue
+    turn; a face with almost no hair to dye (under 0.5 % of the photo) is left out."""
     d_attr, d_final = [], []
     for path in paths:
         rgb = load_image(path)
         base = engine.run(rgb).to_dict()
         assert base["ok"] and base["attractiveness"]["status"] == "ok", base["attractiveness"]
         mask = hair_mask(rgb, engine.finder.find(rgb).landmarks)
-        assert mask.mean() > 0.005  # there is some hair to dye (a brown crop: 0.6 %)
+        if mask.mean() <= 0.005:  # nothing to dye (a brown crop had 0.6 %)
+            continue
         for turn in HUE_TURNS:
             rep = engine.run(dye(rgb, mask, turn)).to_dict()
             assert rep["ok"]
@@ -148,43 +150,56 @@ def test_the_dye_changes_the_hair_and_not_the_face():
     assert np.mean(moved > 30) > 0.3  # most hair pixels visibly recoloured
 
 
+# The first version's four shared faces (blond, green, blue, pink hair): the scripts that
+# reproduce its 32-pair figures (scripts/faceres_crop_probe.py, geohair_collect.py) use them.
 SHARED_HAIR = {"sfhq_variability_hair_color_014", "sfhq_variability_hair_color_030",
                "sfhq_variability_hair_color_041", "sfhq_variability_hair_color_062"}
 
 
 @pytest.fixture(scope="module")
-def changes(engine) -> tuple[np.ndarray, np.ndarray]:
-    """Four committed SFHQ faces and four shared ones with blond, green, blue and pink
-    hair (two women, two men), four hue turns each (32 pairs)."""
-    shared = [p for p in FACES if p.stem in SHARED_HAIR]
-    assert len(shared) == 4
-    d_attr, d_final = score_changes(engine, list(FIXTURES) + shared)
-    assert len(d_attr) == 32
+def ungated() -> Engine:
+    """Every model, no adults-only gate: the faces are adults by declaration, and the
+    gate is a decision, not a score (it withholds about 2 % of adults; a face it
+    withheld would leave a hole in the pairs). How often a dye or a re-save flips the
+    gate is measured apart (scripts/gate_resave.py)."""
+    return Engine(age_gate=False)
+
+
+@pytest.fixture(scope="module")
+def changes(ungated) -> tuple[np.ndarray, np.ndarray]:
+    """The four committed SFHQ faces and every face of the shared SFHQ hair-colour grid
+    (72: white, blond, green, blue, pink, red hair; women and men), four hue turns each.
+
+    Why so many: with 8 faces (32 pairs, the first version) p95 was about the
+    second-largest change, and one face swapped moved it from 1.48 to 1.67 points."""
+    hair = [p for p in FACES if p.stem.startswith("sfhq_variability_hair_color_")]
+    assert len(hair) == 72
+    d_attr, d_final = score_changes(ungated, list(FIXTURES) + hair)
+    assert len(d_attr) >= 4 * 70  # at most a few faces without hair to dye
     return d_attr, d_final
 
 
-# Measured (2026-12-06, these 32 pairs): the dlib-only model shipped before issue 33 moved
-# p95 0.77 points (max 0.92); the dlib + faceres model with faceres' chip at 1.3x the mesh's
-# box moved p95 1.82 (max 2.29, median 0.64). With the chip at 1.2x and the model refitted
-# on it: p95 1.48 (max 1.68) on the first fixture set, then 1.67 (max 1.85, median 0.56)
-# once fixture sfhq_variability_ethnicity_001 (withheld by the refitted gate) gave way to
-# 012: 32 pairs put p95 near the second-largest change, so one face moves it by tenths.
-# On all 71 dyeable SFHQ hair-colour faces (284 pairs, scripts/hair_dye_wide.py) the
-# chip at 1.2 and at 1.3 move the attractiveness alike: p95 2.30 and 2.31 (median 0.70 /
-# 0.66, max 5.4 / 5.0). The tighter chip did not take the hair out; faceres' descriptor
-# carries most of the change. Hence the strict xfail: a known defect of the shipped model.
-HAIR_SENSITIVE_MODEL = ("dlib + faceres model: hair dye moves attractiveness p95 1.67 on "
-                        "these 32 pairs, 2.30 on 284 (limit 1.5; 2026-12-06)")
+# Measured (2026-12-06). First, 8 faces (32 pairs): the dlib-only model shipped before issue
+# 33 moved p95 0.77; dlib + faceres with faceres' chip at 1.3x the mesh's box 1.82; at 1.2x
+# 1.48, then 1.67 once one fixture face was swapped. On the 71 dyeable hair-colour faces
+# (284 pairs, scripts/hair_dye_wide.py): dlib-only 1.46; faceres at 1.2, 2.30. faceres
+# now sees the face only (grey outside the mesh's face oval, `faceres.MASK_MARGIN`),
+# refitted: 284 pairs p95 1.22 (median 0.37, max 1.79). HAIR_FIGURES: this test's own
+# set (the 284 pairs plus the fixtures), with the shipped model.
+HAIR_FIGURES = ("this test's 300 pairs, shipped model (2026-12-06): attractiveness median 0.36, "
+                "p95 1.20, max 1.79; final median 0.80, p95 2.76, max 4.20")
 
 
 @pytest.mark.shared
-@pytest.mark.xfail(strict=True, reason=HAIR_SENSITIVE_MODEL)
+@pytest.mark.slow
 def test_hair_dye_moves_the_attractiveness_within_limits(changes):
     d_attr, _ = changes
-    assert np.percentile(d_attr, 95) <= ATTRACTIVENESS_LIMIT, np.round(d_attr, 2)
+    p95 = np.percentile(d_attr, 95)
+    assert p95 <= ATTRACTIVENESS_LIMIT, (round(float(p95), 2), HAIR_FIGURES)
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=GEOMETRY_MOVES)
 def test_hair_dye_moves_the_final_within_limits(changes):
     _, d_final = changes
