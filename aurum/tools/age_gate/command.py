@@ -117,13 +117,14 @@ THRESHOLD_KEYS = ("threshold", "t_adult", "t_child")
 
 
 def reported(x: object) -> object:
-    """The figures as written: every threshold (`THRESHOLD_KEYS`) to 9 significant digits.
-    Why: they are logits, sums over 1,000+ products, and another processor's BLAS adds
-    them in another order (measured with OPENBLAS_CORETYPE=Sandybridge: the 15th digit
-    moved, the model itself did not). The rates beside them were computed at the exact
-    values; the model's own threshold is rounded in `payload`."""
+    """The figures as written: every threshold (`THRESHOLD_KEYS`) to 6 significant digits,
+    as the model's own threshold (`payload`). Why: they are logits of fits that another
+    processor's BLAS reaches by another path (measured with OPENBLAS_CORETYPE=Sandybridge:
+    the shipped fit's thresholds moved in the 15th digit, an out-of-fold minimum in the
+    9th; the model itself did not move). The rates beside them were computed at the
+    exact values."""
     if isinstance(x, dict):
-        return {k: float(f"{v:.9g}") if k in THRESHOLD_KEYS and isinstance(v, float)
+        return {k: float(f"{v:.6g}") if k in THRESHOLD_KEYS and isinstance(v, float)
                 else reported(v) for k, v in x.items()}
     if isinstance(x, list):
         return [reported(v) for v in x]
