@@ -35,26 +35,13 @@ def main(argv: list[str]) -> int:
     if a.crop is not None:
         faceres.CROP_SCALE = a.crop
     from aurum.engine import Engine
-    from aurum.measure.imaging import load_image
     from aurum.paths import shared_dir
-    from tests.analysers.test_hair_dye import HUE_TURNS, dye, hair_mask
+    from tests.analysers.test_hair_dye import HUE_TURNS, score_changes
 
     faces = sorted((shared_dir() / "faces").glob("sfhq_variability_hair_color_*.jpg"))
     engine = Engine(models=a.models, age_gate=False) if a.models else Engine(age_gate=False)
-    d_attr, d_final, used = [], [], 0
-    for path in faces:  # the test's score_changes, skipping faces it could not dye
-        rgb = load_image(path)
-        base = engine.run(rgb).to_dict()
-        mask = hair_mask(rgb, engine.finder.find(rgb).landmarks)
-        if not base["ok"] or mask.mean() <= 0.005:
-            continue
-        used += 1
-        for turn in HUE_TURNS:
-            rep = engine.run(dye(rgb, mask, turn)).to_dict()
-            if rep["ok"]:
-                d_attr.append(abs(rep["attractiveness"]["score"]
-                                  - base["attractiveness"]["score"]))
-                d_final.append(abs(rep["final"]["score"] - base["final"]["score"]))
+    d_attr, d_final = score_changes(engine, faces)  # skips faces with no hair to dye
+    used = len(d_attr) // len(HUE_TURNS)
     out = {"faces": len(faces), "dyed": used, "pairs": len(d_attr), "crop": faceres.CROP_SCALE,
            "model": engine.status().get("attractiveness", "")[:90]}
     for name, d in (("attractiveness", d_attr), ("final", d_final)):
